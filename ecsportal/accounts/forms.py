@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+
+from ecsportal.accounts import validators as v
+from ecsportal.accounts.models import AwsAccount, CredentialSource, Role
+
+
+def _split(text: str) -> list[str]:
+    return [item for item in text.replace(",", " ").split() if item]
+
+
+class AccountForm(forms.Form):
+    """Create or edit an account. The secret key is write-only: blank keeps the stored one."""
+
+    name = forms.CharField(max_length=100)
+    account_id = forms.CharField(label="Account ID", max_length=12, validators=[v.validate_account_id])
+    regions = forms.CharField(
+        help_text="Region codes, separated by spaces or commas, e.g. eu-west-1 us-east-1.", max_length=500
+    )
+    credential_source = forms.ChoiceField(choices=CredentialSource.choices, initial=CredentialSource.DEFAULT_CHAIN)
+    access_key_id = forms.CharField(label="Access key ID", required=False, max_length=128)
+    secret_access_key = forms.CharField(
+        label="Secret access key",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    role_arn = forms.CharField(label="Role ARN to assume", required=False, max_length=2048)
+    external_id = forms.CharField(label="External ID", required=False, max_length=1224)
+    session_name = forms.CharField(initial="ecsportal", max_length=64, validators=[v.validate_session_name])
+    session_duration = forms.IntegerField(
+        initial=3600, min_value=900, max_value=43200, help_text="Seconds, 900 to 43200."
+    )
+    allowed_role_arns = forms.CharField(
+        label="Role ARNs users may pick instead",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One per line. Anything not listed here (or the default role) is refused.",
+    )
+    is_production = forms.BooleanField(required=False, label="Production account")
+
+    def __init__(self, *args: Any, instance: AwsAccount | None = None, **kwargs: Any) -> None:
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "name": instance.name,
+                "account_id": instance.account_id,
+                "regions": " ".join(instance.regions),
+                "credential_source": instance.credential_source,
+                "access_key_id": instance.access_key_id,
+                "role_arn": instance.role_arn,
+                "external_id": instance.external_id,
+                "session_name": instance.session_name,
+                "session_duration": instance.session_duration,
+                "allowed_role_arns": "\n".join(instance.allowed_role_arns),
+                "is_production": instance.is_production,
+            }
+        super().__init__(*args, **kwargs)
+        if instance is not None and instance.has_stored_secret:
+            self.fields["secret_access_key"].help_text = "A secret is stored. Leave blank to keep it."
+        else:
+            self.fields["secret_access_key"].help_text = "Write-only: it is encrypted and never shown again."
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = AwsAccount.objects.filter(name__iexact=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError("Another account already has this name.")
+        return name
+
+    def clean_regions(self) -> list[str]:
+        regions = _split(self.cleaned_data["regions"])
+        if not regions:
+            raise ValidationError("Name at least one region.")
+        errors = []
+        for region in regions:
+            try:
+                v.validate_region(region)
+            except ValidationError as exc:
+                errors.extend(exc.messages)
+        if errors:
+            raise ValidationError(errors)
+        partitions = {v.partition_for_region(r) for r in regions}
+        if len(partitions) > 1:
+            raise ValidationError("All regions of one account must be in the same partition.")
+        return list(dict.fromkeys(regions))
+
+    def clean_external_id(self) -> str:
+        value = self.cleaned_data["external_id"].strip()
+        if value:
+            v.validate_external_id(value)
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        regions = data.get("regions") or []
+        partition = v.partition_for_region(regions[0]) if regions else None
+        account_id = data.get("account_id")
+        if data.get("role_arn"):
+            try:
+                v.validate_role_arn(data["role_arn"].strip(), partition=partition, account_id=account_id)
+                data["role_arn"] = data["role_arn"].strip()
+            except ValidationError as exc:
+                self.add_error("role_arn", exc)
+        allowed = _split(data.get("allowed_role_arns") or "")
+        for arn in allowed:
+            try:
+                v.validate_role_arn(arn, partition=partition, account_id=account_id)
+            except ValidationError as exc:
+                self.add_error("allowed_role_arns", exc)
+        data["allowed_role_arns"] = list(dict.fromkeys(allowed))
+        if data.get("credential_source") == CredentialSource.ACCESS_KEY:
+            self._clean_keys(data)
+        elif data.get("secret_access_key"):
+            self.add_error("secret_access_key", "A secret key is only used with the stored-access-key source.")
+        if data.get("external_id") and not data.get("role_arn"):
+            self.add_error("external_id", "An External ID only applies when a role ARN is assumed.")
+        return data
+
+    def _clean_keys(self, data: dict[str, Any]) -> None:
+        key_id = (data.get("access_key_id") or "").strip()
+        if not key_id:
+            self.add_error("access_key_id", "Enter the access key ID, or choose the portal's default chain.")
+        else:
+            try:
+                v.validate_access_key_id(key_id)
+                data["access_key_id"] = key_id
+            except ValidationError as exc:
+                self.add_error("access_key_id", exc)
+        has_stored = self.instance is not None and self.instance.has_stored_secret
+        if not data.get("secret_access_key") and not has_stored:
+            self.add_error("secret_access_key", "Enter the secret access key that goes with this key ID.")
+
+
+class MembershipForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    role = forms.TypedChoiceField(choices=Role.choices, coerce=int, initial=Role.VIEWER)
+
+    def clean_username(self) -> Any:
+        username = self.cleaned_data["username"].strip()
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            raise ValidationError(f"No active user is called “{username}”.")
+        return user
+
+
+class RoleForm(forms.Form):
+    role = forms.TypedChoiceField(choices=Role.choices, coerce=int)

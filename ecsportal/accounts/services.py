@@ -1,0 +1,155 @@
+"""Writes for accounts and memberships; each one audited in the same transaction."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+
+from ecsportal.accounts.crypto import encrypt
+from ecsportal.accounts.models import AwsAccount, CredentialSource, Membership, Role
+from ecsportal.audit.services import audit_record
+from ecsportal.aws import ecs
+from ecsportal.aws.errors import AwsError
+from ecsportal.aws.records import Identity
+
+_FIELDS = (
+    "name",
+    "account_id",
+    "regions",
+    "credential_source",
+    "access_key_id",
+    "role_arn",
+    "external_id",
+    "session_name",
+    "session_duration",
+    "allowed_role_arns",
+    "is_production",
+)
+
+
+def _apply(account: AwsAccount, data: dict[str, Any]) -> list[str]:
+    changed = []
+    for name in _FIELDS:
+        if name in data and getattr(account, name) != data[name]:
+            setattr(account, name, data[name])
+            changed.append(name)
+    secret = data.get("secret_access_key") or ""
+    if account.credential_source != CredentialSource.ACCESS_KEY:
+        if account.secret_access_key_encrypted or account.access_key_id:
+            account.secret_access_key_encrypted = ""
+            account.access_key_id = ""
+            changed.append("secret_access_key")
+    elif secret:
+        account.secret_access_key_encrypted = encrypt(secret)
+        changed.append("secret_access_key")
+    return changed
+
+
+@transaction.atomic
+def account_create(*, actor: AbstractBaseUser, data: dict[str, Any], source_ip: str | None = None) -> AwsAccount:
+    account = AwsAccount()
+    changed = _apply(account, data)
+    account.save()
+    audit_record(
+        actor=actor,
+        action="account.create",
+        target=account.name,
+        account=account,
+        details={"fields": changed},
+        source_ip=source_ip,
+    )
+    return account
+
+
+@transaction.atomic
+def account_update(
+    *, actor: AbstractBaseUser, account: AwsAccount, data: dict[str, Any], source_ip: str | None = None
+) -> AwsAccount:
+    account = AwsAccount.objects.select_for_update().get(pk=account.pk)
+    changed = _apply(account, data)
+    if changed:
+        account.save()
+        audit_record(
+            actor=actor,
+            action="account.update",
+            target=account.name,
+            account=account,
+            details={"fields": changed},  # names only: never the values of secrets
+            source_ip=source_ip,
+        )
+    return account
+
+
+@transaction.atomic
+def account_set_enabled(
+    *, actor: AbstractBaseUser, account: AwsAccount, enabled: bool, source_ip: str | None = None
+) -> AwsAccount:
+    AwsAccount.objects.filter(pk=account.pk).update(is_enabled=enabled)
+    account.refresh_from_db()
+    audit_record(
+        actor=actor,
+        action="account.enable" if enabled else "account.disable",
+        target=account.name,
+        account=account,
+        source_ip=source_ip,
+    )
+    return account
+
+
+@transaction.atomic
+def membership_set(
+    *, actor: AbstractBaseUser, account: AwsAccount, user: AbstractBaseUser, role: int, source_ip: str | None = None
+) -> Membership:
+    membership, created = Membership.objects.update_or_create(user=user, account=account, defaults={"role": role})
+    audit_record(
+        actor=actor,
+        action="membership.add" if created else "membership.change",
+        target=user.get_username(),
+        account=account,
+        details={"role": Role(role).label},
+        source_ip=source_ip,
+    )
+    return membership
+
+
+@transaction.atomic
+def membership_remove(
+    *, actor: AbstractBaseUser, account: AwsAccount, membership_pk: int, source_ip: str | None = None
+) -> None:
+    membership = Membership.objects.select_related("user").filter(account=account, pk=membership_pk).first()
+    if membership is None:
+        return
+    username = membership.user.get_username()
+    membership.delete()
+    audit_record(actor=actor, action="membership.remove", target=username, account=account, source_ip=source_ip)
+
+
+def account_test_connection(
+    *, actor: AbstractBaseUser, account: AwsAccount, source_ip: str | None = None
+) -> tuple[Identity | None, AwsError | None]:
+    """Call STS GetCallerIdentity through the configured chain and role; record the outcome."""
+    region = account.regions[0] if account.regions else "us-east-1"
+    identity: Identity | None = None
+    error: AwsError | None = None
+    try:
+        identity = ecs.caller_identity(account.aws_config(), region)
+    except AwsError as exc:
+        error = exc
+    except Exception as exc:  # e.g. an undecryptable secret: still a clear message
+        error = AwsError(str(exc), code=type(exc).__name__)
+    with transaction.atomic():
+        audit_record(
+            actor=actor,
+            action="account.test_connection",
+            target=account.name,
+            account=account,
+            details={
+                "ok": error is None,
+                "reached": identity.account_id if identity else "",
+                "error_code": error.code if error else "",
+            },
+            source_ip=source_ip,
+        )
+    return identity, error

@@ -1,0 +1,82 @@
+"""`manage.py demo`: a local AWS (moto), the SSM agent emulator, seed data, and the portal.
+
+Everything runs in this one process on loopback: moto's server as the AWS endpoint, the
+emulator as the data channel (it runs real commands on this machine), daphne serving the
+portal. Ctrl-C stops all of it. Running it again re-seeds AWS (moto starts empty) and updates
+the portal's users and accounts in place.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from ecsportal.aws import local, sessions
+from ecsportal.demo import localaws
+from ecsportal.demo.seed import DEMO_USERS, seed_portal
+
+
+def start_emulator() -> Any:
+    """Start the SSM agent emulator and let the local ExecuteCommand seam hand it sessions."""
+    try:
+        from ecsportal.ssm.emulator import start_emulator_for_local_exec
+    except ImportError:
+        return None
+    return start_emulator_for_local_exec(local)
+
+
+class Command(BaseCommand):
+    help = "Serve the portal against a local AWS (moto) and the SSM agent emulator, with seed data."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1", help="Loopback address to serve on.")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--no-serve", action="store_true", help="Seed, print the logins, and exit.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["host"] not in {"127.0.0.1", "localhost", "::1"}:
+            self.stderr.write("The demo serves on loopback only: its emulator runs real commands on this machine.")
+            raise SystemExit(2)
+        call_command("migrate", interactive=False, verbosity=0)
+        aws = localaws.LocalAws()
+        sessions.configure(
+            endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
+        )
+        emulator = start_emulator()
+        localaws.seed_iam(aws.endpoint_url)
+        localaws.seed_aws(aws.endpoint_url)
+        seed_portal(password=settings.ECSPORTAL_DEMO_PASSWORD)
+        self._after_seed()
+        url = f"http://{options['host']}:{options['port']}/"
+        self.stdout.write(self.style.SUCCESS(f"\necsportal demo is ready at {url}"))
+        self.stdout.write(f"Local AWS (moto): {aws.endpoint_url}")
+        if emulator is None:
+            self.stdout.write("SSM agent emulator: not available in this build")
+        self.stdout.write("Log in as any of these (password: the value of ECSPORTAL_DEMO_PASSWORD, default 'demo'):")
+        for username, role in DEMO_USERS.items():
+            self.stdout.write(f"  {username:<10} {'portal admin (superuser)' if role is None else role.label.lower()}")
+        self.stdout.write("Press Ctrl-C to stop.\n")
+        self.stdout.flush()
+        if options["no_serve"]:
+            aws.stop()
+            return
+        self._serve(options["host"], options["port"])
+
+    def _after_seed(self) -> None:
+        """Hook for apps that add demo data of their own (stopped-task history, approvals)."""
+
+    def _serve(self, host: str, port: int) -> None:
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from ecsportal.asgi import application
+
+        Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            signal_handlers=True,
+            verbosity=0,
+        ).run()

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import re
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user
+from ecsportal.aws.errors import AwsError
+from ecsportal.inventory import selectors
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+def _checked(region: str, cluster: str, account_regions: list[str]) -> None:
+    if region not in account_regions:
+        raise Http404("That region is not enabled for this account.")
+    if not _NAME_RE.match(cluster):
+        raise Http404("That is not a cluster name.")
+
+
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    account = None
+    if request.GET.get("account"):
+        account = account_get_for_user(user=request.user, account_pk=request.GET["account"])
+    regions, summaries = selectors.overview_for_user(user=request.user, account=account)
+    accounts = accounts_for_user(user=request.user).order_by("name")
+    return render(
+        request,
+        "inventory/overview.html",
+        {"regions": regions, "summaries": summaries, "accounts": accounts, "account": account},
+    )
+
+
+@require_POST
+def refresh(request: HttpRequest, account_pk: int) -> HttpResponse:
+    account = account_get_for_user(user=request.user, account_pk=account_pk)
+    selectors.inventory_refresh(account=account)
+    return redirect(
+        request.POST.get("next")
+        if str(request.POST.get("next", "")).startswith("/inventory/")
+        else reverse("inventory:overview")
+    )
+
+
+@require_GET
+def cluster_detail(request: HttpRequest, account_pk: int, region: str, cluster: str) -> HttpResponse:
+    account = account_get_for_user(user=request.user, account_pk=account_pk)
+    _checked(region, cluster, account.regions)
+    context = {"account": account, "region": region, "cluster": cluster, "error": None, "services": [], "groups": {}}
+    try:
+        context["services"] = selectors.services_in_cluster(account=account, region=region, cluster=cluster)
+        tasks = selectors.tasks_in_cluster(account=account, region=region, cluster=cluster)
+        service = request.GET.get("service", "")
+        if service:
+            tasks = [t for t in tasks if t.service_name == service]
+        context["groups"] = selectors.group_by_service(tasks)
+        context["task_count"] = len(tasks)
+        context["service_filter"] = service
+    except AwsError as exc:
+        context["error"] = exc
+    return render(request, "inventory/cluster.html", context)
+
+
+@require_GET
+def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str, task_id: str) -> HttpResponse:
+    account = account_get_for_user(user=request.user, account_pk=account_pk)
+    _checked(region, cluster, account.regions)
+    if not _NAME_RE.match(task_id):
+        raise Http404("That is not a task ID.")
+    context = {"account": account, "region": region, "cluster": cluster, "task": None, "error": None}
+    try:
+        context["task"] = selectors.task_in_cluster(account=account, region=region, cluster=cluster, task_id=task_id)
+    except AwsError as exc:
+        context["error"] = exc
+    return render(request, "inventory/task.html", context)
+
+
+@require_GET
+def picker(request: HttpRequest) -> HttpResponse:
+    """The cascading picker, re-rendered with each choice (HTMX); later forms embed it."""
+    context = selectors.picker_for_user(user=request.user, params=request.GET.dict())
+    context["picker_url"] = reverse("inventory:picker")
+    template = "inventory/_picker.html" if request.htmx else "inventory/pick.html"
+    return render(request, template, context)

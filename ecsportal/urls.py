@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from ecsportal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", views.PortalLoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/", include("ecsportal.accounts.urls")),
+    path("inventory/", include("ecsportal.inventory.urls")),
+    path("audit/", include("ecsportal.audit.urls")),
+    path("admin/", admin.site.urls),
+]

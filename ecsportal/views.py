@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_GET
+
+from ecsportal.accounts.selectors import accounts_for_user
+
+
+@method_decorator(login_not_required, name="dispatch")
+class PortalLoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    accounts = accounts_for_user(user=request.user).order_by("name")
+    return render(request, "home.html", {"accounts": accounts})
+
+
+def _database_ok() -> tuple[bool, str]:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as exc:  # any failure means "not healthy"; the type is the message
+        return False, type(exc).__name__
+    return True, "ok"
+
+
+async def _channel_layer_roundtrip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    name = await layer.new_channel(prefix="healthz")
+    token = uuid.uuid4().hex
+    await layer.send(name, {"type": "healthz.ping", "token": token})
+    message = await asyncio.wait_for(layer.receive(name), timeout=2)
+    if message.get("token") != token:
+        raise RuntimeError("channel layer returned another message")
+
+
+def _channel_layer_ok() -> tuple[bool, str]:
+    try:
+        async_to_sync(_channel_layer_roundtrip)()
+    except Exception as exc:
+        return False, type(exc).__name__
+    return True, "ok"
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Load balancers and the Dockerfile's HEALTHCHECK poll this; it needs no login."""
+    db_ok, db_detail = _database_ok()
+    layer_ok, layer_detail = _channel_layer_ok()
+    healthy = db_ok and layer_ok
+    return JsonResponse(
+        {"status": "ok" if healthy else "unhealthy", "database": db_detail, "channel_layer": layer_detail},
+        status=200 if healthy else 503,
+    )

@@ -1,0 +1,186 @@
+"""Shared fixtures: the local AWS, a fixed cast of users, a running demo portal, a browser.
+
+The cast follows healthchecks' habit: an admin, one user per role, and an outsider who is a
+member of another account only, so every access test reads the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from ecsportal.demo import localaws
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[localaws.LocalAws]:
+    """moto's server on loopback with the demo's estate, and the AWS layer pointed at it."""
+    from ecsportal.aws import sessions
+
+    aws = localaws.LocalAws()
+    localaws.seed_iam(aws.endpoint_url)
+    aws.seeded = localaws.seed_aws(aws.endpoint_url)
+    sessions.configure(
+        endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
+    )
+    yield aws
+    sessions.configure(endpoint_url=None)
+    aws.stop()
+
+
+@pytest.fixture
+def cast(db: None) -> SimpleNamespace:
+    """Demo users and accounts, plus an outsider who belongs only to a third account."""
+    from django.contrib.auth import get_user_model
+
+    from ecsportal.accounts.models import AwsAccount, Membership, Role
+    from ecsportal.demo.seed import seed_portal
+
+    accounts = seed_portal(password="pw-for-tests")
+    users = {u.username: u for u in get_user_model().objects.all()}
+    other = AwsAccount.objects.create(name="Other Team", account_id="999999999999", regions=["eu-west-1"])
+    outsider = get_user_model().objects.create_user("outsider", password="pw-for-tests")
+    Membership.objects.create(user=outsider, account=other, role=Role.ADMIN)
+    return SimpleNamespace(
+        prod=accounts["prod"],
+        staging=accounts["staging"],
+        other=other,
+        outsider=outsider,
+        password="pw-for-tests",
+        **users,
+    )
+
+
+@pytest.fixture
+def login(client):  # noqa: ANN001, ANN201
+    """`login(user)` → the Django test client logged in as that user."""
+
+    def _login(user):  # noqa: ANN001, ANN202
+        client.force_login(user)
+        return client
+
+    return _login
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`manage.py demo` in a subprocess, as a user starts it, on a free port and its own SQLite."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("demo")
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
+        "DATABASE_URL": f"sqlite:///{workdir / 'demo.sqlite3'}",
+        "REDIS_URL": "",
+        "ECSPORTAL_DEMO_PASSWORD": "demo",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = open(workdir / "demo.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", timeout=90)
+    except RuntimeError:
+        proc.kill()
+        raise RuntimeError("demo did not start:\n" + (workdir / "demo.log").read_text()) from None
+    yield f"http://127.0.0.1:{port}"
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+def chromium_or_skip() -> str:
+    if Path(CHROMIUM).exists() or shutil.which("chromium"):
+        return CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if os.environ.get("CI") == "true":
+        pytest.fail("Chromium is required under CI=true (apt-get install -y chromium).")
+    pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium); browser tests skipped.")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    path = chromium_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, headless=True)
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page_as(browser, demo_server):  # noqa: ANN001, ANN201
+    """`page_as("viewer")` → a Playwright page in a fresh context, logged in to the demo."""
+    contexts = []
+
+    def _page_as(username: str, password: str = "demo"):  # noqa: ANN202
+        context = browser.new_context(viewport={"width": 1400, "height": 900})
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{demo_server}/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{demo_server}/")
+        return page
+
+    yield _page_as
+    for context in contexts:
+        context.close()
+
+
+def screenshot(page, name: str) -> None:  # noqa: ANN001
+    """Keep a screenshot of what the test saw (var/screenshots/), for people to look at."""
+    folder = ROOT / "var" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)

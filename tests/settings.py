@@ -1,0 +1,14 @@
+"""Test settings: the project's one settings file, read with development defaults.
+
+Not a second configuration: it only supplies the environment a developer would (DEBUG on, the
+local-exec seam on) before importing ecsportal.settings. CI overrides DATABASE_URL and
+REDIS_URL to run the same tests on PostgreSQL and Redis.
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "true")
+os.environ.setdefault("ECSPORTAL_LOCAL_EXEC", "true")
+os.environ.setdefault("ECSPORTAL_INVENTORY_CACHE_SECONDS", "0")
+
+from ecsportal.settings import *  # noqa: E402, F403
