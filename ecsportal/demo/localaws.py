@@ -384,8 +384,25 @@ def seed_aws(
                 arns.append(arn)
         for stopped in spec.stopped:
             arns.append(_seed_stopped(ecs, spec, stopped, families, now))
+        _settle_counts(spec)
         created[spec.name] = arns
     return created
+
+
+def _settle_counts(spec: ClusterSpec) -> None:
+    """moto leaves cluster and service counters at their creation values; make them true."""
+    backend = ecs_backend(spec.account_id, spec.region)
+    cluster = backend.clusters[spec.name]
+    running = [t for t in backend.tasks.get(spec.name, {}).values() if t.desired_status == "RUNNING"]
+    cluster.running_tasks_count = len(running)
+    cluster.pending_tasks_count = 0
+    services = [s for s in backend.services.values() if s.cluster_name == spec.name]
+    cluster.active_services_count = len(services)
+    exec_by_service = {t.service: t.exec_enabled for t in spec.running if t.service}
+    for service in services:
+        service.running_count = sum(1 for t in running if t.group == f"service:{service.name}")
+        service.pending_count = 0
+        service.enable_execute_command = exec_by_service.get(service.name, False)
 
 
 def _ensure_service(ecs: Any, cluster: str, task_spec: TaskSpec) -> None:
