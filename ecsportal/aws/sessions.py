@@ -46,7 +46,7 @@ class _Settings:
 
 
 _settings = _Settings()
-_lock = threading.Lock()
+_create_lock = threading.RLock()
 _sessions: dict[tuple[str, str], boto3.Session] = {}
 _clients: dict[tuple[str, str, str, str], Any] = {}
 
@@ -65,7 +65,7 @@ def current_settings() -> _Settings:
 
 
 def clear_cache() -> None:
-    with _lock:
+    with _create_lock:
         _sessions.clear()
         _clients.clear()
 
@@ -141,24 +141,29 @@ def _parse_expiry(value: str) -> datetime:
 
 
 def client(config: AccountConfig, service: str, region: str, *, role_arn: str | None = None) -> Any:
-    """A cached boto3 client for the account, assuming `role_arn` (default: the account's role)."""
+    """A cached boto3 client for the account, assuming `role_arn` (default: the account's role).
+
+    boto3 sessions are not thread-safe, and the inventory fans out over threads, so sessions
+    and clients are created under one lock; the clients themselves are thread-safe.
+    """
     role = config.role_arn if role_arn is None else role_arn
     key = (config.key, role, region, service)
-    with _lock:
-        cached = _clients.get(key)
+    cached = _clients.get(key)
     if cached is not None:
         return cached
-    session_key = (config.key, role)
-    with _lock:
-        session = _sessions.get(session_key)
-    if session is None:
-        session = _session_for(config, role)
-        with _lock:
-            session = _sessions.setdefault(session_key, session)
-    new = session.client(service, region_name=region, endpoint_url=_settings.endpoint_url, config=_botocore_config())
-    if service == "ecs" and _settings.local_exec:
-        from ecsportal.aws import local
+    with _create_lock:
+        cached = _clients.get(key)
+        if cached is not None:
+            return cached
+        session = _sessions.get((config.key, role))
+        if session is None:
+            session = _sessions[(config.key, role)] = _session_for(config, role)
+        new = session.client(
+            service, region_name=region, endpoint_url=_settings.endpoint_url, config=_botocore_config()
+        )
+        if service == "ecs" and _settings.local_exec:
+            from ecsportal.aws import local
 
-        local.install_execute_command_seam(new)
-    with _lock:
-        return _clients.setdefault(key, new)
+            local.install_execute_command_seam(new)
+        _clients[key] = new
+        return new
