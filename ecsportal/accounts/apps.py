@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
+        from ecsportal.accounts import sockets  # noqa: F401  (connects the logout signal)
         from ecsportal.aws import sessions
 
         sessions.configure(

@@ -1,0 +1,69 @@
+"""The base of every WebSocket consumer: login required, and closed when its user logs out.
+
+Each consumer joins the group `user-<id>`; logging out (any session of the user) sends
+`session.revoked` to that group, and every open socket of the user closes (portainer's
+well-known hole: live sockets surviving a logout).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
+from django.contrib.auth.signals import user_logged_out
+from django.dispatch import receiver
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN = 4403
+CLOSE_LOGGED_OUT = 4001
+
+
+def user_group(user_pk: int) -> str:
+    return f"user-{user_pk}"
+
+
+class PortalConsumer(AsyncJsonWebsocketConsumer):
+    """Subclasses implement `authorise()` with the same gate function their HTTP view uses."""
+
+    groups_joined: list[str]
+
+    async def connect(self) -> None:
+        self.groups_joined = []
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        if not await self.authorise(user):
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.join(user_group(user.pk))
+        await self.accept()
+        await self.on_open()
+
+    async def authorise(self, user: Any) -> bool:
+        return True
+
+    async def on_open(self) -> None:
+        """Send whatever the page needs first, after accept."""
+
+    async def join(self, group: str) -> None:
+        await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined.append(group)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "groups_joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def session_revoked(self, event: dict) -> None:
+        await self.close(code=CLOSE_LOGGED_OUT)
+
+
+@receiver(user_logged_out)
+def _close_sockets_on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    if user is None:
+        return
+    layer = get_channel_layer()
+    if layer is not None:
+        async_to_sync(layer.group_send)(user_group(user.pk), {"type": "session.revoked"})

@@ -1,0 +1,71 @@
+"""PortalConsumer: anonymous refused, foreign origins refused, sockets closed at logout."""
+
+from __future__ import annotations
+
+import pytest
+from channels.auth import AuthMiddlewareStack
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+from django.urls import path
+
+from ecsportal.accounts.sockets import CLOSE_LOGGED_OUT, CLOSE_UNAUTHENTICATED, PortalConsumer
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+class EchoConsumer(PortalConsumer):
+    async def receive_json(self, content: dict, **kwargs: object) -> None:
+        await self.send_json({"echo": content})
+
+
+# The same stack as ecsportal/asgi.py, around a consumer that exists only in this test.
+application = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])))
+
+
+@database_sync_to_async
+def _logged_in_client(username: str) -> tuple[Client, str]:
+    user = get_user_model().objects.create_user(username, password="pw-for-tests")
+    client = Client()
+    client.force_login(user)
+    return client, f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def _communicator(cookie: str | None, origin: str = "http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin.encode()), (b"host", b"localhost")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return WebsocketCommunicator(application, "/ws/echo/", headers=headers)
+
+
+async def test_anonymous_socket_is_closed_without_accepting():
+    communicator = _communicator(None)
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == CLOSE_UNAUTHENTICATED
+
+
+async def test_foreign_origin_is_refused_even_when_logged_in():
+    _, cookie = await _logged_in_client("alice")
+    communicator = _communicator(cookie, origin="https://evil.example")
+    connected, _ = await communicator.connect()
+    assert not connected
+
+
+async def test_logged_in_user_connects_and_logout_closes_the_socket():
+    client, cookie = await _logged_in_client("bob")
+    communicator = _communicator(cookie)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"ping": 1})
+    assert await communicator.receive_json_from() == {"echo": {"ping": 1}}
+
+    response = await database_sync_to_async(client.post)("/logout/")
+    assert response.status_code == 302
+
+    closed = await communicator.receive_output(timeout=3)
+    assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
