@@ -234,8 +234,9 @@ class ClientSession:
             message = str(body.get("CustomerMessage") or "")
         except (ValueError, AttributeError):
             message = ""
+        opened_early = self._input_open
         self._start(handshake=True, customer_message=message)
-        if self._input_open and self._size is not None:
+        if opened_early and self._size is not None:
             # Input sent before the handshake was discarded by the agent: say the size again.
             self._send_stream(f.PT_SIZE, size_payload(*self._size))
 
