@@ -343,6 +343,11 @@ class ClientSession:
     def retransmissions(self) -> int:
         return self._outgoing.resends
 
+    @property
+    def duplicates(self) -> int:
+        """Stream messages received again (retransmitted or duplicated) and re-acked."""
+        return self._incoming.duplicates
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _finish(self, kind: EndKind, message: str) -> None:
