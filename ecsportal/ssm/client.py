@@ -135,7 +135,9 @@ class SsmClient:
                 logger=_WS_LOGGER,
             )
             message = token_message(
-                self._token, client_id=CLIENT_ID, client_version=self.core.client_version
+                self._token,
+                client_id=CLIENT_ID,
+                client_version=self.core.client_version,
             )
             await self._ws.send(message)
         except TimeoutError:
@@ -149,7 +151,8 @@ class SsmClient:
         except (OSError, WebSocketException) as error:
             self._handle(
                 self.core.fail(
-                    EndKind.ERROR, f"could not open the data channel: {_describe(error)}"
+                    EndKind.ERROR,
+                    f"could not open the data channel: {_describe(error)}",
                 )
             )
             return
@@ -271,7 +274,9 @@ class SsmClient:
             idle = self.idle_timeout
             if idle is not None and not self._blocked and now - self._last_data > idle:
                 self._handle(
-                    core.fail(EndKind.TIMED_OUT, f"no data from the agent for {idle:g} s")
+                    core.fail(
+                        EndKind.TIMED_OUT, f"no data from the agent for {idle:g} s"
+                    )
                 )
             await self._flush()
         await self._shutdown()
@@ -369,7 +374,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--url", required=True, help="the session's streamUrl")
     parser.add_argument(
-        "--token", default=os.environ.get("SSM_TOKEN"), help="tokenValue (or $SSM_TOKEN)"
+        "--token",
+        default=os.environ.get("SSM_TOKEN"),
+        help="tokenValue (or $SSM_TOKEN)",
     )
     parser.add_argument("--idle-timeout", type=float, default=None)
     args = parser.parse_args(argv)

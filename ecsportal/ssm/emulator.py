@@ -73,6 +73,7 @@ from ecsportal.ssm.agent import (
 )
 from ecsportal.ssm.frames import Frame, encode_frame
 from ecsportal.ssm.streams import RETRANSMIT_INTERVAL
+from ecsportal.ssm.wsio import send_binary_batch
 
 logger = logging.getLogger(__name__)
 _WS_LOGGER = logging.getLogger("ecsportal.ssm.websockets")
@@ -175,7 +176,9 @@ class AgentEmulator:
 
     def url_for(self, session_id: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}{PATH_PREFIX}{session_id}?role=publish_subscribe"
+        return (
+            f"ws://{host}:{self.port}{PATH_PREFIX}{session_id}?role=publish_subscribe"
+        )
 
     def register_session(
         self,
@@ -193,7 +196,14 @@ class AgentEmulator:
         if not session_id or "/" in session_id:
             raise ValueError("session IDs must be non-empty and contain no '/'")
         spec = SessionSpec(
-            session_id, token, command, container, cwd, handshake, kms, faults or Faults()
+            session_id,
+            token,
+            command,
+            container,
+            cwd,
+            handshake,
+            kms,
+            faults or Faults(),
         )
         with self._lock:
             self._sessions[session_id] = spec
@@ -210,7 +220,9 @@ class AgentEmulator:
             return SessionSpec(**{**self.default.__dict__, "session_id": session_id})
         return spec
 
-    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+    def _check_path(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
         session_id = urlsplit(request.path).path.removeprefix(PATH_PREFIX)
         if not request.path.startswith(PATH_PREFIX) or not session_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such data channel\n")
@@ -238,7 +250,9 @@ class AgentEmulator:
                 self._connected.discard(session_id)
                 self._sessions.pop(session_id, None)
 
-    async def _accept_token(self, ws: ServerConnection, session_id: str) -> SessionSpec | None:
+    async def _accept_token(
+        self, ws: ServerConnection, session_id: str
+    ) -> SessionSpec | None:
         """Read the OpenDataChannelInput text frame; close with 1008 unless it is valid."""
         try:
             first = await asyncio.wait_for(ws.recv(), TOKEN_TIMEOUT)
@@ -262,10 +276,13 @@ class AgentEmulator:
 class _SessionRun:
     """One connected session: the command, its PTY, and the frames in both directions."""
 
-    def __init__(self, ws: ServerConnection, spec: SessionSpec, output_delay: float) -> None:
+    def __init__(
+        self, ws: ServerConnection, spec: SessionSpec, output_delay: float
+    ) -> None:
         self.ws = ws
         self.spec = spec
         self.faults = spec.faults
+        self.faulty = spec.faults != Faults()
         self.output_delay = output_delay
         self.core = AgentSession(
             session_id=spec.session_id, handshake=spec.handshake, kms=spec.kms
@@ -283,6 +300,11 @@ class _SessionRun:
         self.stalled = False
         self.held: bytes | None = None
         self.withheld: set[int] = set()
+        self.watch = {
+            spec.faults.close_after,
+            spec.faults.stall_after,
+            spec.faults.pause_after,
+        }
         self.tasks: list[asyncio.Task[None]] = []
 
     async def run(self) -> None:
@@ -320,7 +342,9 @@ class _SessionRun:
         self.core.begin(self.loop.time())
         self.wake.set()
         try:
-            done = await asyncio.wait_for(asyncio.shield(self.handshake), HANDSHAKE_TIMEOUT)
+            done = await asyncio.wait_for(
+                asyncio.shield(self.handshake), HANDSHAKE_TIMEOUT
+            )
         except TimeoutError:
             return "Handshake timed out. Please ensure that you have the latest version of the session manager plugin."
         return "" if done.ok else done.error
@@ -332,7 +356,9 @@ class _SessionRun:
             return f"Unable to start command: {error}"
         if not argv:
             return "Unable to start command: empty command"
-        cwd = self.spec.cwd or tempfile.mkdtemp(prefix=f"ssm-{self.spec.session_id[:40]}-")
+        cwd = self.spec.cwd or tempfile.mkdtemp(
+            prefix=f"ssm-{self.spec.session_id[:40]}-"
+        )
         self.scratch = None if self.spec.cwd else cwd
         master, slave = os.openpty()
         _set_size(master, *self.size)
@@ -351,7 +377,9 @@ class _SessionRun:
             )
         except OSError as error:
             os.close(master)
-            return f"Unable to start command: exec: {argv[0]!r}: {error.strerror or error}"
+            return (
+                f"Unable to start command: exec: {argv[0]!r}: {error.strerror or error}"
+            )
         finally:
             os.close(slave)
         os.set_blocking(master, False)
@@ -460,18 +488,28 @@ class _SessionRun:
         while True:
             await self.wake.wait()
             self.wake.clear()
+            batch: list[bytes] = []
             for item in self.core.take_outbox():
                 if self.stalled:
-                    continue
-                for data in self._inject(item):
-                    await self.ws.send(data)
-                if item.kind == "output" and item.first:
+                    break
+                batch += self._inject(item)
+                if item.first and item.kind == "output" and item.sequence in self.watch:
+                    await send_binary_batch(self.ws, batch)
+                    batch = []
                     await self._after_output(item.sequence)
+            if batch and not self.stalled:
+                await send_binary_batch(self.ws, batch)
 
     def _inject(self, item: Outgoing) -> list[bytes]:
+        if not self.faulty and self.held is None:
+            return [item.data]
         faults, data, seq = self.faults, item.data, item.sequence
         out: list[bytes] = []
-        if item.kind == "ack" and seq in faults.withhold_acks and seq not in self.withheld:
+        if (
+            item.kind == "ack"
+            and seq in faults.withhold_acks
+            and seq not in self.withheld
+        ):
             self.withheld.add(seq)
             return out
         if item.kind == "output" and item.first:
@@ -499,7 +537,7 @@ class _SessionRun:
         elif sequence == faults.stall_after:
             self.stalled = True
         elif sequence == faults.pause_after:
-            asyncio.create_task(self._pause(faults.pause_seconds))
+            await self._pause(faults.pause_seconds)  # the writer sends nothing meanwhile
 
     async def _pause(self, seconds: float) -> None:
         self.core.paused = True
@@ -576,7 +614,9 @@ class EmulatorThread:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ssm-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name="ssm-emulator", daemon=True
+        )
 
     def start(self) -> EmulatorThread:
         self._thread.start()
@@ -642,10 +682,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ecsportal.ssm.emulator",
         description="Serve ECS Exec data-channel sessions of one local command (loopback only).",
     )
-    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT, loopback only")
+    parser.add_argument(
+        "--listen", default="127.0.0.1:0", help="HOST:PORT, loopback only"
+    )
     parser.add_argument("--token", required=True)
     parser.add_argument("--handshake", action="store_true")
-    parser.add_argument("--kms", action="store_true", help="demand KMS in the handshake")
+    parser.add_argument(
+        "--kms", action="store_true", help="demand KMS in the handshake"
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -658,7 +702,11 @@ def main(argv: list[str] | None = None) -> int:
             host=host,
             port=int(port),
             default=SessionSpec(
-                "", args.token, shlex.join(command), handshake=args.handshake, kms=args.kms
+                "",
+                args.token,
+                shlex.join(command),
+                handshake=args.handshake,
+                kms=args.kms,
             ),
         )
     except ValueError as error:

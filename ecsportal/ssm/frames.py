@@ -133,12 +133,13 @@ def encode_frame(frame: Frame) -> bytes:
     return header + payload
 
 
-def decode_frame(data: bytes) -> Frame:
+def decode_frame(data: bytes, *, check_digest: bool = True) -> Frame:
     """Parse and validate a frame the way the Go client does, or raise ``FrameError``.
 
     HeaderLength must be 116: the fields are read at fixed offsets, so any other value means
     the sender and we disagree about the layout. The payload is everything after offset 120,
-    whatever PayloadLength says, as in the Go parser.
+    whatever PayloadLength says, as in the Go parser. ``check_digest=False`` is for the
+    agent side, which does not check digests either.
     """
     if len(data) < PAYLOAD_OFFSET:
         raise FrameError("truncated", f"{len(data)} bytes")
@@ -166,9 +167,11 @@ def decode_frame(data: bytes) -> Frame:
     if message_type not in _UNCHECKED_TYPES:
         if created_ms == 0:
             raise FrameError("no created date")
-        if (payload_length > 0 or payload) and hashlib.sha256(
-            payload
-        ).digest() != digest:
+        if (
+            check_digest
+            and (payload_length > 0 or payload)
+            and hashlib.sha256(payload).digest() != digest
+        ):
             raise FrameError("bad digest")
     return Frame(
         message_type=message_type,

@@ -27,7 +27,7 @@ from enum import StrEnum
 
 from ecsportal.ssm import frames as f
 from ecsportal.ssm.frames import Frame, FrameError, decode_frame, encode_frame
-from ecsportal.ssm.messages import ack_for, parse_ack, size_payload
+from ecsportal.ssm.messages import ack_for, ack_sequence, size_payload
 from ecsportal.ssm.streams import MAX_RESENDS, IncomingStream, OutgoingStream
 
 CLIENT_VERSION = "1.2.0.0-ecsportal"
@@ -155,11 +155,11 @@ class ClientSession:
 
     def _on_ack(self, frame: Frame, now: float) -> None:
         try:
-            ack = parse_ack(frame.payload)
+            sequence = ack_sequence(frame.payload)
         except ValueError:
             self._drop("malformed ack")
             return
-        self._outgoing.acked(ack.sequence_number, now)
+        self._outgoing.acked(sequence, now)
 
     def _on_channel_closed(self, frame: Frame) -> None:
         try:
@@ -220,7 +220,9 @@ class ClientSession:
         name = action.get("ActionType")
         if name == "SessionType":
             params = action.get("ActionParameters") or {}
-            session_type = params.get("SessionType") if isinstance(params, dict) else None
+            session_type = (
+                params.get("SessionType") if isinstance(params, dict) else None
+            )
             if session_type in ACCEPTED_SESSION_TYPES:
                 return 1, ""
             return 3, f"session type {session_type!r} is not supported by this client"
@@ -321,7 +323,9 @@ class ClientSession:
         """The socket closed; without ``channel_closed`` first this is a lost channel."""
         if self.end is None:
             message = "the data channel closed without channel_closed"
-            self._finish(EndKind.CHANNEL_LOST, f"{message} ({detail})" if detail else message)
+            self._finish(
+                EndKind.CHANNEL_LOST, f"{message} ({detail})" if detail else message
+            )
         return self._take_events()
 
     def fail(self, kind: EndKind, message: str) -> list[Event]:

@@ -20,7 +20,7 @@ from ecsportal.ssm.client import SsmClient
 from ecsportal.ssm.emulator import AgentEmulator, Faults
 from ecsportal.ssm.session import SessionEnded
 
-SPEC_UUID_WIRE = bytes.fromhex("9462f7ab89a95c49" "8c5e661174c2421b")
+SPEC_UUID_WIRE = bytes.fromhex("9462f7ab89a95c498c5e661174c2421b")
 SPEC_UUID_TEXT = "8c5e6611-74c2-421b-9462-f7ab89a95c49"
 
 
@@ -51,7 +51,9 @@ def wire(
             message_id_wire,
             hashlib.sha256(payload).digest() if digest is None else digest,
             struct.pack(">I", payload_type),
-            struct.pack(">I", len(payload) if payload_length is None else payload_length),
+            struct.pack(
+                ">I", len(payload) if payload_length is None else payload_length
+            ),
             payload,
         ]
     )

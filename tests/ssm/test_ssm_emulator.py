@@ -36,12 +36,18 @@ def test_stream_urls_have_the_service_shape():
 
 
 @pytest.mark.asyncio
-async def test_it_accepts_an_old_style_token_frame_and_sends_output_seq_0_flagged(emulator):
+async def test_it_accepts_an_old_style_token_frame_and_sends_output_seq_0_flagged(
+    emulator,
+):
     url = emulator.register_session(session_id="old", token="t", command="echo hi")
     async with connect(url, compression=None) as ws:
         await ws.send(
             json.dumps(
-                {"MessageSchemaVersion": "1.0", "RequestId": str(uuid.uuid4()), "TokenValue": "t"}
+                {
+                    "MessageSchemaVersion": "1.0",
+                    "RequestId": str(uuid.uuid4()),
+                    "TokenValue": "t",
+                }
             )
         )
         frame = decode_frame(await asyncio.wait_for(ws.recv(), 5))
@@ -67,7 +73,10 @@ def test_the_thread_helper_serves_sessions_registered_from_another_thread():
     emulator = start_in_thread()
     try:
         url = emulator.register_session(
-            session_id="threaded", token="t", command="echo from-thread", container="web"
+            session_id="threaded",
+            token="t",
+            command="echo from-thread",
+            container="web",
         )
         assert url == emulator.url_for("threaded")
 

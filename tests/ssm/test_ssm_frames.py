@@ -96,7 +96,9 @@ def test_it_decodes_a_hand_written_channel_closed():
         "SchemaVersion": 1,
         "Output": "boom",
     }
-    frame = decode_frame(wire("channel_closed", 0, json.dumps(body).encode(), payload_type=0))
+    frame = decode_frame(
+        wire("channel_closed", 0, json.dumps(body).encode(), payload_type=0)
+    )
     assert frame.message_type == "channel_closed"
     assert json.loads(frame.payload)["Output"] == "boom"
 
@@ -152,7 +154,10 @@ def test_it_takes_the_payload_to_the_end_of_the_frame_whatever_payload_length_sa
         (wire("", 0, b"x"), "empty message type"),
         (wire("output_stream_data", 0, b"x", created=0), "no created date"),
         (wire("output_stream_data", 0, b"x", digest=bytes(32)), "bad digest"),
-        (wire("output_stream_data", 0, b"", payload_length=5, digest=bytes(32)), "bad digest"),
+        (
+            wire("output_stream_data", 0, b"", payload_length=5, digest=bytes(32)),
+            "bad digest",
+        ),
     ],
 )
 def test_it_rejects_invalid_frames_with_a_reason(data, reason):
@@ -162,7 +167,9 @@ def test_it_rejects_invalid_frames_with_a_reason(data, reason):
 
 
 def test_publication_messages_skip_the_date_and_digest_checks():
-    frame = decode_frame(wire("pause_publication", created=0, digest=bytes(32), payload=b"z"))
+    frame = decode_frame(
+        wire("pause_publication", created=0, digest=bytes(32), payload=b"z")
+    )
     assert frame.message_type == "pause_publication"
 
 
@@ -173,9 +180,7 @@ def test_a_non_ascii_message_type_is_rejected():
         decode_frame(bytes(data))
 
 
-message_types = st.text(
-    alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=32
-)
+message_types = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=32)
 
 
 @settings(max_examples=100, deadline=None)
@@ -191,7 +196,9 @@ message_types = st.text(
 def test_encode_then_decode_gives_the_frame_back(
     message_type, sequence, flags, payload, payload_type, message_id, created
 ):
-    frame = Frame(message_type, sequence, payload, payload_type, flags, message_id, created)
+    frame = Frame(
+        message_type, sequence, payload, payload_type, flags, message_id, created
+    )
     assert decode_frame(encode_frame(frame)) == frame
 
 

@@ -83,7 +83,11 @@ def test_it_holds_input_until_the_first_output_then_sends_size_as_seq_0():
     assert any(isinstance(e, SessionStarted) and not e.handshake for e in events)
     ack, size, stdin = (fields(d) for d in session.data_to_send())
     assert ack["type"] == "acknowledge"
-    assert (size["type"], size["seq"], size["payload_type"]) == ("input_stream_data", 0, 3)
+    assert (size["type"], size["seq"], size["payload_type"]) == (
+        "input_stream_data",
+        0,
+        3,
+    )
     assert json.loads(size["payload"]) == {"cols": 132, "rows": 43}
     assert (stdin["seq"], stdin["payload_type"], stdin["payload"]) == (1, 1, b"ls\n")
     assert size["flags"] == stdin["flags"] == 0
@@ -180,7 +184,12 @@ def test_it_answers_a_handshake_with_seq_0_and_sends_size_only_after_completion(
     assert (response["seq"], response["payload_type"]) == (0, 6)
     body = json.loads(response["payload"])
     assert body["ProcessedClientActions"] == [
-        {"ActionType": "SessionType", "ActionStatus": 1, "ActionResult": None, "Error": ""}
+        {
+            "ActionType": "SessionType",
+            "ActionStatus": 1,
+            "ActionResult": None,
+            "Error": "",
+        }
     ]
     complete = json.dumps({"HandshakeTimeToComplete": 5, "CustomerMessage": "hi"})
     events = session.receive_data(output(1, complete.encode(), payload_type=7), 0.1)
@@ -212,15 +221,23 @@ def test_pause_publication_holds_input_and_retransmission_until_start():
 
 BAD_FRAMES = [
     pytest.param(output(0, b"x")[:60], "truncated", id="truncated"),
-    pytest.param(output(0, b"x", header_length=200), "bad header length", id="length-lie"),
-    pytest.param(output(0, b"x", header_length=0), "bad header length", id="length-zero"),
+    pytest.param(
+        output(0, b"x", header_length=200), "bad header length", id="length-lie"
+    ),
+    pytest.param(
+        output(0, b"x", header_length=0), "bad header length", id="length-zero"
+    ),
     pytest.param(output(0, b"x", digest=b"\x01" * 32), "bad digest", id="digest"),
     pytest.param(output(0, b"x", created=0), "no created date", id="no-date"),
     pytest.param(
-        wire("who_knows", 0, b"x"), "unknown message type 'who_knows'", id="unknown-type"
+        wire("who_knows", 0, b"x"),
+        "unknown message type 'who_knows'",
+        id="unknown-type",
     ),
     pytest.param(
-        wire("acknowledge", 0, b"{not json", payload_type=0), "malformed ack", id="bad-ack"
+        wire("acknowledge", 0, b"{not json", payload_type=0),
+        "malformed ack",
+        id="bad-ack",
     ),
 ]
 
@@ -271,7 +288,9 @@ def transfer(sender, receiver, fates, now, held):
     chunks=st.lists(st.binary(min_size=1, max_size=64), min_size=1, max_size=25),
     fates=st.lists(FATES, max_size=300),
 )
-def test_any_drops_duplicates_and_reorders_still_deliver_exactly_the_output(chunks, fates):
+def test_any_drops_duplicates_and_reorders_still_deliver_exactly_the_output(
+    chunks, fates
+):
     agent, client = AgentSession(session_id="s"), ClientSession()
     fate_iter, held_out, held_back = iter(fates), [], []
     received, now = [], 0.0
