@@ -6,6 +6,7 @@ Usage (the runner's shape)::
         await session.resize(cols, rows)
         await session.send_input(b"...")          # optional
         async for chunk in session:               # terminal bytes, in order, exactly once
+                                                  # (one or more agent messages joined)
             ...
     session.end   # SessionEnded(kind, message); kind is an EndKind:
                   # normal | error | channel_lost | timed_out | closed
@@ -55,11 +56,14 @@ from ecsportal.ssm.session import (
     SessionStarted,
 )
 from ecsportal.ssm.streams import RETRANSMIT_INTERVAL
+from ecsportal.ssm.wsio import send_binary_batch
 
 logger = logging.getLogger(__name__)
 _WS_LOGGER = logging.getLogger("ecsportal.ssm.websockets")
 _WS_LOGGER.setLevel(logging.INFO)  # frame dumps at DEBUG would include the token frame
 
+COALESCE = 65536
+"""Largest chunk the iterator joins from output messages that are already queued."""
 CLIENT_ID = str(uuid.uuid4())
 """One ClientId per process, as the Go plugin sends."""
 
@@ -96,6 +100,7 @@ class SsmClient:
         self._last_data = 0.0
         self._blocked = False
         self._closing = False
+        self._wake = asyncio.Event()
         self.started = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -160,6 +165,7 @@ class SsmClient:
         self._tasks = [
             asyncio.create_task(self._read(), name="ssm-read"),
             asyncio.create_task(self._tick(), name="ssm-tick"),
+            asyncio.create_task(self._write(), name="ssm-write"),
         ]
 
     async def close(self) -> None:
@@ -169,7 +175,7 @@ class SsmClient:
         self._closing = True
         if self.core.end is None and self._ws is not None:
             self.core.terminate(asyncio.get_running_loop().time())
-            await self._flush()
+            await self._send_pending()
         self._handle(self.core.fail(EndKind.CLOSED, "closed by the client"))
         current = asyncio.current_task()
         for task in self._tasks:
@@ -208,11 +214,28 @@ class SsmClient:
         return self
 
     async def __anext__(self) -> bytes:
-        chunk = await self._queue.get()
+        """The next output bytes: whatever has arrived, joined up to ``COALESCE`` bytes.
+
+        Joining frames that are already queued costs nothing in latency and saves the
+        consumer (which may store each chunk) work per frame. Chunk boundaries carry no
+        meaning, but each chunk is made of whole agent messages, so UTF-8 is never split.
+        """
+        queue = self._queue
+        chunk = await queue.get()
         if chunk is None:
-            self._queue.put_nowait(None)  # later iterations end at once too
+            queue.put_nowait(None)  # later iterations end at once too
             raise StopAsyncIteration
-        return chunk
+        if queue.empty():
+            return chunk
+        parts, size = [chunk], len(chunk)
+        while size < COALESCE and not queue.empty():
+            more = queue.get_nowait()
+            if more is None:
+                queue.put_nowait(None)  # the end comes after the data
+                break
+            parts.append(more)
+            size += len(more)
+        return b"".join(parts)
 
     # -- the two tasks ----------------------------------------------------------------------
 
@@ -282,13 +305,22 @@ class SsmClient:
         await self._shutdown()
 
     async def _flush(self) -> None:
+        """Hand queued frames to the writer task; batching there saves a write per ack."""
+        self._wake.set()
+
+    async def _write(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
         ws = self._ws
         outbox = self.core.data_to_send()
         if ws is None or not outbox:
             return
         try:
-            for data in outbox:
-                await ws.send(data)
+            await send_binary_batch(ws, outbox)
         except ConnectionClosed:
             pass  # the reader task sees the close and ends the session
 
@@ -314,7 +346,9 @@ class SsmClient:
             asyncio.get_running_loop().create_task(self._queue.put(None))
 
     async def _shutdown(self) -> None:
-        """After the end: stop the other task and close the socket without waiting long."""
+        """After the end: send what is queued (a last ack, a handshake refusal), stop the
+        other tasks and close the socket without waiting long."""
+        await self._send_pending()
         current = asyncio.current_task()
         for task in self._tasks:
             if task is not current:

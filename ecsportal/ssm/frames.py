@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 import struct
 import time
-import uuid
 from dataclasses import dataclass, field
 
 HEADER_LENGTH = 116
@@ -93,8 +93,49 @@ def uuid_from_wire(wire: bytes) -> bytes:
 
 
 def uuid_text(uuid_bytes: bytes) -> str:
-    """The hyphenated form that acks use to name a message."""
-    return str(uuid.UUID(bytes=uuid_bytes))
+    """The hyphenated form that acks use to name a message (what ``str(UUID)`` gives)."""
+    h = uuid_bytes.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+_random_bits = random.Random().getrandbits
+_V4_CLEAR = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_V4_SET = (0x4 << 76) | (0x2 << 62)
+
+
+def fast_message_id() -> bytes:
+    """A version-4-shaped random UUID for acks: unique enough, not secret, and cheap."""
+    return ((_random_bits(128) & _V4_CLEAR) | _V4_SET).to_bytes(16, "big")
+
+
+def encode_raw(
+    message_type_padded: bytes,
+    sequence: int,
+    flags: int,
+    message_id: bytes,
+    payload_type: int,
+    payload: bytes,
+) -> bytes:
+    """``encode_frame`` without the ``Frame`` object, for the per-message hot path."""
+    return (
+        _HEADER.pack(
+            HEADER_LENGTH,
+            message_type_padded,
+            1,
+            time.time_ns() // 1_000_000,
+            sequence,
+            flags,
+            message_id[8:] + message_id[:8],
+            hashlib.sha256(payload).digest(),
+            payload_type,
+            len(payload),
+        )
+        + payload
+    )
+
+
+def pad_type(message_type: str) -> bytes:
+    return message_type.encode("ascii").ljust(MESSAGE_TYPE_SIZE, b" ")
 
 
 @dataclass(slots=True)

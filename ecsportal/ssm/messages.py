@@ -16,10 +16,14 @@ from ecsportal.ssm.frames import (
     ACKNOWLEDGE,
     CHANNEL_CLOSED,
     FLAG_ACK,
+    PT_NONE,
     Frame,
     encode_frame,
+    encode_raw,
+    fast_message_id,
     new_message_id,
     now_ms,
+    pad_type,
     uuid_text,
 )
 
@@ -35,9 +39,10 @@ def ack_for(frame: Frame) -> bytes:
         _ACK_TEMPLATE
         % (frame.message_type, uuid_text(frame.message_id), frame.sequence_number)
     ).encode("ascii")
-    return encode_frame(
-        Frame(ACKNOWLEDGE, 0, payload, flags=FLAG_ACK, message_id=new_message_id())
-    )
+    return encode_raw(_ACK_TYPE, 0, FLAG_ACK, fast_message_id(), PT_NONE, payload)
+
+
+_ACK_TYPE = pad_type(ACKNOWLEDGE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,7 +44,6 @@ async def test_it_delivers_5_mb_byte_exact(run_session, tmp_path):
     assert result.end.kind == EndKind.NORMAL
     assert len(result.output) == len(data)
     assert hashlib.sha256(result.output).digest() == hashlib.sha256(data).digest()
-    assert max(len(c) for c in result.chunks) <= 1024
 
 
 async def test_stdin_round_trips_through_cat(run_session):
@@ -196,8 +195,7 @@ async def test_utf8_is_never_split_across_chunks(run_session, tmp_path):
     path.write_bytes(text)
     result = await run_session(f"cat {shlex.quote(str(path))}")
     assert result.output == text
-    for chunk in result.chunks:
-        assert len(chunk) <= 1024
+    for chunk in result.chunks:  # chunks are whole agent messages joined
         chunk.decode("utf-8")
 
 

@@ -13,6 +13,7 @@ from ecsportal.ssm.agent import utf8_chunks
 from ecsportal.ssm.client import SsmClient
 from ecsportal.ssm.emulator import AgentEmulator, check_loopback, start_in_thread
 from ecsportal.ssm.frames import decode_frame
+from ecsportal.ssm.messages import ack_for
 from ecsportal.ssm.session import EndKind
 
 
@@ -57,6 +58,28 @@ async def test_it_accepts_an_old_style_token_frame_and_sends_output_seq_0_flagge
         1,
     )
     assert frame.payload_type == 1
+
+
+@pytest.mark.asyncio
+async def test_output_messages_are_at_most_1024_bytes_of_whole_utf8(emulator, tmp_path):
+    text = ("é€😀" * 3000).encode()
+    (tmp_path / "u.txt").write_bytes(text)
+    url = emulator.register_session(
+        session_id="frames", token="t", command=f"cat {tmp_path / 'u.txt'}"
+    )
+    payloads: dict[int, bytes] = {}
+    async with connect(url, compression=None) as ws:
+        await ws.send(json.dumps({"RequestId": str(uuid.uuid4()), "TokenValue": "t"}))
+        while sum(map(len, payloads.values())) < len(text):
+            frame = decode_frame(await asyncio.wait_for(ws.recv(), 5))
+            if frame.message_type == "output_stream_data":
+                payloads[frame.sequence_number] = frame.payload
+                await ws.send(ack_for(frame))
+    assert b"".join(payloads[i] for i in sorted(payloads)) == text
+    assert sorted(payloads) == list(range(len(payloads)))
+    for payload in payloads.values():
+        assert 0 < len(payload) <= 1024
+        payload.decode("utf-8")
 
 
 @pytest.mark.asyncio
