@@ -38,8 +38,10 @@ import logging
 import os
 import sys
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
+from typing import Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -82,7 +84,7 @@ class SsmClient:
         ping_interval: float | None = 60.0,
         ping_timeout: float | None = 30.0,
         client_version: str = CLIENT_VERSION,
-        max_queued_chunks: int = 256,
+        max_buffered: int = 1 << 20,
     ) -> None:
         if not url.startswith(("ws://", "wss://")):
             raise ValueError("the stream URL must be ws:// or wss://")
@@ -93,7 +95,12 @@ class SsmClient:
         self.start_grace = start_grace
         self._ping = (ping_interval, ping_timeout)
         self.core = ClientSession(client_version=client_version)
-        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue(max_queued_chunks)
+        self._buffer: deque[bytes] = deque()
+        self._buffered = 0
+        self._max_buffered = max_buffered
+        self._finished = False
+        self._has_data = asyncio.Event()
+        self._has_space = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._opened_at = 0.0
@@ -113,7 +120,7 @@ class SsmClient:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def __aenter__(self) -> SsmClient:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -220,22 +227,24 @@ class SsmClient:
         consumer (which may store each chunk) work per frame. Chunk boundaries carry no
         meaning, but each chunk is made of whole agent messages, so UTF-8 is never split.
         """
-        queue = self._queue
-        chunk = await queue.get()
-        if chunk is None:
-            queue.put_nowait(None)  # later iterations end at once too
-            raise StopAsyncIteration
-        if queue.empty():
-            return chunk
-        parts, size = [chunk], len(chunk)
-        while size < COALESCE and not queue.empty():
-            more = queue.get_nowait()
-            if more is None:
-                queue.put_nowait(None)  # the end comes after the data
-                break
-            parts.append(more)
-            size += len(more)
-        return b"".join(parts)
+        buffer = self._buffer
+        while not buffer:
+            if self._finished:
+                raise StopAsyncIteration
+            self._has_data.clear()
+            await self._has_data.wait()
+        chunk = buffer.popleft()
+        if buffer and len(chunk) < COALESCE:
+            parts, size = [chunk], len(chunk)
+            while buffer and size < COALESCE:
+                more = buffer.popleft()
+                parts.append(more)
+                size += len(more)
+            chunk = b"".join(parts)
+        self._buffered -= len(chunk)
+        if self._buffered <= self._max_buffered // 2:
+            self._has_space.set()
+        return chunk
 
     # -- the two tasks ----------------------------------------------------------------------
 
@@ -253,18 +262,16 @@ class SsmClient:
                 now = loop.time()
                 self._last_data = now
                 events = core.receive_data(message, now)
-                await self._flush()
+                self._wake.set()  # the writer sends the acks, batched
                 for event in events:
                     if type(event) is OutputReceived:
-                        if self._queue.full():
-                            self._blocked = True
-                            await self._queue.put(event.data)
-                            self._blocked = False
-                            self._last_data = loop.time()
-                        else:
-                            self._queue.put_nowait(event.data)
+                        self._buffer.append(event.data)
+                        self._buffered += len(event.data)
                     else:
                         self._handle([event])
+                self._has_data.set()
+                if self._buffered > self._max_buffered:
+                    await self._wait_for_consumer()
                 if core.end is not None:
                     break
         except ConnectionClosed as closed:
@@ -284,6 +291,15 @@ class SsmClient:
                     )
                 )
         await self._shutdown()
+
+    async def _wait_for_consumer(self) -> None:
+        """Stop reading the socket until the consumer catches up (TCP holds the agent)."""
+        self._blocked = True
+        while self._buffered > self._max_buffered and not self._finished:
+            self._has_space.clear()
+            await self._has_space.wait()
+        self._blocked = False
+        self._last_data = asyncio.get_running_loop().time()
 
     async def _tick(self) -> None:
         loop = asyncio.get_running_loop()
@@ -327,7 +343,9 @@ class SsmClient:
     def _handle(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, OutputReceived):
-                self._queue.put_nowait(event.data)
+                self._buffer.append(event.data)
+                self._buffered += len(event.data)
+                self._has_data.set()
             elif isinstance(event, SessionStarted):
                 self.started.set()
                 if event.customer_message:
@@ -339,11 +357,10 @@ class SsmClient:
                 logger.debug("data channel: %s", event.message)
 
     def _end_queue(self) -> None:
-        """Let the iterator finish even if the consumer is behind (the sentinel may wait)."""
-        try:
-            self._queue.put_nowait(None)
-        except asyncio.QueueFull:
-            asyncio.get_running_loop().create_task(self._queue.put(None))
+        """The iterator ends once it has handed out everything buffered before the end."""
+        self._finished = True
+        self._has_data.set()
+        self._has_space.set()
 
     async def _shutdown(self) -> None:
         """After the end: send what is queued (a last ack, a handshake refusal), stop the

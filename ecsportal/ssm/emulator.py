@@ -537,7 +537,9 @@ class _SessionRun:
         elif sequence == faults.stall_after:
             self.stalled = True
         elif sequence == faults.pause_after:
-            await self._pause(faults.pause_seconds)  # the writer sends nothing meanwhile
+            await self._pause(
+                faults.pause_seconds
+            )  # the writer sends nothing meanwhile
 
     async def _pause(self, seconds: float) -> None:
         self.core.paused = True
@@ -613,7 +615,7 @@ class EmulatorThread:
         self.emulator = emulator
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._error: BaseException | None = None
+        self._error: Exception | None = None
         self._thread = threading.Thread(
             target=self._run, name="ssm-emulator", daemon=True
         )
@@ -629,7 +631,7 @@ class EmulatorThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self.emulator.start())
-        except BaseException as error:  # handed to the starting thread
+        except Exception as error:  # handed to the starting thread
             self._error = error
             self._ready.set()
             return

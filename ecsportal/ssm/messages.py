@@ -52,14 +52,18 @@ class Ack:
     sequence_number: int
 
 
+class MalformedPayload(ValueError):
+    """A payload from the peer that is not what the protocol says; dropped, not fatal."""
+
+
 def parse_ack(payload: bytes) -> Ack:
     """Read an ack payload; raises ``ValueError`` on anything malformed."""
     body = json.loads(payload)
     if not isinstance(body, dict):
-        raise ValueError("ack is not an object")
+        raise MalformedPayload("ack is not an object")
     sequence = body.get("AcknowledgedMessageSequenceNumber")
     if not isinstance(sequence, int) or isinstance(sequence, bool):
-        raise ValueError("ack without a sequence number")
+        raise MalformedPayload("ack without a sequence number")
     return Ack(
         str(body.get("AcknowledgedMessageType", "")),
         str(body.get("AcknowledgedMessageId", "")),

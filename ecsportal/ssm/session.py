@@ -27,7 +27,12 @@ from enum import StrEnum
 
 from ecsportal.ssm import frames as f
 from ecsportal.ssm.frames import Frame, FrameError, decode_frame, encode_frame
-from ecsportal.ssm.messages import ack_for, ack_sequence, size_payload
+from ecsportal.ssm.messages import (
+    MalformedPayload,
+    ack_for,
+    ack_sequence,
+    size_payload,
+)
 from ecsportal.ssm.streams import MAX_RESENDS, IncomingStream, OutgoingStream
 
 CLIENT_VERSION = "1.2.0.0-ecsportal"
@@ -182,7 +187,7 @@ class ClientSession:
             request = json.loads(payload)
             actions = request.get("RequestedClientActions") or []
             if not isinstance(actions, list):
-                raise ValueError("RequestedClientActions is not a list")
+                raise MalformedPayload("RequestedClientActions is not a list")
         except (ValueError, AttributeError) as error:
             self._finish(EndKind.ERROR, f"malformed handshake request: {error}")
             return

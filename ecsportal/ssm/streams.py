@@ -22,7 +22,7 @@ INCOMING_BUFFER_CAPACITY = 10000
 class RetransmissionTimeout:
     """The RTO estimator of the spec: SRTT/RTTVAR as in TCP, clamped to [.., 1 s]."""
 
-    __slots__ = ("srtt", "rttvar", "rto")
+    __slots__ = ("rto", "rttvar", "srtt")
 
     def __init__(self) -> None:
         self.srtt = 0.1
@@ -48,7 +48,7 @@ class Pending:
 class OutgoingStream:
     """Sequence numbers, unacked messages and retransmission for one sending direction."""
 
-    __slots__ = ("next_sequence", "unacked", "timer", "resends")
+    __slots__ = ("next_sequence", "resends", "timer", "unacked")
 
     def __init__(self) -> None:
         self.next_sequence = 0
@@ -92,7 +92,7 @@ class OutgoingStream:
 class IncomingStream:
     """Expected sequence number and out-of-order buffer for one receiving direction."""
 
-    __slots__ = ("expected", "buffer", "capacity", "duplicates")
+    __slots__ = ("buffer", "capacity", "duplicates", "expected")
 
     def __init__(self, capacity: int = INCOMING_BUFFER_CAPACITY) -> None:
         self.expected = 0

@@ -25,11 +25,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from websockets.asyncio.client import connect  # noqa: E402
-from websockets.asyncio.server import serve  # noqa: E402
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import serve
 
-from ecsportal.ssm.client import SsmClient  # noqa: E402
-from ecsportal.ssm.emulator import start_in_thread  # noqa: E402
+from ecsportal.ssm.client import SsmClient
+from ecsportal.ssm.emulator import start_in_thread
 
 CHUNK = 1024
 GENERATOR = (

@@ -85,7 +85,7 @@ async def test_output_messages_are_at_most_1024_bytes_of_whole_utf8(emulator, tm
 @pytest.mark.asyncio
 async def test_a_session_cannot_be_connected_twice_at_once(emulator):
     url = emulator.register_session(session_id="once", token="t", command="sleep 2")
-    async with SsmClient(url, "t") as first:
+    async with SsmClient(url, "t"):
         await asyncio.sleep(0.3)
         async with SsmClient(url, "t") as second:
             assert [c async for c in second] == []
