@@ -615,7 +615,7 @@ class EmulatorThread:
         self.emulator = emulator
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
-        self._error: Exception | None = None
+        self._error: OSError | None = None
         self._thread = threading.Thread(
             target=self._run, name="ssm-emulator", daemon=True
         )
@@ -631,7 +631,7 @@ class EmulatorThread:
         asyncio.set_event_loop(self.loop)
         try:
             self.loop.run_until_complete(self.emulator.start())
-        except Exception as error:  # handed to the starting thread
+        except OSError as error:  # cannot bind: handed to the starting thread
             self._error = error
             self._ready.set()
             return
