@@ -1,0 +1,122 @@
+"""The emulator's own promises: loopback only, the token frame, the thread helper."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import pytest
+from websockets.asyncio.client import connect
+
+from ecsportal.ssm.agent import utf8_chunks
+from ecsportal.ssm.client import SsmClient
+from ecsportal.ssm.emulator import AgentEmulator, check_loopback, start_in_thread
+from ecsportal.ssm.frames import decode_frame
+from ecsportal.ssm.messages import ack_for
+from ecsportal.ssm.session import EndKind
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "example.com"])
+def test_it_refuses_to_bind_beyond_loopback(host):
+    with pytest.raises(ValueError, match="loopback"):
+        AgentEmulator(host=host)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.9.9", "::1", "localhost"])
+def test_it_accepts_loopback_addresses(host):
+    check_loopback(host)
+
+
+def test_stream_urls_have_the_service_shape():
+    emulator = AgentEmulator(port=4321)
+    assert emulator.url_for("ecs-execute-command-0abc") == (
+        "ws://127.0.0.1:4321/v1/data-channel/ecs-execute-command-0abc"
+        "?role=publish_subscribe"
+    )
+
+
+@pytest.mark.asyncio
+async def test_it_accepts_an_old_style_token_frame_and_sends_output_seq_0_flagged(
+    emulator,
+):
+    url = emulator.register_session(session_id="old", token="t", command="echo hi")
+    async with connect(url, compression=None) as ws:
+        await ws.send(
+            json.dumps(
+                {
+                    "MessageSchemaVersion": "1.0",
+                    "RequestId": str(uuid.uuid4()),
+                    "TokenValue": "t",
+                }
+            )
+        )
+        frame = decode_frame(await asyncio.wait_for(ws.recv(), 5))
+    assert (frame.message_type, frame.sequence_number, frame.flags) == (
+        "output_stream_data",
+        0,
+        1,
+    )
+    assert frame.payload_type == 1
+
+
+@pytest.mark.asyncio
+async def test_output_messages_are_at_most_1024_bytes_of_whole_utf8(emulator, tmp_path):
+    text = ("é€😀" * 3000).encode()
+    (tmp_path / "u.txt").write_bytes(text)
+    url = emulator.register_session(
+        session_id="frames", token="t", command=f"cat {tmp_path / 'u.txt'}"
+    )
+    payloads: dict[int, bytes] = {}
+    async with connect(url, compression=None) as ws:
+        await ws.send(json.dumps({"RequestId": str(uuid.uuid4()), "TokenValue": "t"}))
+        while sum(map(len, payloads.values())) < len(text):
+            frame = decode_frame(await asyncio.wait_for(ws.recv(), 5))
+            if frame.message_type == "output_stream_data":
+                payloads[frame.sequence_number] = frame.payload
+                await ws.send(ack_for(frame))
+    assert b"".join(payloads[i] for i in sorted(payloads)) == text
+    assert sorted(payloads) == list(range(len(payloads)))
+    for payload in payloads.values():
+        assert 0 < len(payload) <= 1024
+        payload.decode("utf-8")
+
+
+@pytest.mark.asyncio
+async def test_a_session_cannot_be_connected_twice_at_once(emulator):
+    url = emulator.register_session(session_id="once", token="t", command="sleep 2")
+    async with SsmClient(url, "t"):
+        await asyncio.sleep(0.3)
+        async with SsmClient(url, "t") as second:
+            assert [c async for c in second] == []
+        assert second.end.kind == EndKind.ERROR
+
+
+def test_the_thread_helper_serves_sessions_registered_from_another_thread():
+    emulator = start_in_thread()
+    try:
+        url = emulator.register_session(
+            session_id="threaded",
+            token="t",
+            command="echo from-thread",
+            container="web",
+        )
+        assert url == emulator.url_for("threaded")
+
+        async def run() -> bytes:
+            async with SsmClient(url, "t") as session:
+                return b"".join([c async for c in session])
+
+        assert asyncio.run(run()) == b"from-thread\r\n"
+    finally:
+        emulator.stop()
+
+
+def test_output_chunks_are_cut_before_an_incomplete_utf8_sequence():
+    data = b"a" * 1023 + "€".encode() + b"z"
+    chunks, carry = utf8_chunks(data)
+    assert chunks == [b"a" * 1023, "€z".encode()] and carry == b""
+    chunks, carry = utf8_chunks(b"ok" + "€".encode()[:2])
+    assert chunks == [b"ok"] and carry == "€".encode()[:2]
+    chunks, carry = utf8_chunks(b"\xff" * 2000)
+    assert [len(c) for c in chunks] == [1024, 976] and carry == b""
