@@ -50,6 +50,17 @@ def local_aws() -> Iterator[localaws.LocalAws]:
     aws.stop()
 
 
+@pytest.fixture(scope="session")
+def data_channel(local_aws: localaws.LocalAws) -> Iterator[object]:
+    """The SSM agent emulator, receiving every ExecuteCommand the local seam answers."""
+    from ecsportal.aws import local
+
+    emulator = localaws.start_data_channel()
+    yield emulator
+    local.set_session_registrar(None)
+    emulator.stop()
+
+
 @pytest.fixture
 def cast(db: None) -> SimpleNamespace:
     """Demo users and accounts, plus an outsider who belongs only to a third account."""

@@ -51,6 +51,25 @@ class LocalAws:
         self._server.stop()
 
 
+def start_data_channel() -> Any:
+    """Start the SSM agent emulator (loopback) and hand it every locally answered ECS Exec.
+
+    The emulator runs the requested commands for real on this machine; see ecsportal/ssm.
+    """
+    from ecsportal.aws import local
+    from ecsportal.ssm.emulator import start_in_thread
+
+    emulator = start_in_thread(host="127.0.0.1", port=0)
+
+    def register(request: local.LocalExecRequest) -> str:
+        return emulator.register_session(
+            session_id=request.session_id, token=request.token, command=request.command, container=request.container
+        )
+
+    local.set_session_registrar(register)
+    return emulator
+
+
 def ecs_backend(account_id: str, region: str) -> Any:
     from moto.ecs.models import ecs_backends
 

@@ -82,9 +82,7 @@ def utf8_cut(buffer: bytes | bytearray, limit: int) -> int:
     return cut
 
 
-def utf8_chunks(
-    buffer: bytes, limit: int = f.MAX_CHUNK, *, final: bool = False
-) -> tuple[list[bytes], bytes]:
+def utf8_chunks(buffer: bytes, limit: int = f.MAX_CHUNK, *, final: bool = False) -> tuple[list[bytes], bytes]:
     """Split terminal output into chunks of at most ``limit`` bytes, as the agent does.
 
     Returns the chunks and the incomplete UTF-8 tail to carry into the next read (empty when
@@ -110,9 +108,7 @@ def utf8_chunks(
 class AgentSession:
     """Reliable delivery and handshake for one emulated agent session."""
 
-    def __init__(
-        self, *, session_id: str, handshake: bool = False, kms: bool = False
-    ) -> None:
+    def __init__(self, *, session_id: str, handshake: bool = False, kms: bool = False) -> None:
         self.session_id = session_id
         self.handshake = handshake or kms
         self.kms = kms
@@ -205,9 +201,7 @@ class AgentSession:
     def _on_stream(self, frame: Frame) -> None:
         ack, ready = self._incoming.receive(frame.sequence_number, frame)
         if ack:
-            self.outbox.append(
-                Outgoing("ack", frame.sequence_number, True, ack_for(frame))
-            )
+            self.outbox.append(Outgoing("ack", frame.sequence_number, True, ack_for(frame)))
         for item in ready:
             self._deliver(item)  # type: ignore[arg-type]
 
@@ -264,9 +258,7 @@ class AgentSession:
                     self._events.append(GaveUp())
                 else:
                     sequence = next(iter(self._outgoing.unacked))
-                    self.outbox.append(
-                        Outgoing("output", sequence, False, pending.data)
-                    )
+                    self.outbox.append(Outgoing("output", sequence, False, pending.data))
         return self._take_events()
 
     def take_outbox(self) -> list[Outgoing]:

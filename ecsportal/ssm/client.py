@@ -312,11 +312,7 @@ class SsmClient:
                 core.open_input(now)
             idle = self.idle_timeout
             if idle is not None and not self._blocked and now - self._last_data > idle:
-                self._handle(
-                    core.fail(
-                        EndKind.TIMED_OUT, f"no data from the agent for {idle:g} s"
-                    )
-                )
+                self._handle(core.fail(EndKind.TIMED_OUT, f"no data from the agent for {idle:g} s"))
             await self._flush()
         await self._shutdown()
 
@@ -420,9 +416,7 @@ async def _main(url: str, token: str, idle_timeout: float | None) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m ecsportal.ssm.client", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m ecsportal.ssm.client", description=__doc__.split("\n")[0])
     parser.add_argument("--url", required=True, help="the session's streamUrl")
     parser.add_argument(
         "--token",

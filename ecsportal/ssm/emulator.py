@@ -176,9 +176,7 @@ class AgentEmulator:
 
     def url_for(self, session_id: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return (
-            f"ws://{host}:{self.port}{PATH_PREFIX}{session_id}?role=publish_subscribe"
-        )
+        return f"ws://{host}:{self.port}{PATH_PREFIX}{session_id}?role=publish_subscribe"
 
     def register_session(
         self,
@@ -220,9 +218,7 @@ class AgentEmulator:
             return SessionSpec(**{**self.default.__dict__, "session_id": session_id})
         return spec
 
-    def _check_path(
-        self, connection: ServerConnection, request: Request
-    ) -> Response | None:
+    def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
         session_id = urlsplit(request.path).path.removeprefix(PATH_PREFIX)
         if not request.path.startswith(PATH_PREFIX) or not session_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such data channel\n")
@@ -250,9 +246,7 @@ class AgentEmulator:
                 self._connected.discard(session_id)
                 self._sessions.pop(session_id, None)
 
-    async def _accept_token(
-        self, ws: ServerConnection, session_id: str
-    ) -> SessionSpec | None:
+    async def _accept_token(self, ws: ServerConnection, session_id: str) -> SessionSpec | None:
         """Read the OpenDataChannelInput text frame; close with 1008 unless it is valid."""
         try:
             first = await asyncio.wait_for(ws.recv(), TOKEN_TIMEOUT)
@@ -276,17 +270,13 @@ class AgentEmulator:
 class _SessionRun:
     """One connected session: the command, its PTY, and the frames in both directions."""
 
-    def __init__(
-        self, ws: ServerConnection, spec: SessionSpec, output_delay: float
-    ) -> None:
+    def __init__(self, ws: ServerConnection, spec: SessionSpec, output_delay: float) -> None:
         self.ws = ws
         self.spec = spec
         self.faults = spec.faults
         self.faulty = spec.faults != Faults()
         self.output_delay = output_delay
-        self.core = AgentSession(
-            session_id=spec.session_id, handshake=spec.handshake, kms=spec.kms
-        )
+        self.core = AgentSession(session_id=spec.session_id, handshake=spec.handshake, kms=spec.kms)
         self.loop = asyncio.get_running_loop()
         self.master: int | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -342,9 +332,7 @@ class _SessionRun:
         self.core.begin(self.loop.time())
         self.wake.set()
         try:
-            done = await asyncio.wait_for(
-                asyncio.shield(self.handshake), HANDSHAKE_TIMEOUT
-            )
+            done = await asyncio.wait_for(asyncio.shield(self.handshake), HANDSHAKE_TIMEOUT)
         except TimeoutError:
             return "Handshake timed out. Please ensure that you have the latest version of the session manager plugin."
         return "" if done.ok else done.error
@@ -356,9 +344,7 @@ class _SessionRun:
             return f"Unable to start command: {error}"
         if not argv:
             return "Unable to start command: empty command"
-        cwd = self.spec.cwd or tempfile.mkdtemp(
-            prefix=f"ssm-{self.spec.session_id[:40]}-"
-        )
+        cwd = self.spec.cwd or tempfile.mkdtemp(prefix=f"ssm-{self.spec.session_id[:40]}-")
         self.scratch = None if self.spec.cwd else cwd
         master, slave = os.openpty()
         _set_size(master, *self.size)
@@ -377,9 +363,7 @@ class _SessionRun:
             )
         except OSError as error:
             os.close(master)
-            return (
-                f"Unable to start command: exec: {argv[0]!r}: {error.strerror or error}"
-            )
+            return f"Unable to start command: exec: {argv[0]!r}: {error.strerror or error}"
         finally:
             os.close(slave)
         os.set_blocking(master, False)
@@ -505,11 +489,7 @@ class _SessionRun:
             return [item.data]
         faults, data, seq = self.faults, item.data, item.sequence
         out: list[bytes] = []
-        if (
-            item.kind == "ack"
-            and seq in faults.withhold_acks
-            and seq not in self.withheld
-        ):
+        if item.kind == "ack" and seq in faults.withhold_acks and seq not in self.withheld:
             self.withheld.add(seq)
             return out
         if item.kind == "output" and item.first:
@@ -537,9 +517,7 @@ class _SessionRun:
         elif sequence == faults.stall_after:
             self.stalled = True
         elif sequence == faults.pause_after:
-            await self._pause(
-                faults.pause_seconds
-            )  # the writer sends nothing meanwhile
+            await self._pause(faults.pause_seconds)  # the writer sends nothing meanwhile
 
     async def _pause(self, seconds: float) -> None:
         self.core.paused = True
@@ -616,9 +594,7 @@ class EmulatorThread:
         self.loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._error: OSError | None = None
-        self._thread = threading.Thread(
-            target=self._run, name="ssm-emulator", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="ssm-emulator", daemon=True)
 
     def start(self) -> EmulatorThread:
         self._thread.start()
@@ -660,9 +636,7 @@ class EmulatorThread:
         self._thread.join(10)
 
 
-def start_in_thread(
-    host: str = "127.0.0.1", port: int = 0, **options: object
-) -> EmulatorThread:
+def start_in_thread(host: str = "127.0.0.1", port: int = 0, **options: object) -> EmulatorThread:
     """Start an emulator on loopback in a daemon thread and return its handle."""
     return EmulatorThread(AgentEmulator(host=host, port=port, **options)).start()  # type: ignore[arg-type]
 
@@ -684,14 +658,10 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m ecsportal.ssm.emulator",
         description="Serve ECS Exec data-channel sessions of one local command (loopback only).",
     )
-    parser.add_argument(
-        "--listen", default="127.0.0.1:0", help="HOST:PORT, loopback only"
-    )
+    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT, loopback only")
     parser.add_argument("--token", required=True)
     parser.add_argument("--handshake", action="store_true")
-    parser.add_argument(
-        "--kms", action="store_true", help="demand KMS in the handshake"
-    )
+    parser.add_argument("--kms", action="store_true", help="demand KMS in the handshake")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command

@@ -208,11 +208,7 @@ def decode_frame(data: bytes, *, check_digest: bool = True) -> Frame:
     if message_type not in _UNCHECKED_TYPES:
         if created_ms == 0:
             raise FrameError("no created date")
-        if (
-            check_digest
-            and (payload_length > 0 or payload)
-            and hashlib.sha256(payload).digest() != digest
-        ):
+        if check_digest and (payload_length > 0 or payload) and hashlib.sha256(payload).digest() != digest:
             raise FrameError("bad digest")
     return Frame(
         message_type=message_type,

@@ -35,10 +35,7 @@ _ACK_TEMPLATE = (
 
 def ack_for(frame: Frame) -> bytes:
     """The encoded ack of a received stream message: seq 0, flags 3, payload type 0."""
-    payload = (
-        _ACK_TEMPLATE
-        % (frame.message_type, uuid_text(frame.message_id), frame.sequence_number)
-    ).encode("ascii")
+    payload = (_ACK_TEMPLATE % (frame.message_type, uuid_text(frame.message_id), frame.sequence_number)).encode("ascii")
     return encode_raw(_ACK_TYPE, 0, FLAG_ACK, fast_message_id(), PT_NONE, payload)
 
 
@@ -113,9 +110,7 @@ def channel_closed_frame(*, session_id: str, output: str = "") -> bytes:
     )
 
 
-def token_message(
-    token: str, *, client_id: str | None, client_version: str | None
-) -> str:
+def token_message(token: str, *, client_id: str | None, client_version: str | None) -> str:
     """The first (text) frame, ``OpenDataChannelInput``. Holds the secret: never log it."""
     body = {
         "MessageSchemaVersion": "1.0",

@@ -37,9 +37,7 @@ from ecsportal.ssm.streams import MAX_RESENDS, IncomingStream, OutgoingStream
 
 CLIENT_VERSION = "1.2.0.0-ecsportal"
 """Reported in the token frame and handshake response (the Go plugin sends its own)."""
-ACCEPTED_SESSION_TYPES = frozenset(
-    {"InteractiveCommands", "Standard_Stream", "NonInteractiveCommands"}
-)
+ACCEPTED_SESSION_TYPES = frozenset({"InteractiveCommands", "Standard_Stream", "NonInteractiveCommands"})
 KMS_UNSUPPORTED = (
     "the session requires KMS encryption of the data channel (the cluster's ECS Exec "
     "configuration names a KMS key), which this client does not support"
@@ -225,9 +223,7 @@ class ClientSession:
         name = action.get("ActionType")
         if name == "SessionType":
             params = action.get("ActionParameters") or {}
-            session_type = (
-                params.get("SessionType") if isinstance(params, dict) else None
-            )
+            session_type = params.get("SessionType") if isinstance(params, dict) else None
             if session_type in ACCEPTED_SESSION_TYPES:
                 return 1, ""
             return 3, f"session type {session_type!r} is not supported by this client"
@@ -301,9 +297,7 @@ class ClientSession:
 
     def _send_stream(self, payload_type: int, payload: bytes) -> None:
         sequence = self._outgoing.take_sequence()
-        data = encode_frame(
-            Frame(f.INPUT_STREAM_DATA, sequence, payload, payload_type=payload_type)
-        )
+        data = encode_frame(Frame(f.INPUT_STREAM_DATA, sequence, payload, payload_type=payload_type))
         self._outgoing.sent(sequence, data, self._now)
         self._outbox.append(data)
 
@@ -328,9 +322,7 @@ class ClientSession:
         """The socket closed; without ``channel_closed`` first this is a lost channel."""
         if self.end is None:
             message = "the data channel closed without channel_closed"
-            self._finish(
-                EndKind.CHANNEL_LOST, f"{message} ({detail})" if detail else message
-            )
+            self._finish(EndKind.CHANNEL_LOST, f"{message} ({detail})" if detail else message)
         return self._take_events()
 
     def fail(self, kind: EndKind, message: str) -> list[Event]:

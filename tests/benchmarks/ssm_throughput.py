@@ -90,9 +90,7 @@ async def raw_child(url: str) -> dict[str, object]:
 
 def raw_handler(size: int):
     async def handle(ws) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            *generator_argv(size), stdout=subprocess.PIPE
-        )
+        proc = await asyncio.create_subprocess_exec(*generator_argv(size), stdout=subprocess.PIPE)
         assert proc.stdout is not None
         carry = b""
         while True:
@@ -136,9 +134,7 @@ def main() -> None:
     size = int(args.mb * 1_000_000)
     emulator = start_in_thread()
     try:
-        raw_server = asyncio.run_coroutine_threadsafe(
-            _start_raw(size), emulator.loop
-        ).result()
+        raw_server = asyncio.run_coroutine_threadsafe(_start_raw(size), emulator.loop).result()
         raw_url = f"ws://127.0.0.1:{raw_server.sockets[0].getsockname()[1]}/"
         command = shlex.join(generator_argv(size))
         small_command = shlex.join(generator_argv(size // 10))

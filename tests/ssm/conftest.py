@@ -51,9 +51,7 @@ def wire(
             message_id_wire,
             hashlib.sha256(payload).digest() if digest is None else digest,
             struct.pack(">I", payload_type),
-            struct.pack(
-                ">I", len(payload) if payload_length is None else payload_length
-            ),
+            struct.pack(">I", len(payload) if payload_length is None else payload_length),
             payload,
         ]
     )

@@ -60,16 +60,12 @@ async def test_ctrl_c_interrupts_the_command(run_session):
 
 
 async def test_the_terminal_size_reaches_the_command(run_session):
-    result = await run_session(
-        "/bin/sh -c 'read x; stty size'", size=(123, 45), inputs=[b"\n"]
-    )
+    result = await run_session("/bin/sh -c 'read x; stty size'", size=(123, 45), inputs=[b"\n"])
     assert result.output.endswith(b"45 123\r\n")
 
 
 async def test_a_handshake_session_works(run_session):
-    result = await run_session(
-        "/bin/sh -c 'read x; stty size'", size=(90, 33), inputs=[b"\n"], handshake=True
-    )
+    result = await run_session("/bin/sh -c 'read x; stty size'", size=(90, 33), inputs=[b"\n"], handshake=True)
     assert result.output.endswith(b"33 90\r\n")
     assert result.end.kind == EndKind.NORMAL
 
@@ -110,9 +106,7 @@ async def test_an_end_without_channel_closed_is_a_lost_channel(run_session):
 
 async def test_a_stalled_agent_hits_the_idle_timeout(run_session, tmp_path):
     path, _ = text_file(tmp_path, 100_000)
-    result = await run_session(
-        f"cat {path}", faults=Faults(stall_after=3), idle_timeout=0.5
-    )
+    result = await run_session(f"cat {path}", faults=Faults(stall_after=3), idle_timeout=0.5)
     assert result.end.kind == EndKind.TIMED_OUT
     assert "0.5 s" in result.end.message
 
@@ -123,9 +117,7 @@ async def test_a_server_that_never_answers_hits_the_open_timeout():
 
     server = await asyncio.start_server(silent, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    async with SsmClient(
-        f"ws://127.0.0.1:{port}/v1/data-channel/x", "t", open_timeout=0.3
-    ) as s:
+    async with SsmClient(f"ws://127.0.0.1:{port}/v1/data-channel/x", "t", open_timeout=0.3) as s:
         chunks = [c async for c in s]
     server.close()
     assert chunks == []
@@ -165,9 +157,7 @@ async def test_an_unknown_session_is_refused(emulator):
     ],
     ids=["drop", "duplicate", "reorder", "corrupt", "pause", "all"],
 )
-async def test_faulty_output_frames_still_give_the_exact_output(
-    run_session, tmp_path, faults
-):
+async def test_faulty_output_frames_still_give_the_exact_output(run_session, tmp_path, faults):
     path, data = text_file(tmp_path, 60_000)
     started = asyncio.get_running_loop().time()
     result = await run_session(f"cat {path}", faults=faults)

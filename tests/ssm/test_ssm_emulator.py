@@ -31,8 +31,7 @@ def test_it_accepts_loopback_addresses(host):
 def test_stream_urls_have_the_service_shape():
     emulator = AgentEmulator(port=4321)
     assert emulator.url_for("ecs-execute-command-0abc") == (
-        "ws://127.0.0.1:4321/v1/data-channel/ecs-execute-command-0abc"
-        "?role=publish_subscribe"
+        "ws://127.0.0.1:4321/v1/data-channel/ecs-execute-command-0abc?role=publish_subscribe"
     )
 
 
@@ -64,9 +63,7 @@ async def test_it_accepts_an_old_style_token_frame_and_sends_output_seq_0_flagge
 async def test_output_messages_are_at_most_1024_bytes_of_whole_utf8(emulator, tmp_path):
     text = ("é€😀" * 3000).encode()
     (tmp_path / "u.txt").write_bytes(text)
-    url = emulator.register_session(
-        session_id="frames", token="t", command=f"cat {tmp_path / 'u.txt'}"
-    )
+    url = emulator.register_session(session_id="frames", token="t", command=f"cat {tmp_path / 'u.txt'}")
     payloads: dict[int, bytes] = {}
     async with connect(url, compression=None) as ws:
         await ws.send(json.dumps({"RequestId": str(uuid.uuid4()), "TokenValue": "t"}))

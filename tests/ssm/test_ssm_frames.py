@@ -23,9 +23,7 @@ def test_it_reads_the_spec_uuid_example_with_swapped_halves():
 
 
 def test_it_writes_the_spec_uuid_example_with_swapped_halves():
-    data = encode_frame(
-        Frame("output_stream_data", 0, b"x", message_id=uuid.UUID(SPEC_UUID_TEXT).bytes)
-    )
+    data = encode_frame(Frame("output_stream_data", 0, b"x", message_id=uuid.UUID(SPEC_UUID_TEXT).bytes))
     assert data[64:80] == SPEC_UUID_WIRE
 
 
@@ -96,9 +94,7 @@ def test_it_decodes_a_hand_written_channel_closed():
         "SchemaVersion": 1,
         "Output": "boom",
     }
-    frame = decode_frame(
-        wire("channel_closed", 0, json.dumps(body).encode(), payload_type=0)
-    )
+    frame = decode_frame(wire("channel_closed", 0, json.dumps(body).encode(), payload_type=0))
     assert frame.message_type == "channel_closed"
     assert json.loads(frame.payload)["Output"] == "boom"
 
@@ -167,9 +163,7 @@ def test_it_rejects_invalid_frames_with_a_reason(data, reason):
 
 
 def test_publication_messages_skip_the_date_and_digest_checks():
-    frame = decode_frame(
-        wire("pause_publication", created=0, digest=bytes(32), payload=b"z")
-    )
+    frame = decode_frame(wire("pause_publication", created=0, digest=bytes(32), payload=b"z"))
     assert frame.message_type == "pause_publication"
 
 
@@ -196,9 +190,7 @@ message_types = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_
 def test_encode_then_decode_gives_the_frame_back(
     message_type, sequence, flags, payload, payload_type, message_id, created
 ):
-    frame = Frame(
-        message_type, sequence, payload, payload_type, flags, message_id, created
-    )
+    frame = Frame(message_type, sequence, payload, payload_type, flags, message_id, created)
     assert decode_frame(encode_frame(frame)) == frame
 
 

@@ -221,12 +221,8 @@ def test_pause_publication_holds_input_and_retransmission_until_start():
 
 BAD_FRAMES = [
     pytest.param(output(0, b"x")[:60], "truncated", id="truncated"),
-    pytest.param(
-        output(0, b"x", header_length=200), "bad header length", id="length-lie"
-    ),
-    pytest.param(
-        output(0, b"x", header_length=0), "bad header length", id="length-zero"
-    ),
+    pytest.param(output(0, b"x", header_length=200), "bad header length", id="length-lie"),
+    pytest.param(output(0, b"x", header_length=0), "bad header length", id="length-zero"),
     pytest.param(output(0, b"x", digest=b"\x01" * 32), "bad digest", id="digest"),
     pytest.param(output(0, b"x", created=0), "no created date", id="no-date"),
     pytest.param(
@@ -288,18 +284,14 @@ def transfer(sender, receiver, fates, now, held):
     chunks=st.lists(st.binary(min_size=1, max_size=64), min_size=1, max_size=25),
     fates=st.lists(FATES, max_size=300),
 )
-def test_any_drops_duplicates_and_reorders_still_deliver_exactly_the_output(
-    chunks, fates
-):
+def test_any_drops_duplicates_and_reorders_still_deliver_exactly_the_output(chunks, fates):
     agent, client = AgentSession(session_id="s"), ClientSession()
     fate_iter, held_out, held_back = iter(fates), [], []
     received, now = [], 0.0
     for chunk in chunks:
         agent.send_output(chunk, now)
     for _ in range(3000):
-        received += outputs_of(
-            transfer(agent.take_outbox, client.receive_data, fate_iter, now, held_out)
-        )
+        received += outputs_of(transfer(agent.take_outbox, client.receive_data, fate_iter, now, held_out))
         for data in held_out[::-1]:  # released late and in reverse: reordered
             received += outputs_of(client.receive_data(data, now))
         held_out.clear()

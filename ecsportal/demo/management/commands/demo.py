@@ -14,18 +14,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from ecsportal.aws import local, sessions
+from ecsportal.aws import sessions
 from ecsportal.demo import localaws
 from ecsportal.demo.seed import DEMO_USERS, seed_portal
-
-
-def start_emulator() -> Any:
-    """Start the SSM agent emulator and let the local ExecuteCommand seam hand it sessions."""
-    try:
-        from ecsportal.ssm.emulator import start_emulator_for_local_exec
-    except ImportError:
-        return None
-    return start_emulator_for_local_exec(local)
 
 
 class Command(BaseCommand):
@@ -45,7 +36,7 @@ class Command(BaseCommand):
         sessions.configure(
             endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
         )
-        emulator = start_emulator()
+        emulator = localaws.start_data_channel()
         localaws.seed_iam(aws.endpoint_url)
         localaws.seed_aws(aws.endpoint_url)
         seed_portal(password=settings.ECSPORTAL_DEMO_PASSWORD)
@@ -53,14 +44,16 @@ class Command(BaseCommand):
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\necsportal demo is ready at {url}"))
         self.stdout.write(f"Local AWS (moto): {aws.endpoint_url}")
-        if emulator is None:
-            self.stdout.write("SSM agent emulator: not available in this build")
+        self.stdout.write(
+            f"SSM agent emulator: ws://127.0.0.1:{emulator.port} (runs ECS Exec commands for real, on this machine)"
+        )
         self.stdout.write("Log in as any of these (password: the value of ECSPORTAL_DEMO_PASSWORD, default 'demo'):")
         for username, role in DEMO_USERS.items():
             self.stdout.write(f"  {username:<10} {'portal admin (superuser)' if role is None else role.label.lower()}")
         self.stdout.write("Press Ctrl-C to stop.\n")
         self.stdout.flush()
         if options["no_serve"]:
+            emulator.stop()
             aws.stop()
             return
         self._serve(options["host"], options["port"])
