@@ -189,5 +189,6 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "ecsportal.ssm.websockets": {"level": "WARNING"},
     },
 }
