@@ -192,6 +192,21 @@ def encode_frame(frame: Frame) -> bytes:
     return header + payload
 
 
+def _read_type(raw_type: bytes) -> str:
+    """The MessageType field as text: spaces and NULs stripped at both ends."""
+    try:
+        message_type = raw_type.strip(b" \x00").decode("ascii")
+    except UnicodeDecodeError:
+        raise FrameError("bad message type") from None
+    if not message_type:
+        raise FrameError("empty message type")
+    return message_type
+
+
+_KNOWN_TYPES = {pad_type(name): name for name in (*STREAM_TYPES, ACKNOWLEDGE, CHANNEL_CLOSED, *_UNCHECKED_TYPES)}
+"""The space-padded fields we and the Go code write, so decoding skips strip and decode."""
+
+
 def decode_frame(data: bytes, *, check_digest: bool = True) -> Frame:
     """Parse and validate a frame the way the Go client does, or raise ``FrameError``.
 
@@ -216,12 +231,7 @@ def decode_frame(data: bytes, *, check_digest: bool = True) -> Frame:
     ) = _HEADER.unpack_from(data)
     if header_length != HEADER_LENGTH:
         raise FrameError("bad header length", str(header_length))
-    try:
-        message_type = raw_type.strip(b" \x00").decode("ascii")
-    except UnicodeDecodeError:
-        raise FrameError("bad message type") from None
-    if not message_type:
-        raise FrameError("empty message type")
+    message_type = _KNOWN_TYPES.get(raw_type) or _read_type(raw_type)
     payload = bytes(data[PAYLOAD_OFFSET:])
     if message_type not in _UNCHECKED_TYPES:
         if created_ms == 0:
