@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ecsportal.ssm import frames as f
-from ecsportal.ssm.frames import Frame, FrameError, decode_frame, encode_frame
+from ecsportal.ssm.frames import Frame, FrameError, MessageIds, decode_frame, encode_raw, pad_type
 from ecsportal.ssm.messages import ack_for, ack_sequence, channel_closed_frame
 from ecsportal.ssm.streams import MAX_RESENDS, IncomingStream, OutgoingStream
 
 AGENT_VERSION = "3.3.0.0-ecsportal-emulator"
+_OUTPUT_TYPE = pad_type(f.OUTPUT_STREAM_DATA)
 
 
 class Outgoing(NamedTuple):
@@ -119,6 +120,7 @@ class AgentSession:
         self._outgoing = OutgoingStream()
         self._incoming = IncomingStream()
         self._events: list[AgentEvent] = []
+        self._ids = MessageIds()
         self._now = 0.0
 
     # -- sending ---------------------------------------------------------------------------
@@ -154,15 +156,8 @@ class AgentSession:
 
     def _send(self, payload_type: int, payload: bytes) -> None:
         sequence = self._outgoing.take_sequence()
-        data = encode_frame(
-            Frame(
-                f.OUTPUT_STREAM_DATA,
-                sequence,
-                payload,
-                payload_type=payload_type,
-                flags=f.FLAG_FIRST if sequence == 0 else 0,
-            )
-        )
+        flags = f.FLAG_FIRST if sequence == 0 else 0
+        data = encode_raw(_OUTPUT_TYPE, sequence, flags, self._ids.next_wire(), payload_type, payload)
         self._outgoing.sent(sequence, data, self._now)
         self.outbox.append(Outgoing("output", sequence, True, data))
 
@@ -201,7 +196,7 @@ class AgentSession:
     def _on_stream(self, frame: Frame) -> None:
         ack, ready = self._incoming.receive(frame.sequence_number, frame)
         if ack:
-            self.outbox.append(Outgoing("ack", frame.sequence_number, True, ack_for(frame)))
+            self.outbox.append(Outgoing("ack", frame.sequence_number, True, ack_for(frame, self._ids)))
         for item in ready:
             self._deliver(item)  # type: ignore[arg-type]
 

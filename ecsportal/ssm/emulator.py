@@ -153,6 +153,9 @@ class AgentEmulator:
         self.default = default
         self._sessions: dict[str, SessionSpec] = {}
         self._connected: set[str] = set()
+        self.retransmissions: dict[str, int] = {}
+        """Output messages resent by each finished session, by session ID: a benchmark
+        that sees more than a handful is measuring the RTO, not the data path."""
         self._lock = threading.Lock()
         self._server: Server | None = None
 
@@ -239,10 +242,12 @@ class AgentEmulator:
         if spec is None:
             await ws.close(1008, "session already connected")
             return
+        run = _SessionRun(ws, spec, self.output_delay)
         try:
-            await _SessionRun(ws, spec, self.output_delay).run()
+            await run.run()
         finally:
             with self._lock:
+                self.retransmissions[session_id] = run.core.retransmissions
                 self._connected.discard(session_id)
                 self._sessions.pop(session_id, None)
 
@@ -621,6 +626,10 @@ class EmulatorThread:
 
     def url_for(self, session_id: str) -> str:
         return self.emulator.url_for(session_id)
+
+    @property
+    def retransmissions(self) -> dict[str, int]:
+        return self.emulator.retransmissions
 
     def register_session(self, **kwargs: object) -> str:
         """See ``AgentEmulator.register_session``; safe from any thread."""

@@ -18,9 +18,9 @@ from ecsportal.ssm.frames import (
     FLAG_ACK,
     PT_NONE,
     Frame,
+    MessageIds,
     encode_frame,
     encode_raw,
-    fast_message_id,
     new_message_id,
     now_ms,
     pad_type,
@@ -33,10 +33,14 @@ _ACK_TEMPLATE = (
 )
 
 
-def ack_for(frame: Frame) -> bytes:
-    """The encoded ack of a received stream message: seq 0, flags 3, payload type 0."""
+def ack_for(frame: Frame, ids: MessageIds | None = None) -> bytes:
+    """The encoded ack of a received stream message: seq 0, flags 3, payload type 0.
+
+    Senders pass their ``MessageIds`` so each ack has an id unique in the session.
+    """
     payload = (_ACK_TEMPLATE % (frame.message_type, uuid_text(frame.message_id), frame.sequence_number)).encode("ascii")
-    return encode_raw(_ACK_TYPE, 0, FLAG_ACK, fast_message_id(), PT_NONE, payload)
+    wire_id = (ids or MessageIds()).next_wire()
+    return encode_raw(_ACK_TYPE, 0, FLAG_ACK, wire_id, PT_NONE, payload)
 
 
 _ACK_TYPE = pad_type(ACKNOWLEDGE)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from ecsportal.ssm import frames as f
-from ecsportal.ssm.frames import Frame, FrameError, decode_frame, encode_frame
+from ecsportal.ssm.frames import Frame, FrameError, MessageIds, decode_frame, encode_raw, pad_type
 from ecsportal.ssm.messages import (
     MalformedPayload,
     ack_for,
@@ -38,6 +38,7 @@ from ecsportal.ssm.streams import MAX_RESENDS, IncomingStream, OutgoingStream
 CLIENT_VERSION = "1.2.0.0-ecsportal"
 """Reported in the token frame and handshake response (the Go plugin sends its own)."""
 ACCEPTED_SESSION_TYPES = frozenset({"InteractiveCommands", "Standard_Stream", "NonInteractiveCommands"})
+_INPUT_TYPE = pad_type(f.INPUT_STREAM_DATA)
 KMS_UNSUPPORTED = (
     "the session requires KMS encryption of the data channel (the cluster's ECS Exec "
     "configuration names a KMS key), which this client does not support"
@@ -94,6 +95,7 @@ class ClientSession:
         self.paused = False
         self._outgoing = OutgoingStream()
         self._incoming = IncomingStream()
+        self._ids = MessageIds()
         self._outbox: list[bytes] = []
         self._events: list[Event] = []
         self._input_open = False
@@ -134,7 +136,7 @@ class ClientSession:
     def _on_stream(self, frame: Frame) -> None:
         ack, ready = self._incoming.receive(frame.sequence_number, frame)
         if ack:
-            self._outbox.append(ack_for(frame))
+            self._outbox.append(ack_for(frame, self._ids))
         else:
             self._drop("incoming buffer full")
         for item in ready:
@@ -297,7 +299,7 @@ class ClientSession:
 
     def _send_stream(self, payload_type: int, payload: bytes) -> None:
         sequence = self._outgoing.take_sequence()
-        data = encode_frame(Frame(f.INPUT_STREAM_DATA, sequence, payload, payload_type=payload_type))
+        data = encode_raw(_INPUT_TYPE, sequence, 0, self._ids.next_wire(), payload_type, payload)
         self._outgoing.sent(sequence, data, self._now)
         self._outbox.append(data)
 

@@ -70,7 +70,8 @@ async def ssm_child(url: str, token: str) -> dict[str, object]:
     seconds = time.perf_counter() - started
     end = session.end
     return {"bytes": count, "sha256": digest.hexdigest(), "seconds": seconds,
-            "end": str(end.kind) if end else None, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu_seconds()}  # fmt: skip
+            "end": str(end.kind) if end else None, "peak_rss_mb": peak_rss_mb(), "cpu_s": cpu_seconds(),
+            "retransmissions": session.core.retransmissions}  # fmt: skip
 
 
 async def raw_child(url: str) -> dict[str, object]:
@@ -111,6 +112,9 @@ def raw_handler(size: int):
 
 
 def run_child(args: list[str]) -> dict[str, object]:
+    """Run one client; ``server_cpu_s`` is this process's CPU meanwhile (the server loop's,
+    since the main thread only waits), so both ends' costs show up in the output."""
+    before = cpu_seconds()
     out = subprocess.run(
         [sys.executable, __file__, "--child", *args],
         check=True,
@@ -118,7 +122,9 @@ def run_child(args: list[str]) -> dict[str, object]:
         text=True,
         timeout=300,
     ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    result = json.loads(out.strip().splitlines()[-1])
+    result["server_cpu_s"] = round(cpu_seconds() - before, 2)
+    return result
 
 
 def main() -> None:
@@ -157,6 +163,10 @@ def main() -> None:
         "client_peak_rss_mb": round(float(ssm["peak_rss_mb"]), 1),
         "client_peak_rss_mb_at_tenth_size": round(float(small["peak_rss_mb"]), 1),
         "raw_client_peak_rss_mb": round(float(raw["peak_rss_mb"]), 1),
+        "emulator_retransmissions": emulator.retransmissions.get("bench"),
+        "client_retransmissions": ssm["retransmissions"],
+        "cpu_s": {"ssm_client": ssm["cpu_s"], "ssm_server": ssm["server_cpu_s"],
+                  "raw_client": raw["cpu_s"], "raw_server": raw["server_cpu_s"]},
         "mb": size / 1e6,
     }))  # fmt: skip
 

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 
 from ecsportal.ssm.agent import utf8_chunks
 from ecsportal.ssm.client import SsmClient
-from ecsportal.ssm.emulator import AgentEmulator, check_loopback, start_in_thread
+from ecsportal.ssm.emulator import AgentEmulator, Faults, check_loopback, start_in_thread
 from ecsportal.ssm.frames import decode_frame
 from ecsportal.ssm.messages import ack_for
 from ecsportal.ssm.session import EndKind
@@ -117,3 +117,18 @@ def test_output_chunks_are_cut_before_an_incomplete_utf8_sequence():
     assert chunks == [b"ok"] and carry == "€".encode()[:2]
     chunks, carry = utf8_chunks(b"\xff" * 2000)
     assert [len(c) for c in chunks] == [1024, 976] and carry == b""
+
+
+@pytest.mark.asyncio
+async def test_it_counts_the_output_it_had_to_resend(emulator, run_session, tmp_path):
+    (tmp_path / "d.txt").write_bytes(b"x" * 5000)
+    clean = await run_session(f"cat {tmp_path / 'd.txt'}")
+    lossy = await run_session(f"cat {tmp_path / 'd.txt'}", faults=Faults(drop=frozenset({1, 3})))
+    assert clean.output == lossy.output == b"x" * 5000
+    ids = [r.client.url.split("/")[-1].split("?")[0] for r in (clean, lossy)]
+    for _ in range(100):  # the emulator records a session once its socket has closed
+        if all(i in emulator.retransmissions for i in ids):
+            break
+        await asyncio.sleep(0.05)
+    assert emulator.retransmissions[ids[0]] == 0
+    assert emulator.retransmissions[ids[1]] >= 2

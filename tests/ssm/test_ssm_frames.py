@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+import time
 import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecsportal.ssm.frames import Frame, FrameError, decode_frame, encode_frame
-from ecsportal.ssm.messages import channel_closed_frame
+from ecsportal.ssm.frames import Frame, FrameError, MessageIds, decode_frame, encode_frame
+from ecsportal.ssm.messages import ack_for, channel_closed_frame
 
 from .conftest import SPEC_UUID_TEXT, SPEC_UUID_WIRE, wire
 
@@ -201,3 +202,38 @@ def test_arbitrary_bytes_either_decode_or_raise_frame_error(data):
         decode_frame(data)
     except FrameError:
         pass
+
+
+def test_message_ids_are_unique_version_4_uuids_in_wire_order():
+    ids = MessageIds()
+    wires = [ids.next_wire() for _ in range(5000)]
+    assert len(set(wires)) == len(wires)
+    for wire_id in wires[:3] + wires[-3:]:
+        parsed = uuid.UUID(bytes=wire_id[8:] + wire_id[:8])  # undo the half swap
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+    assert MessageIds().next_wire()[8:] != ids.next_wire()[8:]  # random per sender
+
+
+def test_an_ack_from_ack_for_is_the_hand_built_ack_byte_for_byte():
+    acked = Frame("output_stream_data", 7, b"x", message_id=uuid.UUID(SPEC_UUID_TEXT).bytes)
+    ids = MessageIds()
+    data = ack_for(acked, ids)
+    payload = (
+        b'{"AcknowledgedMessageType":"output_stream_data",'
+        b'"AcknowledgedMessageId":"8c5e6611-74c2-421b-9462-f7ab89a95c49",'
+        b'"AcknowledgedMessageSequenceNumber":7,"IsSequentialMessage":true}'
+    )
+    created = struct.unpack_from(">Q", data, 40)[0]
+    assert abs(created - time.time() * 1000) < 60_000
+    expected = wire(
+        "acknowledge",
+        0,
+        payload,
+        payload_type=0,
+        flags=3,
+        created=created,
+        message_id_wire=data[64:80],
+    )
+    assert data == expected
+    assert ack_for(acked, ids)[64:80] != data[64:80]

@@ -329,3 +329,15 @@ def test_stdin_reaches_the_agent_exactly_once_in_order_over_a_lossy_link(chunks,
         client.tick(now)
     assert client.unacked == 0
     assert got == chunks
+
+
+def test_the_agents_output_messages_follow_the_spec_layout_with_distinct_ids():
+    agent = AgentSession(session_id="s")
+    for n in range(3):
+        agent.send_output(b"chunk %d" % n, 0.0)
+    sent = [item.data for item in agent.take_outbox()]
+    assert [fields(d)["type"] for d in sent] == ["output_stream_data"] * 3
+    assert [(fields(d)["seq"], fields(d)["flags"]) for d in sent] == [(0, 1), (1, 0), (2, 0)]
+    assert [fields(d)["payload"] for d in sent] == [b"chunk 0", b"chunk 1", b"chunk 2"]
+    assert len({d[64:80] for d in sent}) == 3
+    assert all(struct.unpack(">Q", d[40:48])[0] > 0 for d in sent)
