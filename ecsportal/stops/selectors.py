@@ -99,11 +99,12 @@ def _account_for_arn(user: AbstractBaseUser, parsed: ParsedArn, account_pk: int 
                 "accounts with the operator role."
             }
         )
-    if len(matches) > 1:
-        raise ValidationError(
-            {"account": "Several of your accounts use this AWS account ID; choose one in the picker."}
-        )
-    return matches[0]
+    in_region = [a for a in matches if parsed.region in a.regions]
+    if len(in_region) == 1:
+        return in_region[0]
+    if len(matches) == 1:
+        return matches[0]  # the caller then explains that the region is not one of the account's
+    raise ValidationError({"account": "Several of your accounts use this AWS account ID; choose one in the picker."})
 
 
 def stop_target_for_user(
