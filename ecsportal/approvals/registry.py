@@ -31,6 +31,7 @@ class Action:
     policy: str  # which of the account's approval counts applies
     executor: Callable[[ApprovalRequest], Outcome]
     describe: Callable[[ApprovalRequest], list[str]]  # what will happen, sentence by sentence
+    target_url: Callable[[ApprovalRequest], str]  # where the target can be seen ("" for nowhere)
 
 
 _actions: dict[str, Action] = {}
@@ -43,10 +44,18 @@ def register(
     *,
     label: str,
     policy: str,
+    target_url: Callable[[ApprovalRequest], str] | None = None,
 ) -> None:
     if policy not in POLICIES:
         raise ValueError(f"unknown approval policy {policy!r}; one of {POLICIES}")
-    _actions[key] = Action(key=key, label=label, policy=policy, executor=executor, describe=describe)
+    _actions[key] = Action(
+        key=key,
+        label=label,
+        policy=policy,
+        executor=executor,
+        describe=describe,
+        target_url=target_url or (lambda request: ""),
+    )
 
 
 def get(key: str) -> Action:

@@ -20,11 +20,13 @@ from ecsportal.audit.services import client_ip
 def _card_context(request: HttpRequest, pk: int, **extra: object) -> dict[str, object]:
     approval = selectors.approval_get_for_user(user=request.user, pk=pk)
     try:
-        consequences = registry.get(approval.action).describe(approval)
+        action = registry.get(approval.action)
+        consequences, target_url = action.describe(approval), action.target_url(approval)
     except LookupError:
-        consequences = []
+        consequences, target_url = [], ""
     return {
         "consequences": consequences,
+        "target_url": target_url,
         "approval": approval,
         "action_label": registry.label_for(approval.action),
         "decisions": selectors.approval_decisions(request=approval),
@@ -54,7 +56,9 @@ def approval_nav(request: HttpRequest) -> HttpResponse:
     """The navigation entry with its live count (fetched on load and on every inbox change)."""
     is_approver = selectors.user_is_approver_anywhere(user=request.user)
     count = selectors.inbox_count_for_user(user=request.user) if is_approver else 0
-    return render(request, "approvals/_nav.html", {"inbox_count": count, "is_approver": is_approver})
+    page = (request.htmx.current_url_abs_path if request.htmx else None) or request.path
+    active = page.startswith(("/approvals/", "/stops/"))
+    return render(request, "approvals/_nav.html", {"inbox_count": count, "is_approver": is_approver, "active": active})
 
 
 @require_GET

@@ -17,4 +17,5 @@ class StopsConfig(AppConfig):
             executor.stop_task_describe,
             label="Stop task",
             policy="stop",
+            target_url=executor.stop_task_url,
         )

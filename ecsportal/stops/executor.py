@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from ecsportal.accounts.selectors import account_allows_role_arn
 from ecsportal.approvals.models import ApprovalRequest
 from ecsportal.approvals.registry import Outcome
@@ -37,6 +39,14 @@ def consequences(*, service: str, task_definition: str = "") -> list[str]:
 def stop_task_describe(request: ApprovalRequest) -> list[str]:
     target = request.target
     return consequences(service=target.get("service", ""), task_definition=target.get("task_definition", ""))
+
+
+def stop_task_url(request: ApprovalRequest) -> str:
+    target = request.target
+    return reverse(
+        "inventory:task",
+        args=[request.account_id, target["region"], target["cluster"], target["task_arn"].rsplit("/", 1)[-1]],
+    )
 
 
 def stop_task_execute(request: ApprovalRequest) -> Outcome:

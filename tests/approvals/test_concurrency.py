@@ -71,10 +71,7 @@ def test_twenty_concurrent_approvals_stop_the_task_exactly_once(cast, lab, stop_
     approvers = _approvers(20, lab)
 
     results = _race(
-        [
-            lambda u=u: services.approval_decide(actor=u, request_pk=request.pk, decision="approve")
-            for u in approvers
-        ]
+        [lambda u=u: services.approval_decide(actor=u, request_pk=request.pk, decision="approve") for u in approvers]
     )
 
     request.refresh_from_db()

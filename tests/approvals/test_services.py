@@ -90,7 +90,9 @@ def test_with_two_required_one_approval_does_not_run_it_and_the_second_approver_
     second = services.approval_decide(actor=cast.approver2, request_pk=request.pk, decision="approve")
     assert second.status == Status.EXECUTED
     assert stop_calls == [target.task.arn]
-    assert task_state(target.task.arn).stopped_reason.endswith("(requested by operator, approved by approver, approver2)")
+    assert task_state(target.task.arn).stopped_reason.endswith(
+        "(requested by operator, approved by approver, approver2)"
+    )
 
 
 def test_each_approver_counts_once(cast, stop_target, stop_calls, lab):

@@ -43,7 +43,9 @@ def chat():  # noqa: ANN201
     server.server_close()
 
 
-def test_request_decision_and_execution_are_posted(cast, stop_target, chat, settings, django_capture_on_commit_callbacks):
+def test_request_decision_and_execution_are_posted(
+    cast, stop_target, chat, settings, django_capture_on_commit_callbacks
+):
     settings.ECSPORTAL_APPROVAL_WEBHOOK_URL = chat.url
     settings.ECSPORTAL_BASE_URL = "https://portal.example.com"
     with django_capture_on_commit_callbacks(execute=True):

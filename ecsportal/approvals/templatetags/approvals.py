@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import template
 from django.utils.html import format_html
 
+from ecsportal.approvals import registry
 from ecsportal.approvals.models import ApprovalRequest
 
 register = template.Library()
@@ -31,3 +32,8 @@ def approval_badge(approval: ApprovalRequest) -> str:
     if approval.break_glass:
         html += format_html(' <span class="badge text-bg-danger break-glass">{}</span>', "break-glass")
     return html
+
+
+@register.filter
+def action_label(key: str) -> str:
+    return registry.label_for(key)
