@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
+from ecsportal.approvals.routing import websocket_urlpatterns as approvals_ws
+
 websocket_urlpatterns: list = []
+websocket_urlpatterns += approvals_ws

@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "ecsportal.audit",
     "ecsportal.accounts",
     "ecsportal.inventory",
+    "ecsportal.approvals",
+    "ecsportal.stops",
     "ecsportal.demo",
     "ecsportal.ui",
 ]
@@ -176,6 +178,11 @@ AWS_MAX_ATTEMPTS = env.int("ECSPORTAL_AWS_MAX_ATTEMPTS", default=5)
 # Answer ECS ExecuteCommand locally (moto does not implement it). Demo and tests only.
 ECSPORTAL_LOCAL_EXEC = env.bool("ECSPORTAL_LOCAL_EXEC", default=False)
 INVENTORY_CACHE_SECONDS = env.int("ECSPORTAL_INVENTORY_CACHE_SECONDS", default=15)
+
+# Approvals: an optional chat webhook (JSON with a `text` field) on request, decision and execution,
+# and the portal's public address so the messages can link to the request.
+ECSPORTAL_APPROVAL_WEBHOOK_URL = env.str("ECSPORTAL_APPROVAL_WEBHOOK_URL", default="")
+ECSPORTAL_BASE_URL = env.str("ECSPORTAL_BASE_URL", default="")
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 

@@ -14,5 +14,7 @@ urlpatterns = [
     path("accounts/", include("ecsportal.accounts.urls")),
     path("inventory/", include("ecsportal.inventory.urls")),
     path("audit/", include("ecsportal.audit.urls")),
+    path("approvals/", include("ecsportal.approvals.urls")),
+    path("stops/", include("ecsportal.stops.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -43,6 +43,22 @@ class AccountForm(forms.Form):
         help_text="One per line. Anything not listed here (or the default role) is refused.",
     )
     is_production = forms.BooleanField(required=False, label="Production account")
+    approvals_for_stop = forms.IntegerField(
+        label="Approvals to stop a task", initial=1, min_value=0, max_value=5, help_text="0 stops at once (audited)."
+    )
+    approvals_for_commands = forms.IntegerField(
+        label="Approvals to run a free-form command",
+        required=False,
+        min_value=0,
+        max_value=5,
+        help_text="Blank: 1 on a production account, otherwise 0.",
+    )
+    approvals_for_runbooks = forms.IntegerField(
+        label="Approvals for runbooks that ask for approval", initial=1, min_value=0, max_value=5
+    )
+    approval_ttl_minutes = forms.IntegerField(
+        label="Requests expire after (minutes)", initial=60, min_value=5, max_value=7 * 24 * 60
+    )
 
     def __init__(self, *args: Any, instance: AwsAccount | None = None, **kwargs: Any) -> None:
         self.instance = instance
@@ -59,6 +75,10 @@ class AccountForm(forms.Form):
                 "session_duration": instance.session_duration,
                 "allowed_role_arns": "\n".join(instance.allowed_role_arns),
                 "is_production": instance.is_production,
+                "approvals_for_stop": instance.approvals_for_stop,
+                "approvals_for_commands": instance.approvals_for_commands,
+                "approvals_for_runbooks": instance.approvals_for_runbooks,
+                "approval_ttl_minutes": instance.approval_ttl_minutes,
             }
         super().__init__(*args, **kwargs)
         if instance is not None and instance.has_stored_secret:

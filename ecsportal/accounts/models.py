@@ -37,6 +37,12 @@ class AwsAccount(models.Model):
     allowed_role_arns = models.JSONField(default=list, blank=True)
     is_enabled = models.BooleanField(default=True)
     is_production = models.BooleanField(default=False)
+    # Approval policy (read by ecsportal.approvals.policy): how many distinct approvers each
+    # kind of action needs on this account; 0 runs at once (still audited).
+    approvals_for_stop = models.PositiveSmallIntegerField(default=1)
+    approvals_for_commands = models.PositiveSmallIntegerField(null=True, blank=True)  # None: 1 on production, else 0
+    approvals_for_runbooks = models.PositiveSmallIntegerField(default=1)  # runbooks marked as needing approval
+    approval_ttl_minutes = models.PositiveIntegerField(default=60)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

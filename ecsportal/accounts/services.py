@@ -26,6 +26,10 @@ _FIELDS = (
     "session_duration",
     "allowed_role_arns",
     "is_production",
+    "approvals_for_stop",
+    "approvals_for_commands",
+    "approvals_for_runbooks",
+    "approval_ttl_minutes",
 )
 
 

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django import forms
+
+from ecsportal.approvals.models import Decision, Status
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices)
+    comment = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class RequestFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *Status.choices, ("break_glass", "Break-glass")]
+    )
+    account = forms.IntegerField(required=False)
+    mine = forms.BooleanField(required=False)

@@ -1,0 +1,160 @@
+"""Which task a stop form means, decided through the accounts gate and checked against ECS."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+
+from ecsportal.accounts.models import AwsAccount, Role
+from ecsportal.accounts.selectors import account_allows_role_arn, account_get_for_user, accounts_for_user
+from ecsportal.approvals.models import ApprovalRequest, Status
+from ecsportal.aws import ecs, records
+from ecsportal.aws.errors import AwsError
+
+TASK_ARN_RE = re.compile(
+    r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):ecs:(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d{1,2}):"
+    r"(?P<account>\d{12}):task/(?P<cluster>[A-Za-z0-9_-]{1,255})/(?P<task>[A-Za-z0-9-]{1,64})$"
+)
+SHORT_TASK_ARN_RE = re.compile(r"^arn:[a-z-]+:ecs:[a-z0-9-]+:\d{12}:task/[A-Za-z0-9-]{1,64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+
+
+@dataclass(frozen=True)
+class ParsedArn:
+    region: str
+    account_id: str
+    cluster: str
+    task_id: str
+
+
+def parse_task_arn(value: str) -> ParsedArn:
+    value = value.strip()
+    match = TASK_ARN_RE.match(value)
+    if match:
+        return ParsedArn(match["region"], match["account"], match["cluster"], match["task"])
+    if SHORT_TASK_ARN_RE.match(value):
+        raise ValidationError(
+            "This is an old-format task ARN without the cluster name; pick the task in the inventory instead."
+        )
+    raise ValidationError(
+        "That is not an ECS task ARN; it must look like arn:aws:ecs:eu-west-1:123456789012:task/cluster/0123abcd…"
+    )
+
+
+@dataclass(frozen=True)
+class StopTarget:
+    account: AwsAccount
+    region: str
+    cluster: str
+    task: records.Task
+    role_arn: str
+
+    def as_json(self) -> dict[str, str]:
+        return {
+            "region": self.region,
+            "cluster": self.cluster,
+            "task_arn": self.task.arn,
+            "service": self.task.service_name,
+            "task_definition": self.task.task_definition,
+            "role_arn": self.role_arn,
+        }
+
+    @property
+    def label(self) -> str:
+        return f"{self.cluster}/{self.task.id} ({self.task.service_name or 'standalone'}, {self.region})"
+
+
+def role_choices(*, account: AwsAccount | None) -> list[tuple[str, str]]:
+    if account is None:
+        return [("", "Account's default role")]
+    default = (
+        f"Account's default ({account.role_arn})" if account.role_arn else "Account's default (portal credentials)"
+    )
+    return [("", default), *[(arn, arn) for arn in account.allowed_role_arns or [] if arn != account.role_arn]]
+
+
+def _account_for_arn(user: AbstractBaseUser, parsed: ParsedArn, account_pk: int | None) -> AwsAccount:
+    if account_pk is not None:
+        account = account_get_for_user(user=user, account_pk=account_pk, min_role=Role.OPERATOR, enabled_only=True)
+        if account.account_id != parsed.account_id:
+            raise ValidationError(
+                {
+                    "task_arn": f"This task is in AWS account {parsed.account_id}, but {account.name} is "
+                    f"{account.account_id}; choose the matching account or clear the picker."
+                }
+            )
+        return account
+    matches = [
+        a
+        for a in accounts_for_user(user=user, min_role=Role.OPERATOR).filter(is_enabled=True)
+        if a.account_id == parsed.account_id
+    ]
+    if not matches:
+        raise ValidationError(
+            {
+                "task_arn": f"You cannot request stops in AWS account {parsed.account_id}: it is not one of your "
+                "accounts with the operator role."
+            }
+        )
+    in_region = [a for a in matches if parsed.region in a.regions]
+    if len(in_region) == 1:
+        return in_region[0]
+    if len(matches) == 1:
+        return matches[0]  # the caller then explains that the region is not one of the account's
+    raise ValidationError({"account": "Several of your accounts use this AWS account ID; choose one in the picker."})
+
+
+def stop_target_for_user(
+    *,
+    user: AbstractBaseUser,
+    account_pk: int | None,
+    region: str,
+    cluster: str,
+    task: str,
+    task_arn: str,
+    role_arn: str,
+) -> StopTarget:
+    """The running task the user means to stop, or ValidationError (by field) saying why not.
+
+    A pasted ARN wins over the picker; its region must be one of the account's and its
+    account ID the account's own. The role override must be one the account's admin allowed.
+    """
+    if task_arn:
+        parsed = parse_task_arn(task_arn)
+        account = _account_for_arn(user, parsed, account_pk)
+        region, cluster, task = parsed.region, parsed.cluster, parsed.task_id
+        if region not in account.regions:
+            raise ValidationError(
+                {"task_arn": f"{region} is not one of {account.name}'s regions ({', '.join(account.regions)})."}
+            )
+    else:
+        if account_pk is None or not region or not cluster or not task:
+            raise ValidationError("Pick account, region, cluster and task, or paste a task ARN.")
+        account = account_get_for_user(user=user, account_pk=account_pk, min_role=Role.OPERATOR, enabled_only=True)
+        if region not in account.regions or not NAME_RE.match(cluster) or not NAME_RE.match(task):
+            raise ValidationError("That region, cluster or task is not valid for this account.")
+    if not account_allows_role_arn(account=account, role_arn=role_arn):
+        raise ValidationError(
+            {"role_arn": f"{account.name}'s admin has not allowed this role; pick one from the list."}
+        )
+    try:
+        found = ecs.describe_tasks(account.aws_config(), region, cluster, [task], role_arn=role_arn or None)
+    except AwsError as exc:
+        raise ValidationError(f"Could not read the task: {exc}") from exc
+    current = next((t for t in found if t.arn.endswith("/" + task) or t.arn == task), None)
+    if current is None:
+        raise ValidationError(f"No task {task} in cluster {cluster} ({region}); it may have stopped over an hour ago.")
+    if current.last_status == "STOPPED" or current.desired_status == "STOPPED":
+        raise ValidationError(f"Task {current.id} is already {current.last_status.lower()}; there is nothing to stop.")
+    return StopTarget(account=account, region=region, cluster=cluster, task=current, role_arn=role_arn)
+
+
+def pending_stop_for_task(*, task_arn: str) -> ApprovalRequest | None:
+    return (
+        ApprovalRequest.objects.filter(action="ecs.stop_task", status=Status.PENDING, target__task_arn=task_arn)
+        .order_by("-created_at")
+        .first()
+    )

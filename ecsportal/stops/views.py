@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from ecsportal.accounts.models import Role
+from ecsportal.accounts.selectors import account_role_for_user
+from ecsportal.approvals import policy
+from ecsportal.approvals.services import ApprovalClosed
+from ecsportal.audit.services import client_ip
+from ecsportal.inventory.selectors import picker_for_user
+from ecsportal.stops import services
+from ecsportal.stops.executor import consequences
+from ecsportal.stops.forms import StopTaskForm
+from ecsportal.stops.selectors import role_choices
+
+
+def _form_context(request: HttpRequest, form: StopTaskForm, params: dict[str, str]) -> dict[str, object]:
+    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
+    context.update(
+        form=form,
+        picker_url=reverse("stops:picker"),
+        role_choices=role_choices(account=context["account"]),
+        role_arn=params.get("role_arn", ""),
+    )
+    return context
+
+
+def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, object]:
+    target = form.cleaned_data["target"]
+    role = account_role_for_user(user=request.user, account=target.account)
+    return {
+        "form": form,
+        "target": target,
+        "consequences": consequences(service=target.task.service_name, task_definition=target.task.task_definition),
+        "approvals_required": policy.approvals_required(account=target.account, policy="stop"),
+        "ttl_minutes": target.account.approval_ttl_minutes,
+        "can_break_glass": role is not None and role >= Role.ADMIN,
+    }
+
+
+@require_http_methods(["GET", "POST"])
+def stop_new(request: HttpRequest) -> HttpResponse:
+    """Pick or paste a task and say why (GET); review what will happen (POST); confirm (POST confirmed=1)."""
+    params = (request.POST if request.method == "POST" else request.GET).dict()
+    form = StopTaskForm(request.POST or None, user=request.user, initial=params)
+    if request.method == "POST":
+        confirmed = request.POST.get("confirmed") == "1"
+        if form.is_valid() and confirmed:
+            try:
+                approval = services.stop_request(
+                    actor=request.user,
+                    target=form.cleaned_data["target"],
+                    reason=form.cleaned_data["reason"],
+                    break_glass=form.cleaned_data["break_glass"],
+                    break_glass_reason=form.cleaned_data["break_glass_reason"],
+                    source_ip=client_ip(request),
+                )
+            except (ApprovalClosed, ValidationError) as exc:
+                form.add_error(None, " ".join(getattr(exc, "messages", [str(exc)])))
+            else:
+                return redirect("approvals:detail", pk=approval.pk)
+        if "target" in form.cleaned_data and (confirmed or form.is_valid()):
+            status = 200 if form.is_valid() else 422
+            return render(request, "stops/confirm.html", _confirm_context(request, form), status=status)
+    status = 422 if form.is_bound and form.errors else 200
+    return render(request, "stops/new.html", _form_context(request, form, params), status=status)
+
+
+@require_GET
+def stop_picker(request: HttpRequest) -> HttpResponse:
+    """The inventory picker limited to accounts where the user may request stops, plus the role list (out of band)."""
+    params = request.GET.dict()
+    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
+    context.update(picker_url=reverse("stops:picker"), role_choices=role_choices(account=context["account"]))
+    return render(request, "stops/_picker.html", context)

@@ -1,0 +1,103 @@
+"""A lab for the gate: its own account, region and cluster in the local AWS, and fresh tasks.
+
+The demo estate is shared by every test of the session; stopping its tasks would change what
+other tests see. The lab is an account of its own (moto's default AWS account, in a region
+the demo does not use), and every test runs the tasks it stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+
+from ecsportal.demo import localaws
+
+LAB_REGION = "ap-southeast-2"
+LAB_CLUSTER = "approvals-lab"
+
+
+@pytest.fixture(scope="session")
+def lab_ecs(local_aws):  # noqa: ANN001, ANN201
+    ecs = localaws.boto_client(local_aws.endpoint_url, "ecs", LAB_REGION)
+    ecs.create_cluster(clusterName=LAB_CLUSTER)
+    for family in ("lab-web", "lab-job"):
+        ecs.register_task_definition(
+            family=family,
+            containerDefinitions=[{"name": "app", "image": "lab/app:1", "memory": 256, "cpu": 128, "essential": True}],
+        )
+    ecs.create_service(cluster=LAB_CLUSTER, serviceName="web", taskDefinition="lab-web", desiredCount=1)
+    return ecs
+
+
+@pytest.fixture
+def run_task(lab_ecs) -> Callable[..., str]:  # noqa: ANN001
+    """`run_task(service="web")` → the ARN of a new running task in the lab cluster."""
+
+    def _run(service: str = "web") -> str:
+        params = {"cluster": LAB_CLUSTER, "taskDefinition": "lab-web" if service else "lab-job", "count": 1}
+        if service:
+            params["group"] = f"service:{service}"
+        return lab_ecs.run_task(launchType="FARGATE", **params)["tasks"][0]["taskArn"]
+
+    return _run
+
+
+def task_state(arn: str) -> SimpleNamespace:
+    """What the local AWS holds for the task (moto's own object, not our reading of it)."""
+    task = localaws.find_task(localaws.ACCOUNT_A, LAB_REGION, arn)
+    return SimpleNamespace(last_status=task.last_status, stopped_reason=task.stopped_reason)
+
+
+@pytest.fixture
+def lab(cast):  # noqa: ANN001, ANN201
+    """The lab account with the cast's roles: operator, approver, approver2, viewer; admin is superuser."""
+    from ecsportal.accounts.models import AwsAccount, Membership, Role
+
+    account = AwsAccount.objects.create(
+        name="Approvals Lab", account_id=localaws.ACCOUNT_A, regions=[LAB_REGION], approvals_for_stop=1
+    )
+    for user, role in (
+        (cast.operator, Role.OPERATOR),
+        (cast.approver, Role.APPROVER),
+        (cast.approver2, Role.APPROVER),
+        (cast.viewer, Role.VIEWER),
+    ):
+        Membership.objects.create(user=user, account=account, role=role)
+    return account
+
+
+@pytest.fixture
+def stop_calls(local_aws, monkeypatch) -> list[str]:  # noqa: ANN001
+    """Every StopTask that reaches the local AWS in the lab region (counted inside moto's backend)."""
+    backend = localaws.ecs_backend(localaws.ACCOUNT_A, LAB_REGION)
+    calls: list[str] = []
+    original = backend.stop_task
+
+    def counting(cluster_str: str, task_str: str, reason: str):  # noqa: ANN202
+        calls.append(task_str)
+        return original(cluster_str, task_str, reason)
+
+    monkeypatch.setattr(backend, "stop_task", counting)
+    return calls
+
+
+@pytest.fixture
+def stop_target(lab, run_task):  # noqa: ANN001, ANN201
+    """`stop_target(user, service="web")` → a StopTarget for a fresh running task, resolved as `user`."""
+    from ecsportal.stops.selectors import stop_target_for_user
+
+    def _target(user, service: str = "web", role_arn: str = ""):  # noqa: ANN001, ANN202
+        arn = run_task(service)
+        return stop_target_for_user(
+            user=user,
+            account_pk=lab.pk,
+            region=LAB_REGION,
+            cluster=LAB_CLUSTER,
+            task=arn.rsplit("/", 1)[-1],
+            task_arn="",
+            role_arn=role_arn,
+        )
+
+    return _target
