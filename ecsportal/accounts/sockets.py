@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
@@ -25,7 +26,10 @@ def user_group(user_pk: int) -> str:
 
 
 class PortalConsumer(AsyncJsonWebsocketConsumer):
-    """Subclasses implement `authorise()` with the same gate function their HTTP view uses."""
+    """Subclasses implement `authorise()` with the same gate function their HTTP view uses.
+
+    `authorise` returns the channel-layer groups the socket should join, or None to refuse it.
+    """
 
     groups_joined: list[str]
 
@@ -35,15 +39,18 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if not await self.authorise(user):
+        await aclose_old_connections()
+        groups = await self.authorise(user)
+        if groups is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self.join(user_group(user.pk))
+        for group in [user_group(user.pk), *groups]:
+            await self.join(group)
         await self.accept()
         await self.on_open()
 
-    async def authorise(self, user: Any) -> bool:
-        return True
+    async def authorise(self, user: Any) -> list[str] | None:
+        return []
 
     async def on_open(self) -> None:
         """Send whatever the page needs first, after accept."""

@@ -20,8 +20,10 @@
     socket.addEventListener("message", function () {
       window.htmx.trigger(document.body, eventName);
     });
-    socket.addEventListener("close", function () {
+    socket.addEventListener("close", function (event) {
       document.body.setAttribute("data-live-" + eventName, "closed");
+      // 4001 logged out, 4401 not logged in, 4403 not allowed: retrying would not help.
+      if (event.code === 4001 || event.code === 4401 || event.code === 4403) { delete sockets[path]; return; }
       window.setTimeout(function () { open(path, eventName, Math.min(delay * 2, 30000)); }, delay);
     });
   }
