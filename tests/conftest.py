@@ -184,3 +184,28 @@ def screenshot(page, name: str) -> None:  # noqa: ANN001
     folder = ROOT / "var" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def aws_settings(local_aws):  # noqa: ANN001, ANN201
+    """`aws_settings(**options)` reconfigures the AWS layer for one test; restored afterwards."""
+    import dataclasses
+
+    from ecsportal.aws import sessions
+
+    saved = dataclasses.asdict(sessions.current_settings())
+
+    def _configure(**options):  # noqa: ANN003, ANN202
+        sessions.configure(**options)
+        return sessions.current_settings()
+
+    yield _configure
+    sessions.configure(**saved)
+
+
+@pytest.fixture
+def unreachable_aws(aws_settings):  # noqa: ANN001, ANN201
+    """The AWS endpoint is a closed port on loopback, with short timeouts and no retries."""
+    return aws_settings(
+        endpoint_url=f"http://127.0.0.1:{free_port()}", connect_timeout=0.5, read_timeout=0.5, max_attempts=1
+    )
