@@ -85,10 +85,26 @@ def _base_session(config: AccountConfig) -> boto3.Session:
     return boto3.Session()
 
 
+# STS for AssumeRole: the role's partition decides; us-east-1's global STS serves only "aws".
+_PARTITION_STS_REGIONS = {"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+def _sts_region(role_arn: str) -> str:
+    partition = role_arn.split(":", 2)[1] if role_arn.count(":") >= 2 else "aws"
+    return _PARTITION_STS_REGIONS.get(partition, "us-east-1")
+
+
+def _refresh_windows(duration: int) -> dict[str, int]:
+    """botocore renews 15 (advisory) and 10 (mandatory) minutes before expiry. A 15-minute
+    session would sit in that window from birth and assume the role again on every call, so
+    short sessions get windows in proportion to their length."""
+    return {"advisory_timeout": min(15 * 60, duration // 3), "mandatory_timeout": min(10 * 60, duration // 6)}
+
+
 def _assume_role_refresher(base: boto3.Session, config: AccountConfig, role_arn: str) -> Callable[[], dict]:
     def refresh() -> dict[str, str]:
         sts = base.client(
-            "sts", region_name="us-east-1", endpoint_url=_settings.endpoint_url, config=_botocore_config()
+            "sts", region_name=_sts_region(role_arn), endpoint_url=_settings.endpoint_url, config=_botocore_config()
         )
         params: dict[str, Any] = {
             "RoleArn": role_arn,
@@ -117,7 +133,7 @@ def _session_for(config: AccountConfig, role_arn: str) -> boto3.Session:
         return base
     refresh = _assume_role_refresher(base, config, role_arn)
     metadata = refresh()
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = _refresh_windows(config.session_duration)
     if _settings.clock is not None:
         kwargs["time_fetcher"] = _settings.clock
     credentials = RefreshableCredentials(

@@ -384,8 +384,27 @@ def seed_aws(
                 arns.append(arn)
         for stopped in spec.stopped:
             arns.append(_seed_stopped(ecs, spec, stopped, families, now))
+        _settle_counts(spec)
         created[spec.name] = arns
     return created
+
+
+def _settle_counts(spec: ClusterSpec) -> None:
+    """moto counts a service's tasks as pending forever and never sets its exec flag; say what
+    a settled service in real ECS says, so the overview's numbers match the task list."""
+    backend = ecs_backend(spec.account_id, spec.region)
+    services = {t.service: t for t in spec.running if t.service}
+    cluster = backend.clusters[spec.name]
+    cluster.running_tasks_count = sum(t.count for t in spec.running)
+    cluster.pending_tasks_count = 0
+    cluster.active_services_count = len(services)
+    for name, task_spec in services.items():
+        service = backend.services[f"{spec.name}:{name}"]
+        service.running_count = service.desired_count
+        service.pending_count = 0
+        service.enable_execute_command = task_spec.exec_enabled
+        for deployment in service.deployments:
+            deployment.update(runningCount=service.desired_count, pendingCount=0, rolloutState="COMPLETED")
 
 
 def _ensure_service(ecs: Any, cluster: str, task_spec: TaskSpec) -> None:
