@@ -60,7 +60,12 @@ def cast(db: None) -> SimpleNamespace:
 
     accounts = seed_portal(password="pw-for-tests")
     users = {u.username: u for u in get_user_model().objects.all()}
-    other = AwsAccount.objects.create(name="Other Team", account_id="999999999999", regions=["eu-west-1"])
+    other = AwsAccount.objects.create(
+        name="Other Team",
+        account_id="999999999999",
+        regions=["eu-west-1"],
+        role_arn="arn:aws:iam::999999999999:role/ecsportal-access",  # moto: an empty account of its own
+    )
     outsider = get_user_model().objects.create_user("outsider", password="pw-for-tests")
     Membership.objects.create(user=outsider, account=other, role=Role.ADMIN)
     return SimpleNamespace(

@@ -61,7 +61,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
-    form = AccountForm(request.POST or None, instance=account)
+    form = AccountForm(request.POST or None, instance=account, connection_locked=not request.user.is_superuser)
     if request.method == "POST" and form.is_valid():
         services.account_update(
             actor=request.user, account=account, data=form.cleaned_data, source_ip=client_ip(request)

@@ -175,3 +175,43 @@ def test_htmx_form_submit_redirects_on_the_client(cast, login):
     )
     assert answer.status_code == 200
     assert answer["HX-Redirect"] == f"/accounts/{cast.prod.pk}/"
+
+
+def test_account_admin_cannot_repoint_their_account_at_another_aws_account(cast, login):
+    """Changing the account ID, credentials or roles is a portal administrator's act; otherwise an
+    account admin could point their account at any account the portal's own identity reaches."""
+    other = cast.other
+    answer = login(cast.outsider).post(
+        f"/accounts/{other.pk}/edit/",
+        {
+            **VALID,
+            "name": "Other Team renamed",
+            "account_id": "123456789012",
+            "regions": "eu-west-1",
+            "role_arn": "",
+            "allowed_role_arns": "arn:aws:iam::123456789012:role/admin",
+        },
+    )
+    assert answer.status_code == 302
+    other.refresh_from_db()
+    assert other.name == "Other Team renamed"
+    assert other.account_id == "999999999999"
+    assert other.role_arn == "arn:aws:iam::999999999999:role/ecsportal-access"
+    assert other.allowed_role_arns == []
+
+
+def test_account_admin_sees_the_connection_fields_read_only(cast, login):
+    body = login(cast.outsider).get(f"/accounts/{cast.other.pk}/edit/").content.decode()
+    assert "Only portal administrators change how the portal reaches AWS" in body
+    assert 'name="account_id" id="id_account_id" value="999999999999" disabled>' in body
+    assert 'name="name" id="id_name" value="Other Team">' in body
+
+
+def test_superuser_changes_the_connection(cast, login):
+    answer = login(cast.admin).post(
+        f"/accounts/{cast.other.pk}/edit/",
+        {**VALID, "name": "Other Team", "account_id": "999999999999", "regions": "eu-west-1", "role_arn": ""},
+    )
+    assert answer.status_code == 302
+    cast.other.refresh_from_db()
+    assert cast.other.role_arn == ""
