@@ -151,8 +151,10 @@ def chromium_or_skip() -> str:
     pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium); browser tests skipped.")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running while it lives, which would
+    break every asyncio test (WebSocket consumers) collected after a browser test."""
     path = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 

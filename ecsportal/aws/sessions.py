@@ -79,10 +79,33 @@ def _botocore_config() -> Config:
     )
 
 
+_loader_lock = threading.Lock()
+_shared_loader: Any = None
+
+
+def _botocore_session() -> botocore.session.Session:
+    """A new botocore session that shares one model loader with all the others.
+
+    Each session would otherwise parse the service models (ECS's is a megabyte of JSON) again,
+    and every edit of an account starts a new session.
+    """
+    global _shared_loader
+    core = botocore.session.get_session()
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = core.get_component("data_loader")
+    core.register_component("data_loader", _shared_loader)
+    return core
+
+
 def _base_session(config: AccountConfig) -> boto3.Session:
     if config.access_key_id and config.secret_access_key:
-        return boto3.Session(aws_access_key_id=config.access_key_id, aws_secret_access_key=config.secret_access_key)
-    return boto3.Session()
+        return boto3.Session(
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            botocore_session=_botocore_session(),
+        )
+    return boto3.Session(botocore_session=_botocore_session())
 
 
 # STS for AssumeRole: the role's partition decides; us-east-1's global STS serves only "aws".
@@ -145,7 +168,7 @@ def _session_for(config: AccountConfig, role_arn: str) -> boto3.Session:
         method="sts-assume-role",
         **kwargs,
     )
-    core = botocore.session.get_session()
+    core = _botocore_session()
     core._credentials = credentials  # botocore's documented way to hand a session its credentials
     return boto3.Session(botocore_session=core)
 

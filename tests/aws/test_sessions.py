@@ -128,3 +128,15 @@ def test_roles_in_other_partitions_are_assumed_through_their_partitions_sts(loca
     config = AccountConfig(key=f"t-{partition}", account_id="123456789012", role_arn=role_arn)
     identity = ecs.caller_identity(config, region)
     assert identity.arn == f"arn:{partition}:sts::123456789012:assumed-role/x/ecsportal"
+
+
+def test_sessions_share_one_model_loader(local_aws):
+    """Every account edit starts a new session; none of them should parse the service models again."""
+    plain = sessions.client(AccountConfig(key="t-loader-1", account_id=localaws.ACCOUNT_A), "ecs", "eu-west-1")
+    assumed = sessions.client(staging("t-loader-2"), "ecs", "eu-west-1")
+    keyed = sessions.client(
+        AccountConfig(key="t-loader-3", account_id="1", access_key_id="AKIAFTESTSLOADER0001", secret_access_key="s"),
+        "ecs",
+        "eu-west-1",
+    )
+    assert plain._loader is assumed._loader is keyed._loader
