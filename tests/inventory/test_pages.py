@@ -188,3 +188,16 @@ def test_refresh_only_redirects_inside_the_inventory(local_aws, cast, login):
     outside = client.post(f"/inventory/{cast.prod.pk}/refresh/", {"next": "https://evil.example/"})
     assert outside["Location"] == "/inventory/"
     assert login(cast.outsider).post(f"/inventory/{cast.prod.pk}/refresh/").status_code == 404
+
+
+def test_a_disabled_account_is_not_browsed_by_direct_link_either(local_aws, cast, login):
+    AwsAccount.objects.filter(pk=cast.prod.pk).update(is_enabled=False)
+    client = login(cast.viewer)
+    for path in (
+        f"/inventory/?account={cast.prod.pk}",
+        f"/inventory/{cast.prod.pk}/eu-west-1/prod-web/",
+        f"/inventory/{cast.prod.pk}/eu-west-1/prod-web/tasks/{'0' * 32}/",
+    ):
+        answer = client.get(path)
+        assert answer.status_code == 403, path
+        assert "Acme Production is disabled; an admin can enable it again." in answer.content.decode()
