@@ -99,13 +99,6 @@ def test_edit_form_says_a_secret_is_stored_but_never_shows_it(cast, login):
     body = client.get(f"/accounts/{account.pk}/edit/").content.decode()
     assert "A secret is stored. Leave blank to keep it." in body
     assert 'name="secret_access_key" id="id_secret_access_key" autocomplete="new-password" value=""' in body
-    if SECRET in body:
-        import sys
-
-        sys.path.insert(0, "/tmp")
-        import ftests_dbg
-
-        ftests_dbg.dump(body, SECRET)
     assert SECRET not in body
     assert account.secret_access_key_encrypted not in body
 
