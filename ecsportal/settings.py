@@ -25,17 +25,31 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "insecure", "secret", "CHANGE_ME"}
 _DEV_SECRET = "django-insecure-development-only-key-never-use-in-production"
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET if DEBUG else "")
-ALLOWED_HOSTS = env.list(
+
+def _items(name: str, default: list[str]) -> list[str]:
+    """A comma-separated variable without blank items: " , " is as empty as unset."""
+    return [item.strip() for item in env.list(name, default=default) if item.strip()]
+
+
+# An empty variable (as copied from .env.example) means "not set", never "the empty string".
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="") or (_DEV_SECRET if DEBUG else "")
+ALLOWED_HOSTS = _items(
     "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else []
 )
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = _items("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # Fernet keys for AWS secrets at rest; the first one encrypts, all of them decrypt (rotation).
-_raw_keys = env.list("ECSPORTAL_SECRET_KEYS", default=[])
+_raw_keys = _items("ECSPORTAL_SECRET_KEYS", default=[])
 if not _raw_keys and DEBUG:
     _raw_keys = [base64.urlsafe_b64encode(hashlib.sha256(SECRET_KEY.encode()).digest()).decode()]
 ECSPORTAL_SECRET_KEYS: list[str] = _raw_keys
+
+
+def _is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode())) == 32
+    except ValueError:
+        return False
 
 
 def _refuse_unsafe_production() -> None:
@@ -53,6 +67,10 @@ def _refuse_unsafe_production() -> None:
         raise ImproperlyConfigured(
             "ECSPORTAL_SECRET_KEYS is missing; generate one with "
             "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`."
+        )
+    if not all(_is_fernet_key(key) for key in ECSPORTAL_SECRET_KEYS):
+        raise ImproperlyConfigured(
+            "ECSPORTAL_SECRET_KEYS holds a value that is not a Fernet key (32 url-safe base64-encoded bytes)."
         )
 
 
@@ -113,7 +131,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
+    "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

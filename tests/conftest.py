@@ -71,7 +71,12 @@ def cast(db: None) -> SimpleNamespace:
 
     accounts = seed_portal(password="pw-for-tests")
     users = {u.username: u for u in get_user_model().objects.all()}
-    other = AwsAccount.objects.create(name="Other Team", account_id="999999999999", regions=["eu-west-1"])
+    other = AwsAccount.objects.create(
+        name="Other Team",
+        account_id="999999999999",
+        regions=["eu-west-1"],
+        role_arn="arn:aws:iam::999999999999:role/ecsportal-access",  # moto: an empty account of its own
+    )
     outsider = get_user_model().objects.create_user("outsider", password="pw-for-tests")
     Membership.objects.create(user=outsider, account=other, role=Role.ADMIN)
     return SimpleNamespace(
@@ -157,8 +162,10 @@ def chromium_or_skip() -> str:
     pytest.skip("Debian's Chromium is not installed (apt-get install -y chromium); browser tests skipped.")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Per module: Playwright's sync API keeps an event loop running while it lives, which would
+    break every asyncio test (WebSocket consumers) collected after a browser test."""
     path = chromium_or_skip()
     from playwright.sync_api import sync_playwright
 
@@ -195,3 +202,28 @@ def screenshot(page, name: str) -> None:  # noqa: ANN001
     folder = ROOT / "var" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture
+def aws_settings(local_aws):  # noqa: ANN001, ANN201
+    """`aws_settings(**options)` reconfigures the AWS layer for one test; restored afterwards."""
+    import dataclasses
+
+    from ecsportal.aws import sessions
+
+    saved = dataclasses.asdict(sessions.current_settings())
+
+    def _configure(**options):  # noqa: ANN003, ANN202
+        sessions.configure(**options)
+        return sessions.current_settings()
+
+    yield _configure
+    sessions.configure(**saved)
+
+
+@pytest.fixture
+def unreachable_aws(aws_settings):  # noqa: ANN001, ANN201
+    """The AWS endpoint is a closed port on loopback, with short timeouts and no retries."""
+    return aws_settings(
+        endpoint_url=f"http://127.0.0.1:{free_port()}", connect_timeout=0.5, read_timeout=0.5, max_attempts=1
+    )

@@ -12,3 +12,6 @@ os.environ.setdefault("ECSPORTAL_LOCAL_EXEC", "true")
 os.environ.setdefault("ECSPORTAL_INVENTORY_CACHE_SECONDS", "0")
 
 from ecsportal.settings import *  # noqa: E402, F403
+
+# The cast's passwords are hashed for every test; the production hasher would dominate the run.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -14,6 +14,19 @@ def _split(text: str) -> list[str]:
     return [item for item in text.replace(",", " ").split() if item]
 
 
+# How the portal reaches AWS. An account admin who could change these could point "their"
+# account at any account the portal's identity reaches, so only superusers may.
+CONNECTION_FIELDS = (
+    "account_id",
+    "credential_source",
+    "access_key_id",
+    "secret_access_key",
+    "role_arn",
+    "external_id",
+    "allowed_role_arns",
+)
+
+
 class AccountForm(forms.Form):
     """Create or edit an account. The secret key is write-only: blank keeps the stored one."""
 
@@ -59,8 +72,11 @@ class AccountForm(forms.Form):
     approval_ttl_minutes = forms.IntegerField(
         label="Requests expire after (minutes)", initial=60, min_value=5, max_value=7 * 24 * 60
     )
+    connection_locked = False
 
-    def __init__(self, *args: Any, instance: AwsAccount | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, instance: AwsAccount | None = None, connection_locked: bool = False, **kwargs: Any
+    ) -> None:
         self.instance = instance
         if instance is not None and "initial" not in kwargs:
             kwargs["initial"] = {
@@ -85,6 +101,10 @@ class AccountForm(forms.Form):
             self.fields["secret_access_key"].help_text = "A secret is stored. Leave blank to keep it."
         else:
             self.fields["secret_access_key"].help_text = "Write-only: it is encrypted and never shown again."
+        if connection_locked:
+            for name in CONNECTION_FIELDS:
+                self.fields[name].disabled = True  # Django keeps the stored value, whatever is posted
+            self.connection_locked = True
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()

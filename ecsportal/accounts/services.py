@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.views.decorators.debug import sensitive_variables
 
 from ecsportal.accounts.crypto import encrypt
 from ecsportal.accounts.models import AwsAccount, CredentialSource, Membership, Role
@@ -33,6 +34,7 @@ _FIELDS = (
 )
 
 
+@sensitive_variables("data", "secret")  # error pages and reports never show the secret key
 def _apply(account: AwsAccount, data: dict[str, Any]) -> list[str]:
     changed = []
     for name in _FIELDS:
@@ -51,38 +53,42 @@ def _apply(account: AwsAccount, data: dict[str, Any]) -> list[str]:
     return changed
 
 
-@transaction.atomic
+# `with transaction.atomic()` rather than the decorator: the decorator's own frame would hold
+# `data` (with the secret key) where sensitive_variables cannot hide it from error pages.
+@sensitive_variables("data")
 def account_create(*, actor: AbstractBaseUser, data: dict[str, Any], source_ip: str | None = None) -> AwsAccount:
-    account = AwsAccount()
-    changed = _apply(account, data)
-    account.save()
-    audit_record(
-        actor=actor,
-        action="account.create",
-        target=account.name,
-        account=account,
-        details={"fields": changed},
-        source_ip=source_ip,
-    )
-    return account
-
-
-@transaction.atomic
-def account_update(
-    *, actor: AbstractBaseUser, account: AwsAccount, data: dict[str, Any], source_ip: str | None = None
-) -> AwsAccount:
-    account = AwsAccount.objects.select_for_update().get(pk=account.pk)
-    changed = _apply(account, data)
-    if changed:
+    with transaction.atomic():
+        account = AwsAccount()
+        changed = _apply(account, data)
         account.save()
         audit_record(
             actor=actor,
-            action="account.update",
+            action="account.create",
             target=account.name,
             account=account,
-            details={"fields": changed},  # names only: never the values of secrets
+            details={"fields": changed},
             source_ip=source_ip,
         )
+    return account
+
+
+@sensitive_variables("data")
+def account_update(
+    *, actor: AbstractBaseUser, account: AwsAccount, data: dict[str, Any], source_ip: str | None = None
+) -> AwsAccount:
+    with transaction.atomic():
+        account = AwsAccount.objects.select_for_update().get(pk=account.pk)
+        changed = _apply(account, data)
+        if changed:
+            account.save()
+            audit_record(
+                actor=actor,
+                action="account.update",
+                target=account.name,
+                account=account,
+                details={"fields": changed},  # names only: never the values of secrets
+                source_ip=source_ip,
+            )
     return account
 
 

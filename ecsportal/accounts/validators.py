@@ -6,12 +6,16 @@ import re
 
 from django.core.exceptions import ValidationError
 
-ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
-ROLE_ARN_RE = re.compile(r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):role/(?P<path>[\w+=,.@/-]{1,512})$")
-EXTERNAL_ID_RE = re.compile(r"^[\w+=,.@:/-]{2,1224}$")
-SESSION_NAME_RE = re.compile(r"^[\w+=,.@-]{2,64}$")
-ACCESS_KEY_ID_RE = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{16}$")
+# re.ASCII: AWS's \w and \d are ASCII; Python's would also accept "é" or Arabic-Indic digits.
+ACCOUNT_ID_RE = re.compile(r"\d{12}", re.ASCII)
+REGION_RE = re.compile(r"[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}", re.ASCII)
+ROLE_ARN_RE = re.compile(
+    r"arn:(?P<partition>[a-z-]+):iam::(?P<account>\d{12}):role/(?P<path>[\w+=,.@/-]{1,512})", re.ASCII
+)
+EXTERNAL_ID_RE = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+EXTERNAL_ID_CHAR_RE = re.compile(r"[\w+=,.@:/-]", re.ASCII)
+SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}", re.ASCII)
+ACCESS_KEY_ID_RE = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}", re.ASCII)
 PARTITIONS = {"aws", "aws-cn", "aws-us-gov", "aws-iso", "aws-iso-b"}
 
 
@@ -28,7 +32,7 @@ def partition_for_region(region: str) -> str:
 
 
 def validate_account_id(value: str) -> None:
-    if not ACCOUNT_ID_RE.match(value or ""):
+    if not ACCOUNT_ID_RE.fullmatch(value or ""):
         raise ValidationError(
             f"An AWS account ID is exactly 12 digits (got {len(value or '')} characters); "
             "copy it from the account menu in the AWS console, leading zeros included."
@@ -36,12 +40,12 @@ def validate_account_id(value: str) -> None:
 
 
 def validate_region(value: str) -> None:
-    if not REGION_RE.match(value):
+    if not REGION_RE.fullmatch(value):
         raise ValidationError(f"“{value}” is not an AWS region code; use codes like eu-west-1 or us-east-2.")
 
 
 def validate_role_arn(value: str, *, partition: str | None = None, account_id: str | None = None) -> None:
-    match = ROLE_ARN_RE.match(value)
+    match = ROLE_ARN_RE.fullmatch(value)
     if not match:
         if value.startswith("arn:") and ":role/" not in value:
             raise ValidationError(
@@ -66,8 +70,8 @@ def validate_role_arn(value: str, *, partition: str | None = None, account_id: s
 
 
 def validate_external_id(value: str) -> None:
-    if not EXTERNAL_ID_RE.match(value):
-        bad = sorted({ch for ch in value if not re.match(r"[\w+=,.@:/-]", ch)})
+    if not EXTERNAL_ID_RE.fullmatch(value):
+        bad = sorted({ch for ch in value if not EXTERNAL_ID_CHAR_RE.fullmatch(ch)})
         if bad:
             shown = " ".join(repr(ch) for ch in bad)
             raise ValidationError(
@@ -78,12 +82,12 @@ def validate_external_id(value: str) -> None:
 
 
 def validate_session_name(value: str) -> None:
-    if not SESSION_NAME_RE.match(value):
+    if not SESSION_NAME_RE.fullmatch(value):
         raise ValidationError("A session name is 2 to 64 letters, digits or + = , . @ - (no spaces).")
 
 
 def validate_access_key_id(value: str) -> None:
-    if not ACCESS_KEY_ID_RE.match(value):
+    if not ACCESS_KEY_ID_RE.fullmatch(value):
         raise ValidationError(
             "An access key ID is 20 characters starting with AKIA (or ASIA), capital letters and digits."
         )

@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -26,6 +27,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/list.html", {"rows": rows, "can_create": request.user.is_superuser})
 
 
+@sensitive_post_parameters("secret_access_key")  # hidden from error pages and reports
 @require_http_methods(["GET", "POST"])
 def account_create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_superuser:
@@ -58,10 +60,11 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@sensitive_post_parameters("secret_access_key")  # hidden from error pages and reports
 @require_http_methods(["GET", "POST"])
 def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
-    form = AccountForm(request.POST or None, instance=account)
+    form = AccountForm(request.POST or None, instance=account, connection_locked=not request.user.is_superuser)
     if request.method == "POST" and form.is_valid():
         services.account_update(
             actor=request.user, account=account, data=form.cleaned_data, source_ip=client_ip(request)

@@ -114,13 +114,18 @@ def list_task_arns(
 def describe_tasks(
     config: AccountConfig, region: str, cluster: str, task_arns: Iterable[str], *, role_arn: str | None = None
 ) -> list[records.Task]:
-    """Describe any number of tasks, at most 100 per call, in order of the given ARNs."""
+    """Describe any number of tasks, at most 100 per call, in order of the given ARNs (or IDs).
+
+    ECS answers each batch in an order of its own; callers rely on ours.
+    """
     ecs = client(config, "ecs", region, role_arn=role_arn)
+    refs = list(task_arns)
     out: list[records.Task] = []
-    for batch in _chunks(list(task_arns), DESCRIBE_TASKS_BATCH):
+    for batch in _chunks(refs, DESCRIBE_TASKS_BATCH):
         answer = _call(ecs.describe_tasks, "DescribeTasks", cluster, cluster=cluster, tasks=batch)
         out.extend(task_record(t) for t in answer.get("tasks", []))
-    return out
+    position = {ref: index for index, ref in enumerate(refs)}
+    return sorted(out, key=lambda t: position.get(t.arn, position.get(t.id, len(refs))))
 
 
 def running_tasks(

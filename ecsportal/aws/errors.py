@@ -162,7 +162,7 @@ def _translate_client_error(exc: ClientError, operation: str, at: str) -> AwsErr
         )
     if code in _NOT_FOUND:
         return NotFound(
-            f"Not found{at}: {text or code}. It may have been deleted, or it is in another region.",
+            f"Not found{at}: {(text or code).rstrip('.')}. It may have been deleted, or it is in another region.",
             code=code,
             operation=operation,
         )

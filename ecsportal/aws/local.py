@@ -67,6 +67,14 @@ def answer_execute_command(ecs_client: Any, request: dict) -> tuple[AWSResponse,
     task = next((t for t in found if t["taskArn"] == task_ref or t["taskArn"].endswith("/" + task_ref)), None)
     if task is None:
         return _error("InvalidParameterException", "The specified task could not be found.")
+    # A stopped or exec-disabled task is refused before its containers are looked at.
+    not_enabled = (
+        "The execute command failed because execute command was not enabled when the task was run "
+        "or the execute command agent isn't running. Wait and try again or run a new task with "
+        "execute command enabled and try again."
+    )
+    if task.get("lastStatus") != "RUNNING" or not task.get("enableExecuteCommand"):
+        return _error("InvalidParameterException", not_enabled)
     containers = task.get("containers", [])
     name = request.get("container")
     if not name and len(containers) > 1:
@@ -77,13 +85,6 @@ def answer_execute_command(ecs_client: Any, request: dict) -> tuple[AWSResponse,
     container = next((c for c in containers if c.get("name") == name), None) if name else (containers or [None])[0]
     if container is None:
         return _error("InvalidParameterException", f"The container {name} does not exist in the task.")
-    not_enabled = (
-        "The execute command failed because execute command was not enabled when the task was run "
-        "or the execute command agent isn't running. Wait and try again or run a new task with "
-        "execute command enabled and try again."
-    )
-    if task.get("lastStatus") != "RUNNING" or not task.get("enableExecuteCommand"):
-        return _error("InvalidParameterException", not_enabled)
     agent = next((a for a in container.get("managedAgents", []) or [] if a.get("name") == "ExecuteCommandAgent"), None)
     if agent is None:
         return _error("InvalidParameterException", not_enabled)

@@ -79,16 +79,55 @@ def _botocore_config() -> Config:
     )
 
 
+_loader_lock = threading.Lock()
+_shared_loader: Any = None
+
+
+def _botocore_session() -> botocore.session.Session:
+    """A new botocore session that shares one model loader with all the others.
+
+    Each session would otherwise parse the service models (ECS's is a megabyte of JSON) again,
+    and every edit of an account starts a new session.
+    """
+    global _shared_loader
+    core = botocore.session.get_session()
+    with _loader_lock:
+        if _shared_loader is None:
+            _shared_loader = core.get_component("data_loader")
+    core.register_component("data_loader", _shared_loader)
+    return core
+
+
 def _base_session(config: AccountConfig) -> boto3.Session:
     if config.access_key_id and config.secret_access_key:
-        return boto3.Session(aws_access_key_id=config.access_key_id, aws_secret_access_key=config.secret_access_key)
-    return boto3.Session()
+        return boto3.Session(
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            botocore_session=_botocore_session(),
+        )
+    return boto3.Session(botocore_session=_botocore_session())
+
+
+# STS for AssumeRole: the role's partition decides; us-east-1's global STS serves only "aws".
+_PARTITION_STS_REGIONS = {"aws-cn": "cn-north-1", "aws-us-gov": "us-gov-west-1"}
+
+
+def _sts_region(role_arn: str) -> str:
+    partition = role_arn.split(":", 2)[1] if role_arn.count(":") >= 2 else "aws"
+    return _PARTITION_STS_REGIONS.get(partition, "us-east-1")
+
+
+def _refresh_windows(duration: int) -> dict[str, int]:
+    """botocore renews 15 (advisory) and 10 (mandatory) minutes before expiry. A 15-minute
+    session would sit in that window from birth and assume the role again on every call, so
+    short sessions get windows in proportion to their length."""
+    return {"advisory_timeout": min(15 * 60, duration // 3), "mandatory_timeout": min(10 * 60, duration // 6)}
 
 
 def _assume_role_refresher(base: boto3.Session, config: AccountConfig, role_arn: str) -> Callable[[], dict]:
     def refresh() -> dict[str, str]:
         sts = base.client(
-            "sts", region_name="us-east-1", endpoint_url=_settings.endpoint_url, config=_botocore_config()
+            "sts", region_name=_sts_region(role_arn), endpoint_url=_settings.endpoint_url, config=_botocore_config()
         )
         params: dict[str, Any] = {
             "RoleArn": role_arn,
@@ -117,7 +156,7 @@ def _session_for(config: AccountConfig, role_arn: str) -> boto3.Session:
         return base
     refresh = _assume_role_refresher(base, config, role_arn)
     metadata = refresh()
-    kwargs: dict[str, Any] = {}
+    kwargs: dict[str, Any] = _refresh_windows(config.session_duration)
     if _settings.clock is not None:
         kwargs["time_fetcher"] = _settings.clock
     credentials = RefreshableCredentials(
@@ -129,7 +168,7 @@ def _session_for(config: AccountConfig, role_arn: str) -> boto3.Session:
         method="sts-assume-role",
         **kwargs,
     )
-    core = botocore.session.get_session()
+    core = _botocore_session()
     core._credentials = credentials  # botocore's documented way to hand a session its credentials
     return boto3.Session(botocore_session=core)
 

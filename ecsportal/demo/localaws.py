@@ -409,19 +409,21 @@ def seed_aws(
 
 
 def _settle_counts(spec: ClusterSpec) -> None:
-    """moto leaves cluster and service counters at their creation values; make them true."""
+    """moto counts a service's tasks as pending forever and never sets its exec flag; say what
+    a settled service in real ECS says, so the overview's numbers match the task list."""
     backend = ecs_backend(spec.account_id, spec.region)
+    services = {t.service: t for t in spec.running if t.service}
     cluster = backend.clusters[spec.name]
-    running = [t for t in backend.tasks.get(spec.name, {}).values() if t.desired_status == "RUNNING"]
-    cluster.running_tasks_count = len(running)
+    cluster.running_tasks_count = sum(t.count for t in spec.running)
     cluster.pending_tasks_count = 0
-    services = [s for s in backend.services.values() if s.cluster_name == spec.name]
     cluster.active_services_count = len(services)
-    exec_by_service = {t.service: t.exec_enabled for t in spec.running if t.service}
-    for service in services:
-        service.running_count = sum(1 for t in running if t.group == f"service:{service.name}")
+    for name, task_spec in services.items():
+        service = backend.services[f"{spec.name}:{name}"]
+        service.running_count = service.desired_count
         service.pending_count = 0
-        service.enable_execute_command = exec_by_service.get(service.name, False)
+        service.enable_execute_command = task_spec.exec_enabled
+        for deployment in service.deployments:
+            deployment.update(runningCount=service.desired_count, pendingCount=0, rolloutState="COMPLETED")
 
 
 def _ensure_service(ecs: Any, cluster: str, task_spec: TaskSpec) -> None:

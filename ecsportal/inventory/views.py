@@ -25,7 +25,7 @@ def _checked(region: str, cluster: str, account_regions: list[str]) -> None:
 def overview(request: HttpRequest) -> HttpResponse:
     account = None
     if request.GET.get("account"):
-        account = account_get_for_user(user=request.user, account_pk=request.GET["account"])
+        account = account_get_for_user(user=request.user, account_pk=request.GET["account"], enabled_only=True)
     regions, summaries = selectors.overview_for_user(user=request.user, account=account)
     accounts = accounts_for_user(user=request.user).order_by("name")
     return render(
@@ -48,7 +48,7 @@ def refresh(request: HttpRequest, account_pk: int) -> HttpResponse:
 
 @require_GET
 def cluster_detail(request: HttpRequest, account_pk: int, region: str, cluster: str) -> HttpResponse:
-    account = account_get_for_user(user=request.user, account_pk=account_pk)
+    account = account_get_for_user(user=request.user, account_pk=account_pk, enabled_only=True)
     _checked(region, cluster, account.regions)
     context = {"account": account, "region": region, "cluster": cluster, "error": None, "services": [], "groups": {}}
     try:
@@ -67,7 +67,7 @@ def cluster_detail(request: HttpRequest, account_pk: int, region: str, cluster: 
 
 @require_GET
 def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str, task_id: str) -> HttpResponse:
-    account = account_get_for_user(user=request.user, account_pk=account_pk)
+    account = account_get_for_user(user=request.user, account_pk=account_pk, enabled_only=True)
     _checked(region, cluster, account.regions)
     if not _NAME_RE.match(task_id):
         raise Http404("That is not a task ID.")

@@ -23,7 +23,7 @@ def when(value: datetime | None, empty: str = "—") -> str:
 
 _STATUS_CLASSES = {
     "RUNNING": "text-bg-success",
-    "ACTIVE": "text-bg-success",
+    "ACTIVE": "text-bg-light border",  # the normal state of clusters and services: no colour
     "PENDING": "text-bg-warning",
     "PROVISIONING": "text-bg-warning",
     "ACTIVATING": "text-bg-warning",

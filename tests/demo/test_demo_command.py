@@ -1,0 +1,107 @@
+"""`manage.py demo` as a user runs it: in a subprocess, on its own SQLite, over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import requests
+
+from tests.conftest import ROOT
+
+
+def test_demo_serves_healthz(demo_server):
+    answer = requests.get(f"{demo_server}/healthz", timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+
+
+def test_viewer_logs_in_and_sees_a_cluster(demo_server):
+    browser = requests.Session()
+    form = browser.get(f"{demo_server}/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    answer = browser.post(
+        f"{demo_server}/login/",
+        data={"username": "viewer", "password": "demo", "csrfmiddlewaretoken": token, "next": "/inventory/"},
+        headers={"Referer": f"{demo_server}/login/"},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert answer.url == f"{demo_server}/inventory/"
+    assert ">prod-web</a>" in answer.text
+    assert ">staging</a>" in answer.text  # reached by assume-role with the External ID
+
+
+def test_a_wrong_password_is_refused(demo_server):
+    browser = requests.Session()
+    form = browser.get(f"{demo_server}/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text).group(1)
+    answer = browser.post(
+        f"{demo_server}/login/",
+        data={"username": "viewer", "password": "wrong", "csrfmiddlewaretoken": token},
+        timeout=10,
+    )
+    assert answer.url == f"{demo_server}/login/"
+    assert "Please enter a correct username and password" in answer.text
+    assert browser.get(f"{demo_server}/inventory/", timeout=10).url.startswith(f"{demo_server}/login/")
+
+
+def test_a_login_without_csrf_token_is_refused(demo_server):
+    answer = requests.post(f"{demo_server}/login/", data={"username": "viewer", "password": "demo"}, timeout=10)
+    assert answer.status_code == 403
+
+
+def run_seed(database: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "REDIS_URL": "",
+        "ECSPORTAL_DEMO_PASSWORD": "demo",
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "demo", "--no-serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def counts(database: str) -> dict[str, int]:
+    with sqlite3.connect(database) as db:
+        return {
+            table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("auth_user", "accounts_awsaccount", "accounts_membership")
+        }
+
+
+def test_the_seed_is_idempotent(tmp_path):
+    database = str(tmp_path / "demo.sqlite3")
+    first = run_seed(database)
+    assert first.returncode == 0, first.stderr
+    assert "ecsportal demo is ready at http://127.0.0.1:8000/" in first.stdout
+    assert "viewer" in first.stdout
+    after_first = counts(database)
+    assert after_first == {"auth_user": 5, "accounts_awsaccount": 2, "accounts_membership": 8}
+    second = run_seed(database)
+    assert second.returncode == 0, second.stderr
+    assert counts(database) == after_first
+
+
+def test_the_demo_refuses_to_serve_beyond_loopback():
+    answer = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--host", "0.0.0.0", "--no-serve"],  # noqa: S104
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_DEBUG": "true", "DJANGO_SETTINGS_MODULE": "ecsportal.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 2
+    assert "loopback only" in answer.stderr
