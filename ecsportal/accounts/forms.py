@@ -57,7 +57,12 @@ class AccountForm(forms.Form):
     )
     is_production = forms.BooleanField(required=False, label="Production account")
     approvals_for_stop = forms.IntegerField(
-        label="Approvals to stop a task", initial=1, min_value=0, max_value=5, help_text="0 stops at once (audited)."
+        label="Approvals to stop a task",
+        initial=1,
+        required=False,
+        min_value=0,
+        max_value=5,
+        help_text="0 stops at once (audited).",
     )
     approvals_for_commands = forms.IntegerField(
         label="Approvals to run a free-form command",
@@ -67,10 +72,10 @@ class AccountForm(forms.Form):
         help_text="Blank: 1 on a production account, otherwise 0.",
     )
     approvals_for_runbooks = forms.IntegerField(
-        label="Approvals for runbooks that ask for approval", initial=1, min_value=0, max_value=5
+        label="Approvals for runbooks that ask for approval", initial=1, required=False, min_value=0, max_value=5
     )
     approval_ttl_minutes = forms.IntegerField(
-        label="Requests expire after (minutes)", initial=60, min_value=5, max_value=7 * 24 * 60
+        label="Requests expire after (minutes)", initial=60, required=False, min_value=5, max_value=7 * 24 * 60
     )
     connection_locked = False
 
@@ -105,6 +110,22 @@ class AccountForm(forms.Form):
             for name in CONNECTION_FIELDS:
                 self.fields[name].disabled = True  # Django keeps the stored value, whatever is posted
             self.connection_locked = True
+
+    def _policy_or_current(self, name: str) -> int:
+        """A blank policy field keeps what the account has (or the default for a new account)."""
+        value = self.cleaned_data.get(name)
+        if value is not None:
+            return value
+        return getattr(self.instance, name) if self.instance is not None else self.fields[name].initial
+
+    def clean_approvals_for_stop(self) -> int:
+        return self._policy_or_current("approvals_for_stop")
+
+    def clean_approvals_for_runbooks(self) -> int:
+        return self._policy_or_current("approvals_for_runbooks")
+
+    def clean_approval_ttl_minutes(self) -> int:
+        return self._policy_or_current("approval_ttl_minutes")
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
