@@ -70,6 +70,7 @@ def test_no_template_has_inline_script_style_or_event_handlers():
 
 
 @pytest.mark.asyncio
+@pytest.mark.django_db  # Channels' consumers close stale DB connections on every message
 @pytest.mark.parametrize("origin", [b"http://evil.example", b"https://localhost.evil.example", None])
 async def test_websocket_from_a_foreign_or_missing_origin_is_refused(origin):
     headers = [(b"origin", origin)] if origin else []
@@ -80,6 +81,7 @@ async def test_websocket_from_a_foreign_or_missing_origin_is_refused(origin):
 
 
 @pytest.mark.asyncio
+@pytest.mark.django_db
 async def test_websocket_from_an_allowed_origin_passes_the_origin_check():
     """Past the origin validator the router decides; with no such route that is a routing error,
     not the validator's refusal."""
