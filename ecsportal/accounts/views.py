@@ -41,7 +41,7 @@ def account_create(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "account": None})
 
 
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def account_detail(request: HttpRequest, pk: int, connection: dict | None = None) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk)
     roles = roles_by_account_for_user(user=request.user)
     is_admin = roles.get(account.pk, Role.VIEWER) >= Role.ADMIN
@@ -56,6 +56,7 @@ def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "memberships": memberships,
             "member_form": MembershipForm(),
             "roles": Role.choices,
+            "connection": connection,
         },
     )
 
@@ -90,6 +91,8 @@ def account_test(request: HttpRequest, pk: int) -> HttpResponse:
     identity, error = services.account_test_connection(
         actor=request.user, account=account, source_ip=client_ip(request)
     )
+    if not request.htmx:  # without JavaScript: the whole page, with the result in place
+        return account_detail(request, pk, connection={"identity": identity, "error": error})
     return render(
         request,
         "accounts/_connection_result.html",
