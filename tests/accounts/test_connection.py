@@ -93,3 +93,11 @@ def test_undecryptable_secret_is_reported_not_raised(local_aws, cast, settings):
     identity, error = services.account_test_connection(actor=cast.admin, account=account)
     assert identity is None
     assert "cannot be decrypted with ECSPORTAL_SECRET_KEYS" in str(error)
+
+
+def test_without_javascript_the_result_comes_back_on_the_whole_page(local_aws, cast, login):
+    answer = login(cast.admin).post(f"/accounts/{cast.staging.pk}/test/")
+    body = answer.content.decode()
+    assert answer.status_code == 200
+    assert "<nav" in body and "Members" in body
+    assert f'in account <span class="mono">{localaws.ACCOUNT_B}</span>' in body
