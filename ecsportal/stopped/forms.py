@@ -1,0 +1,40 @@
+"""The filter form: query parameters in, a `StoppedFilters` out. A bad value is dropped, not fatal,
+so a pasted link with one stale parameter still opens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from ecsportal.stopped import categories
+from ecsportal.stopped.chart import WINDOWS
+from ecsportal.stopped.selectors import RANGES, SORTS, StoppedFilters
+
+_NAME = RegexValidator(r"^[A-Za-z0-9_.:/-]{1,255}$", "Not a valid name.")
+_SORT_CHOICES = [(s, s) for column in SORTS for s in (column, f"-{column}")]
+
+
+class StoppedFilterForm(forms.Form):
+    account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    region = forms.CharField(required=False, max_length=32, validators=[RegexValidator(r"^[a-z0-9-]+$")])
+    cluster = forms.CharField(required=False, max_length=255, validators=[_NAME])
+    service = forms.CharField(required=False, max_length=255, validators=[_NAME])
+    category = forms.ChoiceField(required=False, choices=[("", "")] + [(c, c) for c in categories.CATEGORIES])
+    stop_code = forms.CharField(required=False, max_length=64, validators=[RegexValidator(r"^[A-Za-z]+$")])
+    range = forms.ChoiceField(required=False, choices=[(r, r) for r in RANGES])
+    q = forms.CharField(required=False, max_length=200, strip=True)
+    signature = forms.CharField(required=False, validators=[RegexValidator(r"^[0-9a-f]{40}$")])
+    sort = forms.ChoiceField(required=False, choices=_SORT_CHOICES)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+    chart = forms.ChoiceField(required=False, choices=[(w, w) for w in WINDOWS])
+
+    def __init__(self, *args: Any, account_pks: list[int], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["account"].choices = [("", "")] + [(str(pk), str(pk)) for pk in account_pks]
+
+    def filters(self) -> StoppedFilters:
+        self.is_valid()
+        values = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
+        return StoppedFilters(**values)
