@@ -150,6 +150,14 @@ class Page:
         return self.number * PAGE_SIZE < self.count
 
     @property
+    def previous_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_number(self) -> int:
+        return self.number + 1
+
+    @property
     def pages(self) -> int | None:
         return None if self.capped else max(1, -(-self.count // PAGE_SIZE))
 

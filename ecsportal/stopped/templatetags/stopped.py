@@ -23,3 +23,20 @@ def exit_code(code: int | None) -> str:
         return format_html('<span class="exit-code exit-none" title="{}">—</span>', meaning)
     tone = "ok" if code in (0, 143) else "bad"
     return format_html('<span class="exit-code exit-{}" title="{}">{}</span>', tone, meaning, code)
+
+
+@register.simple_tag
+def query(filters: object, **changes: object) -> str:
+    """The current filters' query string with some values changed: `{% query filters cluster=t.cluster %}`.
+
+    Any filter change starts again at page 1.
+    """
+    changes.setdefault("page", 1)
+    return filters.query(**changes)  # type: ignore[attr-defined]
+
+
+@register.simple_tag
+def sort_header(filters: object, column: str, label: str) -> str:
+    current = filters.sort  # type: ignore[attr-defined]
+    arrow = " ↓" if current == f"-{column}" else " ↑" if current == column else ""
+    return format_html('<a href="?{}" class="sort-link">{}{}</a>', filters.sort_link(column), label, arrow)  # type: ignore[attr-defined]
