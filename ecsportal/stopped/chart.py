@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from ecsportal.stopped import categories
 
 WINDOWS = {"24h": (24, 1), "7d": (168, 6)}  # window → (hours shown, hours per bar)
-WIDTH, HEIGHT = 720, 190
-LEFT, RIGHT, TOP, BOTTOM = 34, 8, 10, 24
+WIDTH, HEIGHT = 1100, 170
+LEFT, RIGHT, TOP, BOTTOM = 40, 8, 10, 24
 
 
 @dataclass(frozen=True)

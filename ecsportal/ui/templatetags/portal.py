@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
@@ -16,8 +16,8 @@ def when(value: datetime | None, empty: str = "—") -> str:
     if value is None:
         return empty
     if timezone.is_naive(value):
-        value = timezone.make_aware(value, timezone.utc)
-    absolute = value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+        value = timezone.make_aware(value, UTC)
+    absolute = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute, naturaltime(value))
 
 
