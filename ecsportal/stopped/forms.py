@@ -3,8 +3,6 @@ so a pasted link with one stale parameter still opens."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django import forms
 from django.core.validators import RegexValidator
 
@@ -17,7 +15,9 @@ _SORT_CHOICES = [(s, s) for column in SORTS for s in (column, f"-{column}")]
 
 
 class StoppedFilterForm(forms.Form):
-    account = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    # Any number: an account the user may not see yields no rows (the selector's gate), rather
+    # than silently falling back to "all accounts" for a pasted link.
+    account = forms.IntegerField(required=False, min_value=1)
     region = forms.CharField(required=False, max_length=32, validators=[RegexValidator(r"^[a-z0-9-]+$")])
     cluster = forms.CharField(required=False, max_length=255, validators=[_NAME])
     service = forms.CharField(required=False, max_length=255, validators=[_NAME])
@@ -29,10 +29,6 @@ class StoppedFilterForm(forms.Form):
     sort = forms.ChoiceField(required=False, choices=_SORT_CHOICES)
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
     chart = forms.ChoiceField(required=False, choices=[(w, w) for w in WINDOWS])
-
-    def __init__(self, *args: Any, account_pks: list[int], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["account"].choices = [("", "")] + [(str(pk), str(pk)) for pk in account_pks]
 
     def filters(self) -> StoppedFilters:
         self.is_valid()

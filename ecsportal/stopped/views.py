@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
-from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.audit.services import client_ip
 from ecsportal.stopped import categories, selectors, services
 from ecsportal.stopped.forms import StoppedFilterForm
@@ -23,8 +22,7 @@ EXPORT_CHUNK = 2000
 
 
 def _filters_for(request: HttpRequest) -> StoppedFilters:
-    account_pks = list(accounts_for_user(user=request.user).values_list("pk", flat=True))
-    return StoppedFilterForm(request.GET, account_pks=account_pks).filters()
+    return StoppedFilterForm(request.GET).filters()
 
 
 def _wants_fragment(request: HttpRequest) -> bool:
@@ -62,6 +60,10 @@ def stopped_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def stopped_status(request: HttpRequest) -> HttpResponse:
     """The collection status fragment; polled every second while a run is in progress."""
+    return _status_fragment(request)
+
+
+def _status_fragment(request: HttpRequest) -> HttpResponse:
     response = render(
         request, "stopped/_status.html", {"status": selectors.collection_status_for_user(user=request.user)}
     )
@@ -75,7 +77,7 @@ def stopped_status(request: HttpRequest) -> HttpResponse:
 def stopped_refresh(request: HttpRequest) -> HttpResponse:
     services.stopped_refresh_request(user=request.user, source_ip=client_ip(request))
     if request.htmx:
-        return stopped_status(request)
+        return _status_fragment(request)
     return redirect("stopped:list")
 
 
