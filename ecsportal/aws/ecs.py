@@ -274,9 +274,7 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8) -
         return list(pool.map(one, items))
 
 
-def fan_out_as_completed(
-    fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8
-) -> Iterator[Outcome[T, R]]:
+def fan_out_as_completed(fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8) -> Iterator[Outcome[T, R]]:
     """Like `fan_out`, but yield each item's outcome as soon as it is ready.
 
     The caller's thread consumes the outcomes, so it can record progress (and touch the

@@ -167,7 +167,10 @@ _ALL = [
         "container-health-check",
         "Failed container health checks",
         "A container's HEALTHCHECK command failed repeatedly, so ECS stopped the task.",
-        ["The health check command, interval, retries and start period.", "That the tools it calls exist in the image."],
+        [
+            "The health check command, interval, retries and start period.",
+            "That the tools it calls exist in the image.",
+        ],
     ),
     _c(
         "deployment",

@@ -50,7 +50,8 @@ class Chart:
 def _nice_max(value: int) -> int:
     for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000, 20000, 50000):
         if value <= step * 4:
-            return -(-value // step) * step if value else 4
+            top = -(-value // step) * step if value else 4
+            return top + top % 2  # even, so the middle grid line is a whole number
     return value
 
 

@@ -54,9 +54,14 @@ class StoppedTask(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "task_arn"], name="one_row_per_stopped_task")]
         indexes = [
             models.Index(fields=["-stopped_at", "-id"], name="stopped_recent"),
-            models.Index(fields=["account", "-stopped_at"], name="stopped_account_recent"),
+            # Covers the on-call view's aggregates (signatures, chart) without touching the table.
+            models.Index(
+                fields=["account", "-stopped_at", "category", "signature", "stopped_hour"],
+                name="stopped_account_recent",
+            ),
             models.Index(fields=["category", "-stopped_at"], name="stopped_category_recent"),
             models.Index(fields=["cluster", "-stopped_at"], name="stopped_cluster_recent"),
+            models.Index(fields=["cluster", "category", "-stopped_at"], name="stopped_cluster_cat_recent"),
             models.Index(fields=["service", "-stopped_at"], name="stopped_service_recent"),
             models.Index(fields=["stop_code", "-stopped_at"], name="stopped_stopcode_recent"),
             models.Index(fields=["signature", "-stopped_at"], name="stopped_signature_recent"),

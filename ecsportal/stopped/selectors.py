@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Case, Count, IntegerField, Max, Min, QuerySet, Value, When
+from django.db.models import Count, Max, Min, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -194,43 +194,46 @@ class Signature:
 
 
 def signatures_of(qs: QuerySet[StoppedTask], *, limit: int = SIGNATURES_SHOWN) -> list[Signature]:
-    """Failure signatures, failures before routine stops, most frequent first."""
-    routine = [c.id for c in categories.CATEGORIES.values() if c.is_routine]
-    grouped = (
+    """Failure signatures, failures before routine stops, most frequent first.
+
+    One GROUP BY over (signature, category), which the covering index answers alone, then one
+    query for a sample row of each shown signature; distinct signatures are few, so the
+    ordering happens here.
+    """
+    grouped = list(
         qs.order_by()
-        .values("signature")
-        .annotate(
-            n=Count("id"),
-            first=Min("stopped_at"),
-            last=Max("stopped_at"),
-            cat=Max("category"),
-            fam=Max("family"),
-            container=Max("signature_container"),
-            text=Max("signature_text"),
-            routine=Max(Case(When(category__in=routine, then=Value(1)), default=Value(0), output_field=IntegerField())),
-        )
-        .order_by("routine", "-n", "-last")[:limit]
+        .values("signature", "category")
+        .annotate(n=Count("id"), first=Min("stopped_at"), last=Max("stopped_at"), sample=Max("id"))
     )
+    grouped.sort(key=lambda g: (categories.category(g["category"]).is_routine, -g["n"], -g["last"].timestamp()))
+    grouped = grouped[:limit]
+    if not grouped:
+        return []
+    samples = {
+        r["signature"]: r
+        for r in StoppedTask.objects.filter(pk__in=[g["sample"] for g in grouped]).values(
+            "signature", "family", "signature_container", "signature_text"
+        )
+    }
     found = [
         Signature(
             key=g["signature"],
-            category=categories.category(g["cat"]),
-            family=g["fam"],
-            container=g["container"],
-            text=g["text"],
+            category=categories.category(g["category"]),
+            family=samples[g["signature"]]["family"],
+            container=samples[g["signature"]]["signature_container"],
+            text=samples[g["signature"]]["signature_text"],
             count=g["n"],
             first_seen=g["first"],
             last_seen=g["last"],
         )
         for g in grouped
     ]
-    if found:
-        services: dict[str, set[str]] = {}
-        pairs = qs.order_by().filter(signature__in=[s.key for s in found]).values_list("signature", "service")
-        for key, service in pairs.distinct():
-            services.setdefault(key, set()).add(service or "(standalone)")
-        for s in found:
-            s.services = sorted(services.get(s.key, ()))
+    services: dict[str, set[str]] = {}
+    pairs = qs.order_by().filter(signature__in=[s.key for s in found]).values_list("signature", "service")
+    for key, service in pairs.distinct():
+        services.setdefault(key, set()).add(service or "(standalone)")
+    for s in found:
+        s.services = sorted(services.get(s.key, ()))
     return found
 
 
@@ -289,14 +292,14 @@ def collection_status_for_user(*, user: AbstractBaseUser) -> CollectionStatus:
 
     accounts = accounts_for_user(user=user)
     clusters = list(
-        ClusterCollection.objects.filter(account__in=accounts).select_related("account", "run").order_by(
-            "account__name", "region", "cluster"
-        )
+        ClusterCollection.objects.filter(account__in=accounts)
+        .select_related("account", "run")
+        .order_by("account__name", "region", "cluster")
     )
     last = (
-        CollectionRun.objects.filter(finished_at__isnull=False).order_by("-finished_at").values_list(
-            "finished_at", flat=True
-        )
+        CollectionRun.objects.filter(finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
     ).first()
     return CollectionStatus(clusters=clusters, active=collection_run_active(), last_finished_at=last)
 

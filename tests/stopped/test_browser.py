@@ -39,7 +39,9 @@ def test_a_viewer_filters_by_category_opens_a_task_and_reads_the_explanation(pag
 def test_refresh_now_shows_progress_and_finishes(page_as, demo_server):
     page = page_as("viewer")
     page.goto(f"{demo_server}/stopped/")
-    page.click("#refresh-now")
+    with page.expect_response(lambda r: r.url.endswith("/stopped/refresh/")) as answer:
+        page.click("#refresh-now")
+    assert "Collecting" in answer.value.text()  # the live progress, polled until the run ends
     page.wait_for_function("() => !document.querySelector('#stopped-status .spinner-border')", timeout=30000)
     assert re.search(r"\d+ of \d+ clusters? collected", page.locator("#stopped-status").inner_text())
     assert page.locator("#cluster-collections tbody tr").count() >= 5

@@ -48,7 +48,10 @@ def category_of(reason: str, stop_code: str = "", containers: tuple[ContainerFac
         ("CannotCreateVolumeError: Error creating volume: efs mount failed", "cannot-create-volume"),
         ("ContainerRuntimeError: failed to create containerd task", "container-runtime-error"),
         ("ContainerRuntimeTimeoutError: Could not transition to running; timed out", "container-runtime-timeout"),
-        ("DockerTimeoutError: Could not transition to started; timed out after waiting 3m0s", "container-runtime-timeout"),
+        (
+            "DockerTimeoutError: Could not transition to started; timed out after waiting 3m0s",
+            "container-runtime-timeout",
+        ),
         ("InternalError: failed to provision ENI for task", "internal-error"),
         ("SpotInterruption: Spot capacity was not available", "spot-interruption"),
         ("SpotInterruptionError: Spot capacity was not available", "spot-interruption"),
@@ -68,7 +71,11 @@ def test_each_error_name_of_the_facts_file_gets_its_category(reason, expected):
             "elb-health-check",
         ),
         ("Task failed container health checks", "ServiceSchedulerInitiated", "container-health-check"),
-        ("Scaling activity initiated by (deployment ecs-svc/4719830958472310)", "ServiceSchedulerInitiated", "deployment"),
+        (
+            "Scaling activity initiated by (deployment ecs-svc/4719830958472310)",
+            "ServiceSchedulerInitiated",
+            "deployment",
+        ),
         ("Host EC2 (instance i-0abc123def4567890) stopped/terminated", "", "infrastructure"),
         ("Host EC2 (instance i-0abc123def4567890) terminated.", "TerminationNotice", "infrastructure"),
         ("Your Spot Task was interrupted.", "SpotInterruption", "spot-interruption"),
@@ -78,7 +85,11 @@ def test_each_error_name_of_the_facts_file_gets_its_category(reason, expected):
         ("ENI attachment failed", "TaskFailedToStart", "failed-to-start"),
         ("Something ECS has not said before", "TaskFailedToStart", "failed-to-start"),
         ("Task was replaced to rebalance", "InfrastructureHealth", "infrastructure"),
-        ("ecsportal #12: runaway report (requested by operator, approved by approver)", "UserInitiated", "user-initiated"),
+        (
+            "ecsportal #12: runaway report (requested by operator, approved by approver)",
+            "UserInitiated",
+            "user-initiated",
+        ),
         ("Task stopped by user", "UserInitiated", "user-initiated"),
     ],
 )
@@ -142,7 +153,12 @@ def test_multiple_containers_with_different_reasons_take_the_task_reason_first()
 
 
 def test_the_plain_memory_message_without_the_error_name_is_out_of_memory():
-    assert category_of("", "EssentialContainerExited", (ContainerFacts("app", 137, "Container killed due to memory usage"),)) == "out-of-memory"
+    assert (
+        category_of(
+            "", "EssentialContainerExited", (ContainerFacts("app", 137, "Container killed due to memory usage"),)
+        )
+        == "out-of-memory"
+    )
 
 
 def test_a_user_s_stop_reason_is_theirs_even_when_it_quotes_an_error_name():

@@ -131,7 +131,9 @@ def test_paging_through_three_pages_of_100_and_one_more(local_aws, cast, fresh_c
     stub = Stubber(client)
     stub.add_response("list_clusters", {"clusterArns": [cluster_arn]}, {})
     stub.add_response(
-        "describe_clusters", {"clusters": [{"clusterName": "paged", "clusterArn": cluster_arn}]}, {"clusters": [cluster_arn]}
+        "describe_clusters",
+        {"clusters": [{"clusterName": "paged", "clusterArn": cluster_arn}]},
+        {"clusters": [cluster_arn]},
     )
     pages = [arns[0:100], arns[100:200], arns[200:300], arns[300:]]
     for index, page in enumerate(pages):

@@ -14,7 +14,7 @@ from django.utils import timezone
 from ecsportal.audit.models import AuditEvent
 from ecsportal.aws import records
 from ecsportal.stopped.collector import stopped_task_row
-from ecsportal.stopped.models import ClusterCollection, CollectionRun, StoppedTask
+from ecsportal.stopped.models import ClusterCollection, CollectionRun
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,9 @@ def row(account, *, cluster="prod-web", region="eu-west-1", service="web", famil
         execution_stopped_at=stopped,
         stop_code=stop_code,
         stopped_reason=reason,
-        containers=tuple(records.Container(name, "", "STOPPED", "img", "", code, why, "") for name, code, why in containers),
+        containers=tuple(
+            records.Container(name, "", "STOPPED", "img", "", code, why, "") for name, code, why in containers
+        ),
     )
     item = stopped_task_row(task, account_pk=account.pk, region=region, cluster=cluster, now=timezone.now())
     item.save()
@@ -83,7 +85,9 @@ def arns(estate, *names: str) -> set[str]:  # noqa: ANN001
     return {estate[n].task_arn for n in names}
 
 
-@pytest.mark.parametrize("url", ["/stopped/", "/stopped/1/", "/stopped/export.csv", "/stopped/export.json", "/stopped/status/"])
+@pytest.mark.parametrize(
+    "url", ["/stopped/", "/stopped/1/", "/stopped/export.csv", "/stopped/export.json", "/stopped/status/"]
+)
 def test_anonymous_users_are_sent_to_log_in(client, url):
     answer = client.get(url)
     assert answer.status_code == 302 and answer["Location"].startswith("/login/")
@@ -178,7 +182,7 @@ def test_the_page_and_the_csv_export_show_the_same_rows(cast, estate, login):
 
 
 def test_csv_cells_cannot_become_spreadsheet_formulas(cast, login):
-    row(cast.prod, stop_code="UserInitiated", reason="=HYPERLINK(\"http://evil\")")
+    row(cast.prod, stop_code="UserInitiated", reason='=HYPERLINK("http://evil")')
     body = b"".join(login(cast.viewer).get("/stopped/export.csv").streaming_content).decode()
     assert "'=HYPERLINK" in body
 
@@ -221,11 +225,25 @@ def test_the_on_call_view_opens_on_signatures_then_the_chart_then_the_table(cast
 
 def test_the_status_shows_which_cluster_failed_and_why(cast, login):
     run = CollectionRun.objects.create(trigger="command", finished_at=timezone.now())
-    ClusterCollection.objects.create(account=cast.prod, region="eu-west-1", cluster="prod-web", run=run, state="ok",
-                                     last_ok_at=timezone.now(), tasks_seen=6)
-    ClusterCollection.objects.create(account=cast.prod, region="eu-west-1", cluster="prod-batch", run=run,
-                                     state="error", last_error="Access denied on prod-batch: the role lacks ecs:ListTasks",
-                                     last_error_code="AccessDeniedException", last_error_kind="access_denied")
+    ClusterCollection.objects.create(
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="prod-web",
+        run=run,
+        state="ok",
+        last_ok_at=timezone.now(),
+        tasks_seen=6,
+    )
+    ClusterCollection.objects.create(
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="prod-batch",
+        run=run,
+        state="error",
+        last_error="Access denied on prod-batch: the role lacks ecs:ListTasks",
+        last_error_code="AccessDeniedException",
+        last_error_kind="access_denied",
+    )
     ClusterCollection.objects.create(account=cast.other, region="eu-west-1", cluster="secret-cluster", run=run,
                                      state="error", last_error="nope", last_error_code="AccessDeniedException")  # fmt: skip
     html = login(cast.viewer).get("/stopped/").content.decode()

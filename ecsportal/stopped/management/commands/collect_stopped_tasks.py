@@ -28,7 +28,9 @@ class Command(BaseCommand):
             "--account", action="append", default=[], metavar="ID",
             help="Only this account: portal ID, 12-digit AWS account ID or name (repeatable).",
         )  # fmt: skip
-        parser.add_argument("--cluster", action="append", default=[], metavar="NAME", help="Only this cluster (repeatable).")
+        parser.add_argument(
+            "--cluster", action="append", default=[], metavar="NAME", help="Only this cluster (repeatable)."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         accounts = self._accounts(options["account"]) if options["account"] else None
