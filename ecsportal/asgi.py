@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
+from ecsportal.stopped.scheduler import start_periodic_collector  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -25,3 +26,4 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0

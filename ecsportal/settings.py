@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "ecsportal.inventory",
     "ecsportal.approvals",
     "ecsportal.stops",
+    "ecsportal.stopped",
     "ecsportal.demo",
     "ecsportal.ui",
 ]
@@ -196,6 +197,10 @@ AWS_MAX_ATTEMPTS = env.int("ECSPORTAL_AWS_MAX_ATTEMPTS", default=5)
 # Answer ECS ExecuteCommand locally (moto does not implement it). Demo and tests only.
 ECSPORTAL_LOCAL_EXEC = env.bool("ECSPORTAL_LOCAL_EXEC", default=False)
 INVENTORY_CACHE_SECONDS = env.int("ECSPORTAL_INVENTORY_CACHE_SECONDS", default=15)
+# Stopped tasks: ECS forgets them after about an hour, so the embedded server collects them
+# every this many seconds (0 = off, e.g. when `manage.py collect_stopped_tasks --loop` runs instead).
+ECSPORTAL_STOPPED_COLLECT_INTERVAL = env.int("ECSPORTAL_STOPPED_COLLECT_INTERVAL", default=300)
+ECSPORTAL_STOPPED_RETENTION_DAYS = env.int("ECSPORTAL_STOPPED_RETENTION_DAYS", default=14)
 
 # Approvals: an optional chat webhook (JSON with a `text` field) on request, decision and execution,
 # and the portal's public address so the messages can link to the request.

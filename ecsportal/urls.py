@@ -13,6 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("ecsportal.accounts.urls")),
     path("inventory/", include("ecsportal.inventory.urls")),
+    path("stopped/", include("ecsportal.stopped.urls")),
     path("audit/", include("ecsportal.audit.urls")),
     path("approvals/", include("ecsportal.approvals.urls")),
     path("stops/", include("ecsportal.stops.urls")),

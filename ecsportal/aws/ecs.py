@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -128,6 +128,41 @@ def describe_tasks(
     return sorted(out, key=lambda t: position.get(t.arn, position.get(t.id, len(refs))))
 
 
+LIST_TASKS_PAGE = 100
+
+
+def stopped_task_pages(config: AccountConfig, region: str, cluster: str) -> Iterator[list[records.Task]]:
+    """Every stopped task ECS still remembers in `cluster`, one described page at a time.
+
+    ListTasks(desiredStatus=STOPPED) pages of at most 100 ARNs, each described in one
+    DescribeTasks call (also at most 100), so memory stays flat however long the list is.
+    """
+    ecs = client(config, "ecs", region)
+    params: dict[str, Any] = {
+        "cluster": cluster,
+        "desiredStatus": "STOPPED",
+        "PaginationConfig": {"PageSize": LIST_TASKS_PAGE},
+    }
+    try:
+        pages = iter(ecs.get_paginator("list_tasks").paginate(**params))
+    except Exception as exc:
+        raise translate(exc, operation="ListTasks", where=cluster) from exc
+    while True:
+        try:
+            page = next(pages)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise translate(exc, operation="ListTasks", where=cluster) from exc
+        arns = page.get("taskArns", [])
+        if arns:
+            yield describe_tasks(config, region, cluster, arns)
+
+
+def stopped_tasks(config: AccountConfig, region: str, cluster: str) -> list[records.Task]:
+    return [task for page in stopped_task_pages(config, region, cluster) for task in page]
+
+
 def running_tasks(
     config: AccountConfig, region: str, cluster: str, *, service: str | None = None
 ) -> list[records.Task]:
@@ -242,3 +277,24 @@ def fan_out(fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8) -
         return [one(i) for i in items]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
         return list(pool.map(one, items))
+
+
+def fan_out_as_completed(fn: Callable[[T], R], items: Iterable[T], *, max_workers: int = 8) -> Iterator[Outcome[T, R]]:
+    """Like `fan_out`, but yield each item's outcome as soon as it is ready.
+
+    The caller's thread consumes the outcomes, so it can record progress (and touch the
+    database) while the AWS calls of the other items are still in flight.
+    """
+    items = list(items)
+    if not items:
+        return
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+        futures = {pool.submit(fn, item): item for item in items}
+        for future in as_completed(futures):
+            item = futures[future]
+            try:
+                yield Outcome(item=item, result=future.result())
+            except AwsError as exc:
+                yield Outcome(item=item, error=exc)
+            except Exception as exc:  # an unexpected failure is still that item's alone
+                yield Outcome(item=item, error=translate(exc))

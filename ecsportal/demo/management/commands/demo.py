@@ -60,6 +60,9 @@ class Command(BaseCommand):
 
     def _after_seed(self) -> None:
         """Hook for apps that add demo data of their own (stopped-task history, approvals)."""
+        from ecsportal.stopped.demo import seed_demo_history
+
+        self.stdout.write(f"Stopped-task history: collected, plus {seed_demo_history()} rows of demo data.")
 
     def _serve(self, host: str, port: int) -> None:
         from daphne.endpoints import build_endpoint_description_strings

@@ -1,0 +1,292 @@
+"""The pages, filters, exports and access rules, on rows written straight into history."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from ecsportal.audit.models import AuditEvent
+from ecsportal.aws import records
+from ecsportal.stopped.collector import stopped_task_row
+from ecsportal.stopped.models import ClusterCollection, CollectionRun
+
+pytestmark = pytest.mark.django_db
+
+_counter = iter(range(10**6))
+
+
+def row(account, *, cluster="prod-web", region="eu-west-1", service="web", family="web", minutes_ago=5,  # noqa: ANN001, ANN201
+        stop_code="EssentialContainerExited", reason="Essential container in task exited",
+        containers=(("app", 1, ""),)):  # fmt: skip
+    """One history row built the way the collector builds it (category and signature included)."""
+    n = next(_counter)
+    stopped = timezone.now() - timedelta(minutes=minutes_ago)
+    task = records.Task(
+        arn=f"arn:aws:ecs:{region}:{account.account_id}:task/{cluster}/{n:032x}",
+        cluster_arn=f"arn:aws:ecs:{region}:{account.account_id}:cluster/{cluster}",
+        last_status="STOPPED",
+        desired_status="STOPPED",
+        launch_type="FARGATE",
+        capacity_provider="",
+        platform_version="1.4.0",
+        task_definition_arn=f"arn:aws:ecs:{region}:{account.account_id}:task-definition/{family}:3",
+        group=f"service:{service}" if service else "family:" + family,
+        started_by="",
+        availability_zone=f"{region}a",
+        enable_execute_command=False,
+        started_at=stopped - timedelta(minutes=30),
+        stopping_at=stopped - timedelta(seconds=30),
+        stopped_at=stopped,
+        execution_stopped_at=stopped,
+        stop_code=stop_code,
+        stopped_reason=reason,
+        containers=tuple(
+            records.Container(name, "", "STOPPED", "img", "", code, why, "") for name, code, why in containers
+        ),
+    )
+    item = stopped_task_row(task, account_pk=account.pk, region=region, cluster=cluster, now=timezone.now())
+    item.save()
+    return item
+
+
+def exported(client, query: str = "") -> set[str]:  # noqa: ANN001
+    answer = client.get(f"/stopped/export.json?{query}")
+    assert answer.status_code == 200
+    return {r["task_arn"] for r in json.loads(b"".join(answer.streaming_content))}
+
+
+@pytest.fixture
+def estate(cast):  # noqa: ANN001, ANN201
+    """A small, varied history across the cast's three accounts."""
+    return {
+        "oom": row(cast.prod, containers=(("app", 137, "OutOfMemoryError: Container killed due to memory usage"),)),
+        "oom2": row(cast.prod, minutes_ago=50, containers=(("app", 137, "OutOfMemoryError: Container killed due to memory usage"),)),
+        "batch": row(cast.prod, cluster="prod-batch", service="", family="report", containers=(("report", 139, ""),)),
+        "deploy": row(cast.prod, stop_code="ServiceSchedulerInitiated", minutes_ago=120,
+                      reason="Scaling activity initiated by (deployment ecs-svc/1234567890123456)",
+                      containers=(("app", 143, ""),)),
+        "edge": row(cast.prod, region="us-east-1", cluster="prod-edge", service="api", family="api",
+                    stop_code="TaskFailedToStart", reason="CannotPullContainerError: pull failed for acme/api:1",
+                    containers=(("api", None, ""),)),
+        "old": row(cast.prod, minutes_ago=60 * 24 * 3),
+        "staging": row(cast.staging, cluster="staging", service="worker", family="worker",
+                       containers=(("worker", 137, "OutOfMemoryError: Container killed due to memory usage"),)),
+        "other": row(cast.other, cluster="other-web", containers=(("app", 1, ""),)),
+    }  # fmt: skip
+
+
+def arns(estate, *names: str) -> set[str]:  # noqa: ANN001
+    return {estate[n].task_arn for n in names}
+
+
+@pytest.mark.parametrize(
+    "url", ["/stopped/", "/stopped/1/", "/stopped/export.csv", "/stopped/export.json", "/stopped/status/"]
+)
+def test_anonymous_users_are_sent_to_log_in(client, url):
+    answer = client.get(url)
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/")
+
+
+def test_anonymous_users_cannot_refresh(client, db):
+    answer = client.post("/stopped/refresh/")
+    assert answer.status_code == 302 and not CollectionRun.objects.exists()
+
+
+@pytest.mark.parametrize("username", ["viewer", "operator", "approver", "admin"])
+def test_each_role_sees_the_stopped_tasks_of_its_accounts_and_no_others(cast, estate, login, username):
+    client = login(getattr(cast, username))
+    assert client.get("/stopped/").status_code == 200
+    visible = exported(client, "range=all")
+    own = arns(estate, "oom", "oom2", "batch", "deploy", "edge", "old", "staging")
+    if username == "admin":  # superuser: every account
+        assert visible == own | arns(estate, "other")
+    else:
+        assert visible == own
+
+
+def test_an_outsider_sees_only_its_own_account(cast, estate, login):
+    client = login(cast.outsider)
+    assert exported(client, "range=all") == arns(estate, "other")
+    html = client.get("/stopped/?range=all").content.decode()
+    assert "other-web" in html and "prod-web" not in html and "Acme" not in html
+
+
+def test_a_user_without_accounts_sees_nothing(estate, login):
+    nobody = get_user_model().objects.create_user("nobody", password="x")
+    assert exported(login(nobody), "range=all") == set()
+
+
+def test_the_detail_of_another_account_s_task_is_not_found(cast, estate, login):
+    assert login(cast.outsider).get(f"/stopped/{estate['oom'].pk}/").status_code == 404
+    assert login(cast.viewer).get(f"/stopped/{estate['other'].pk}/").status_code == 404
+    assert login(cast.viewer).get("/stopped/999999/").status_code == 404
+
+
+def test_the_detail_explains_the_task(cast, estate, login):
+    html = login(cast.viewer).get(f"/stopped/{estate['oom'].pk}/").content.decode()
+    assert "Out of memory" in html and "First things to check" in html
+    assert "https://docs.aws.amazon.com/AmazonECS/latest/developerguide/out-of-memory.html" in html
+    assert "SIGKILL" in html  # exit code 137 explained
+    assert "2 tasks with the same signature" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("", ["oom", "oom2", "batch", "deploy", "edge", "staging"]),  # last 24 h by default
+        ("range=all", ["oom", "oom2", "batch", "deploy", "edge", "old", "staging"]),
+        ("range=1h", ["oom", "oom2", "batch", "edge", "staging"]),
+        ("account={staging}", ["staging"]),
+        ("region=us-east-1", ["edge"]),
+        ("cluster=prod-batch", ["batch"]),
+        ("service=web", ["oom", "oom2", "deploy"]),
+        ("category=out-of-memory", ["oom", "oom2", "staging"]),
+        ("category=exit-139", ["batch"]),
+        ("stop_code=TaskFailedToStart", ["edge"]),
+        ("q=acme/api", ["edge"]),
+        ("q=OUTOFMEMORY&service=worker", ["staging"]),
+        ("category=out-of-memory&account={prod}", ["oom", "oom2"]),
+        ("account={other}", []),  # not the viewer's account: nothing, not an error
+        ("category=no-such-thing", ["oom", "oom2", "batch", "deploy", "edge", "staging"]),  # a bad value is dropped
+    ],
+)
+def test_filters_return_exactly_the_matching_rows(cast, estate, login, query, expected):
+    query = query.format(prod=cast.prod.pk, staging=cast.staging.pk, other=cast.other.pk)
+    assert exported(login(cast.viewer), query) == arns(estate, *expected)
+
+
+def test_the_signature_filter_returns_the_rows_of_one_signature(cast, estate, login):
+    assert estate["oom"].signature == estate["oom2"].signature != estate["staging"].signature
+    assert exported(login(cast.viewer), f"signature={estate['oom'].signature}") == arns(estate, "oom", "oom2")
+
+
+def test_the_page_and_the_csv_export_show_the_same_rows(cast, estate, login):
+    client = login(cast.viewer)
+    answer = client.get("/stopped/export.csv?category=out-of-memory")
+    lines = list(csv.DictReader(io.StringIO(b"".join(answer.streaming_content).decode())))
+    assert {r["task_arn"] for r in lines} == arns(estate, "oom", "oom2", "staging")
+    assert answer["Content-Disposition"].startswith("attachment;")
+    oom = next(r for r in lines if r["task_arn"] == estate["oom"].task_arn)
+    assert oom["containers"] == "app: exit 137 (OutOfMemoryError: Container killed due to memory usage)"
+    assert (oom["account"], oom["cluster"], oom["category"]) == ("Acme Production", "prod-web", "out-of-memory")
+    html = client.get("/stopped/?category=out-of-memory").content.decode()
+    for name in ("oom", "oom2", "staging"):
+        assert f'data-task-id="{estate[name].task_id}"' in html
+    assert f'data-task-id="{estate["batch"].task_id}"' not in html
+
+
+def test_csv_cells_cannot_become_spreadsheet_formulas(cast, login):
+    row(cast.prod, stop_code="UserInitiated", reason='=HYPERLINK("http://evil")')
+    body = b"".join(login(cast.viewer).get("/stopped/export.csv").streaming_content).decode()
+    assert "'=HYPERLINK" in body
+
+
+def test_sorting_orders_the_rows(cast, estate, login):
+    client = login(cast.viewer)
+    html = client.get("/stopped/?sort=cluster&range=all").content.decode()
+    order = [estate[n].task_id for n in ("batch", "edge", "oom", "staging")]
+    positions = [html.index(f'data-task-id="{t}"') for t in order]
+    assert positions == sorted(positions)
+    html = client.get("/stopped/?sort=-cluster&range=all").content.decode()
+    positions = [html.index(f'data-task-id="{t}"') for t in order]
+    assert positions == sorted(positions, reverse=True)
+
+
+def test_paging_walks_every_row_once(cast, login):
+    made = {row(cast.prod, minutes_ago=i).task_id for i in range(1, 121)}
+    client = login(cast.viewer)
+    seen: list[str] = []
+    for page in (1, 2, 3):
+        html = client.get(f"/stopped/?page={page}").content.decode()
+        seen += [t for t in made if f'data-task-id="{t}"' in html]
+    assert len(seen) == 120 and set(seen) == made
+    assert "Page 3 of 3" in client.get("/stopped/?page=99").content.decode()  # past the end: the last page
+
+
+def test_htmx_filter_requests_get_only_the_results_fragment(cast, estate, login):
+    answer = login(cast.viewer).get("/stopped/?category=exit-139", HTTP_HX_REQUEST="true")
+    html = answer.content.decode()
+    assert answer.status_code == 200 and "<html" not in html and 'id="stopped-results"' in html
+    assert estate["batch"].task_id in html and estate["oom"].task_id not in html
+
+
+def test_the_on_call_view_opens_on_signatures_then_the_chart_then_the_table(cast, estate, login):
+    html = login(cast.viewer).get("/stopped/").content.decode()
+    assert html.index('id="signatures"') < html.index('id="stopped-chart"') < html.index('id="stopped-table"')
+    assert html.count('class="signature-row') == 5  # two OOMs of web/app are one signature
+    assert html.count('<rect class="bar') >= 3
+
+
+def test_the_status_shows_which_cluster_failed_and_why(cast, login):
+    run = CollectionRun.objects.create(trigger="command", finished_at=timezone.now())
+    ClusterCollection.objects.create(
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="prod-web",
+        run=run,
+        state="ok",
+        last_ok_at=timezone.now(),
+        tasks_seen=6,
+    )
+    ClusterCollection.objects.create(
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="prod-batch",
+        run=run,
+        state="error",
+        last_error="Access denied on prod-batch: the role lacks ecs:ListTasks",
+        last_error_code="AccessDeniedException",
+        last_error_kind="access_denied",
+    )
+    ClusterCollection.objects.create(account=cast.other, region="eu-west-1", cluster="secret-cluster", run=run,
+                                     state="error", last_error="nope", last_error_code="AccessDeniedException")  # fmt: skip
+    html = login(cast.viewer).get("/stopped/").content.decode()
+    assert "AccessDeniedException on cluster prod-batch" in html and "ecs:ListTasks" in html
+    assert "secret-cluster" not in html
+    assert "1 of 2 clusters collected" in html
+
+
+def test_refresh_starts_a_background_run_over_the_user_s_accounts(cast, login, django_capture_on_commit_callbacks):
+    client = login(cast.viewer)
+    with django_capture_on_commit_callbacks() as callbacks:
+        answer = client.post("/stopped/refresh/", HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200 and 'hx-trigger="every 1s"' in answer.content.decode()
+    run = CollectionRun.objects.get()
+    assert run.trigger == "manual" and run.requested_by == cast.viewer
+    assert sorted(run.account_pks) == sorted([cast.prod.pk, cast.staging.pk])
+    assert len(callbacks) == 1  # the thread starts once the run is committed
+    assert AuditEvent.objects.filter(action="stopped.refresh", actor=cast.viewer).exists()
+    # a second click joins the run in progress instead of starting another
+    with django_capture_on_commit_callbacks() as again:
+        client.post("/stopped/refresh/")
+    assert CollectionRun.objects.count() == 1 and not again
+
+
+def test_refresh_is_post_only(cast, login):
+    assert login(cast.viewer).get("/stopped/refresh/").status_code == 405
+
+
+def test_polling_stops_and_results_reload_when_the_run_finishes(cast, login):
+    run = CollectionRun.objects.create(trigger="manual")
+    client = login(cast.viewer)
+    answer = client.get(f"/stopped/status/?run={run.pk}", HTTP_HX_REQUEST="true")
+    assert 'hx-trigger="every 1s"' in answer.content.decode() and "HX-Trigger" not in answer
+    run.finished_at = datetime.now(UTC)
+    run.save()
+    answer = client.get(f"/stopped/status/?run={run.pk}", HTTP_HX_REQUEST="true")
+    assert 'hx-trigger="every 1s"' not in answer.content.decode()
+    assert "stopped-collected" in answer["HX-Trigger"]
+
+
+def test_reasons_are_escaped(cast, login):
+    bad = row(cast.prod, stop_code="UserInitiated", reason="<script>alert(1)</script>")
+    client = login(cast.viewer)
+    for url in ("/stopped/", f"/stopped/{bad.pk}/"):
+        html = client.get(url).content.decode()
+        assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
