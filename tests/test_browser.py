@@ -11,7 +11,10 @@ from tests.conftest import screenshot
 
 
 def choose(page, select: str, *, label: str | None = None, value: str | None = None) -> None:  # noqa: ANN001
-    """Pick an option and wait for the picker's HTMX swap to settle."""
+    """Pick an option and wait for the picker's HTMX swap to settle.
+
+    A person cannot choose before the page has loaded; a test can, before htmx listens."""
+    page.wait_for_load_state("load")
     with page.expect_response(re.compile(r"/inventory/pick/\?")):
         if label is not None:
             page.select_option(select, label=label)

@@ -84,5 +84,5 @@ def picker(request: HttpRequest) -> HttpResponse:
     """The cascading picker, re-rendered with each choice (HTMX); later forms embed it."""
     context = selectors.picker_for_user(user=request.user, params=request.GET.dict())
     context["picker_url"] = reverse("inventory:picker")
-    template = "inventory/_picker.html" if request.htmx else "inventory/pick.html"
+    template = "inventory/_picker_fields.html" if request.htmx else "inventory/pick.html"
     return render(request, template, context)

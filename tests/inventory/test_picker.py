@@ -33,7 +33,8 @@ def pick(client, **params: str) -> str:  # noqa: ANN001
     answer = client.get("/inventory/pick/", params, headers={"HX-Request": "true"})
     assert answer.status_code == 200
     html = answer.content.decode()
-    assert "<html" not in html and 'id="picker"' in html
+    # Only the inside of #picker: the wrapper that listens for changes stays on the page.
+    assert "<html" not in html and 'id="picker"' not in html and 'id="pick-account"' in html
     return html
 
 
