@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from ecsportal import views
@@ -10,7 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.PortalLogoutView.as_view(), name="logout"),
     path("accounts/", include("ecsportal.accounts.urls")),
     path("inventory/", include("ecsportal.inventory.urls")),
     path("stopped/", include("ecsportal.stopped.urls")),

@@ -22,6 +22,15 @@ class PortalLoginView(auth_views.LoginView):
     redirect_authenticated_user = True
 
 
+class PortalLogoutView(auth_views.LogoutView):
+    """Logging out is a POST (CSRF-safe); a typed /logout/ gets a page with the button."""
+
+    http_method_names = ["get", "post", "options"]
+
+    def get(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        return render(request, "registration/logout_confirm.html")
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     accounts = accounts_for_user(user=request.user).order_by("name")
