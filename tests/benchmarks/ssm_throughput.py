@@ -6,6 +6,11 @@ client runs in its own subprocess, so its peak RSS (``ru_maxrss``) is its own. T
 the same seeded base64 stream (no newlines, so the PTY passes it unchanged), produced by a
 generator command that streams; the clients hash and discard what they receive. A second,
 small SSM run shows whether the client's memory grows with the size of the output.
+
+`ratio` compares with the plain WebSocket fed from a pipe (the issue's baseline). The emulator
+reads a pseudo-terminal, as the real agent does, and a terminal delivers at most about 4 KB a
+read; `ratio_same_source` therefore also compares with the plain WebSocket fed from a
+pseudo-terminal, which isolates what the protocol itself costs.
 The last line of output is one JSON object.
 """
 
@@ -15,6 +20,7 @@ import argparse
 import asyncio
 import hashlib
 import json
+import os
 import resource
 import shlex
 import subprocess
@@ -89,15 +95,54 @@ async def raw_child(url: str) -> dict[str, object]:
 # -- the plain WebSocket server -------------------------------------------------------------
 
 
-def raw_handler(size: int):
-    async def handle(ws) -> None:
-        proc = await asyncio.create_subprocess_exec(*generator_argv(size), stdout=subprocess.PIPE)
-        assert proc.stdout is not None
-        carry = b""
+async def _pty_chunks(size: int):
+    """The generator's output read from a pseudo-terminal, as the emulator reads it."""
+    master, slave = os.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        *generator_argv(size), stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.DEVNULL
+    )
+    os.close(slave)
+    os.set_blocking(master, False)
+    loop = asyncio.get_running_loop()
+    try:
         while True:
-            data = await proc.stdout.read(65536)
+            try:
+                data = os.read(master, 65536)
+            except BlockingIOError:
+                ready = loop.create_future()
+                loop.add_reader(master, ready.set_result, None)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(master)
+                continue
+            except OSError:  # EIO: the writer closed the terminal
+                break
             if not data:
                 break
+            yield data
+    finally:
+        os.close(master)
+        await proc.wait()
+
+
+async def _pipe_chunks(size: int):
+    proc = await asyncio.create_subprocess_exec(*generator_argv(size), stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    while data := await proc.stdout.read(65536):
+        yield data
+    await proc.wait()
+
+
+def raw_handler(size: int):
+    """A plain WebSocket server sending the generator's bytes in CHUNK-byte messages: from a
+    pipe at "/", or from a pseudo-terminal at "/pty" (the emulator's source, for the
+    same-source ratio)."""
+
+    async def handle(ws) -> None:
+        source = _pty_chunks(size) if ws.request.path.startswith("/pty") else _pipe_chunks(size)
+        carry = b""
+        async for data in source:
             data = carry + data
             whole = len(data) - len(data) % CHUNK
             for start in range(0, whole, CHUNK):
@@ -105,7 +150,6 @@ def raw_handler(size: int):
             carry = data[whole:]
         if carry:
             await ws.send(carry)
-        await proc.wait()
         await ws.close()
 
     return handle
@@ -149,17 +193,23 @@ def main() -> None:
         ssm = run_child(["ssm", emulator.register_session(
             session_id="bench", token="t", command=command), "t"])  # fmt: skip
         raw = run_child(["raw", raw_url])
+        raw_pty = run_child(["raw", raw_url + "pty"])
     finally:
         emulator.stop()
     assert ssm["bytes"] == raw["bytes"] == size, (ssm["bytes"], raw["bytes"])
-    assert ssm["sha256"] == raw["sha256"], "the SSM path changed the bytes"
+    assert ssm["sha256"] == raw["sha256"] == raw_pty["sha256"], "a path changed the bytes"
     ssm_mb_s = size / 1e6 / float(ssm["seconds"])
     raw_mb_s = size / 1e6 / float(raw["seconds"])
+    raw_pty_mb_s = size / 1e6 / float(raw_pty["seconds"])
     print(f"ssm: {ssm}\nraw: {raw}\nssm small ({size // 10} bytes): {small}")
     print(json.dumps({
         "ssm_mb_s": round(ssm_mb_s, 1),
         "raw_ws_mb_s": round(raw_mb_s, 1),
         "ratio": round(ssm_mb_s / raw_mb_s, 2),
+        # The same plain WebSocket fed from a pseudo-terminal, as the emulator is: the cost of
+        # the protocol alone, without the terminal's.
+        "raw_ws_pty_mb_s": round(raw_pty_mb_s, 1),
+        "ratio_same_source": round(ssm_mb_s / raw_pty_mb_s, 2),
         "client_peak_rss_mb": round(float(ssm["peak_rss_mb"]), 1),
         "client_peak_rss_mb_at_tenth_size": round(float(small["peak_rss_mb"]), 1),
         "raw_client_peak_rss_mb": round(float(raw["peak_rss_mb"]), 1),
