@@ -101,3 +101,14 @@ def test_admin_pages_render(page_as):
     assert "' ' '#'" in text
     screenshot(page, "account-form-errors")
     assert errors == [], f"browser console errors (a CSP violation?): {errors}"
+
+
+def test_access_key_fields_show_only_for_the_stored_key_source(page_as, demo_server):
+    page = page_as("admin")
+    page.goto(f"{demo_server}/accounts/new/")
+    page.wait_for_load_state("load")
+    assert not page.is_visible("#id_secret_access_key")
+    page.select_option("#id_credential_source", "keys")
+    assert page.is_visible("#id_access_key_id") and page.is_visible("#id_secret_access_key")
+    page.select_option("#id_credential_source", "default")
+    assert not page.is_visible("#id_access_key_id")

@@ -9,4 +9,19 @@
       event.preventDefault();
     }
   }, true);
+
+  // The access-key fields only matter for the stored-key credential source; hide them otherwise.
+  function syncCredentialFields() {
+    var source = document.getElementById("id_credential_source");
+    if (!source) { return; }
+    var keys = source.value === "keys";
+    Array.prototype.forEach.call(document.querySelectorAll(".keys-only"), function (el) {
+      el.classList.toggle("d-none", !keys);
+    });
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target && event.target.id === "id_credential_source") { syncCredentialFields(); }
+  });
+  document.addEventListener("DOMContentLoaded", syncCredentialFields);
+  document.addEventListener("htmx:load", syncCredentialFields);
 })();
