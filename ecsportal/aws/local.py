@@ -56,42 +56,26 @@ def _make_handler(ecs_client: Any) -> Callable[..., tuple[AWSResponse, dict]]:
     return handler
 
 
+NOT_ENABLED = (
+    "The execute command failed because execute command was not enabled when the task was run "
+    "or the execute command agent isn't running. Wait and try again or run a new task with "
+    "execute command enabled and try again."
+)
+
+
+class _Refused(Exception):
+    """AWS's answer when ExecuteCommand is refused: its error code and message."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
 def answer_execute_command(ecs_client: Any, request: dict) -> tuple[AWSResponse, dict]:
-    cluster, task_ref = request.get("cluster", "default"), request.get("task", "")
-    if not request.get("interactive"):
-        return _error("InvalidParameterException", "Interactive is the only mode supported currently.")
     try:
-        found = ecs_client.describe_tasks(cluster=cluster, tasks=[task_ref]).get("tasks", [])
-    except ecs_client.exceptions.ClusterNotFoundException:
-        return _error("ClusterNotFoundException", "Cluster not found.")
-    task = next((t for t in found if t["taskArn"] == task_ref or t["taskArn"].endswith("/" + task_ref)), None)
-    if task is None:
-        return _error("InvalidParameterException", "The specified task could not be found.")
-    # A stopped or exec-disabled task is refused before its containers are looked at.
-    not_enabled = (
-        "The execute command failed because execute command was not enabled when the task was run "
-        "or the execute command agent isn't running. Wait and try again or run a new task with "
-        "execute command enabled and try again."
-    )
-    if task.get("lastStatus") != "RUNNING" or not task.get("enableExecuteCommand"):
-        return _error("InvalidParameterException", not_enabled)
-    containers = task.get("containers", [])
-    name = request.get("container")
-    if not name and len(containers) > 1:
-        return _error(
-            "InvalidParameterException",
-            "The task has more than one container; a container name must be given.",
-        )
-    container = next((c for c in containers if c.get("name") == name), None) if name else (containers or [None])[0]
-    if container is None:
-        return _error("InvalidParameterException", f"The container {name} does not exist in the task.")
-    agent = next((a for a in container.get("managedAgents", []) or [] if a.get("name") == "ExecuteCommandAgent"), None)
-    if agent is None:
-        return _error("InvalidParameterException", not_enabled)
-    if agent.get("lastStatus") != "RUNNING":
-        return _error(
-            "TargetNotConnectedException", "The execute command failed due to an internal error. Try again later."
-        )
+        task, container = _target(ecs_client, request)
+    except _Refused as refusal:
+        return _error(refusal.code, refusal.message)
     if _registrar is None:
         return _error("ServerException", "The local data-channel emulator is not running.")
     session_id = f"ecs-execute-command-{uuid.uuid4().hex[:17]}"
@@ -115,3 +99,43 @@ def answer_execute_command(ecs_client: Any, request: dict) -> tuple[AWSResponse,
         "ResponseMetadata": {"HTTPStatusCode": 200},
     }
     return AWSResponse("http://local.ecsportal/ecs", 200, {}, None), parsed
+
+
+def _target(ecs_client: Any, request: dict) -> tuple[dict, dict]:
+    """The task and container the request names, checked in the order AWS checks them."""
+    if not request.get("interactive"):
+        raise _Refused("InvalidParameterException", "Interactive is the only mode supported currently.")
+    cluster, task_ref = request.get("cluster", "default"), request.get("task", "")
+    try:
+        found = ecs_client.describe_tasks(cluster=cluster, tasks=[task_ref]).get("tasks", [])
+    except ecs_client.exceptions.ClusterNotFoundException:
+        raise _Refused("ClusterNotFoundException", "Cluster not found.") from None
+    task = next((t for t in found if t["taskArn"] == task_ref or t["taskArn"].endswith("/" + task_ref)), None)
+    if task is None:
+        raise _Refused("InvalidParameterException", "The specified task could not be found.")
+    # A stopped or exec-disabled task is refused before its containers are looked at.
+    if task.get("lastStatus") != "RUNNING" or not task.get("enableExecuteCommand"):
+        raise _Refused("InvalidParameterException", NOT_ENABLED)
+    container = _container(task.get("containers", []), request.get("container"))
+    agent = next((a for a in container.get("managedAgents", []) or [] if a.get("name") == "ExecuteCommandAgent"), None)
+    if agent is None:
+        raise _Refused("InvalidParameterException", NOT_ENABLED)
+    if agent.get("lastStatus") != "RUNNING":
+        raise _Refused(
+            "TargetNotConnectedException", "The execute command failed due to an internal error. Try again later."
+        )
+    return task, container
+
+
+def _container(containers: list[dict], name: str | None) -> dict:
+    if not name:
+        if len(containers) > 1:
+            raise _Refused(
+                "InvalidParameterException", "The task has more than one container; a container name must be given."
+            )
+        if containers:
+            return containers[0]
+    found = next((c for c in containers if c.get("name") == name), None)
+    if found is None:
+        raise _Refused("InvalidParameterException", f"The container {name} does not exist in the task.")
+    return found
