@@ -93,7 +93,9 @@ def inbox_for_user(*, user: AbstractBaseUser) -> tuple[list[ApprovalRequest], li
         return [], []
     now = timezone.now()
     waiting = _with_counts(
-        ApprovalRequest.objects.filter(account_id__in=accounts, status=Status.PENDING, expires_at__gt=now)
+        ApprovalRequest.objects.filter(
+            account_id__in=accounts, account__is_enabled=True, status=Status.PENDING, expires_at__gt=now
+        )
         .exclude(requester_id=user.pk)
         .exclude(Exists(ApprovalDecision.objects.filter(request=OuterRef("pk"), approver_id=user.pk)))
     ).order_by("expires_at")

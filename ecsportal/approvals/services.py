@@ -16,6 +16,7 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.http import Http404
 from django.utils import timezone
 
@@ -152,7 +153,7 @@ def _decide(
     request = ApprovalRequest.objects.select_for_update().filter(pk=request_pk).first()
     if request is None:
         raise Http404("No such approval request.")
-    account = account_get_for_user(user=actor, account_pk=request.account_id, min_role=Role.APPROVER)
+    account = account_get_for_user(user=actor, account_pk=request.account_id, min_role=Role.APPROVER, enabled_only=True)
     if request.requester_id == actor.pk:
         raise PermissionDenied("You cannot decide on your own request; another approver must.")
     if request.status != Status.PENDING:
@@ -178,7 +179,7 @@ def _decide(
     if decision == Decision.REJECT:
         ApprovalRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(status=Status.REJECTED)
     else:
-        approvals = request.decisions.filter(decision=Decision.APPROVE).count()
+        approvals = _valid_approvals(request)
         if approvals >= request.approvals_required:
             # The claim: one row changes for exactly one caller, whatever else runs concurrently.
             claimed = (
@@ -190,6 +191,17 @@ def _decide(
     request.refresh_from_db()
     notify.after_commit(request, decision, actor=actor, comment=comment)
     return claimed, False
+
+
+def _valid_approvals(request: ApprovalRequest) -> int:
+    """Approvals that still count: from people who still hold the approver role on the account
+    (an approver demoted or removed since their click no longer counts)."""
+    entitled = Q(approver__is_superuser=True, approver__is_active=True) | Q(
+        approver__aws_memberships__account_id=request.account_id,
+        approver__aws_memberships__role__gte=Role.APPROVER,
+        approver__is_active=True,
+    )
+    return request.decisions.filter(entitled, decision=Decision.APPROVE).values("approver").distinct().count()
 
 
 def _mark_expired(request: ApprovalRequest, *, account: AwsAccount) -> None:
@@ -217,11 +229,12 @@ def approval_execute(*, request_pk: int) -> ApprovalRequest:
     request = ApprovalRequest.objects.select_related("account", "requester").get(pk=request_pk)
     if request.status != Status.EXECUTING:
         raise ApprovalClosed(f"Request #{request.pk} is {request.status}, not claimed for execution.")
-    try:
-        outcome = registry.get(request.action).executor(request)
-    except Exception as exc:  # the executor's failure is the request's result, never a 500
-        logger.exception("executor of approval request %s failed", request.pk)
-        outcome = registry.Outcome(ok=False, text=f"The action failed: {exc}")
+    if not request.account.is_enabled:
+        outcome = registry.Outcome(
+            ok=False, text=f"{request.account.name} is disabled; nothing was done. Enable it and ask again."
+        )
+    else:
+        outcome = _run_executor(request)
     with transaction.atomic():
         status = Status.EXECUTED if outcome.ok else Status.FAILED
         ApprovalRequest.objects.filter(pk=request.pk, status=Status.EXECUTING).update(
@@ -237,6 +250,14 @@ def approval_execute(*, request_pk: int) -> ApprovalRequest:
         )
         notify.after_commit(request, "executed" if outcome.ok else "failed", actor=None)
     return request
+
+
+def _run_executor(request: ApprovalRequest) -> registry.Outcome:
+    try:
+        return registry.get(request.action).executor(request)
+    except Exception as exc:  # the executor's failure is the request's result, never a 500
+        logger.exception("executor of approval request %s failed", request.pk)
+        return registry.Outcome(ok=False, text=f"The action failed: {exc}")
 
 
 @transaction.atomic

@@ -46,7 +46,7 @@ def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, obje
 def stop_new(request: HttpRequest) -> HttpResponse:
     """Pick or paste a task and say why (GET); review what will happen (POST); confirm (POST confirmed=1)."""
     params = (request.POST if request.method == "POST" else request.GET).dict()
-    form = StopTaskForm(request.POST or None, user=request.user, initial=params)
+    form = StopTaskForm(request.POST if request.method == "POST" else None, user=request.user, initial=params)
     if request.method == "POST":
         confirmed = request.POST.get("confirmed") == "1"
         if form.is_valid() and confirmed:

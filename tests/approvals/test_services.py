@@ -259,3 +259,42 @@ def test_a_task_that_vanished_fails_as_not_found(cast, stop_target, stop_calls):
     assert failed.status == Status.FAILED
     assert "Not found" in failed.result
     assert stop_calls == []
+
+
+def test_a_disabled_account_cannot_be_approved_and_leaves_the_inbox(cast, stop_target, stop_calls, lab):
+    from ecsportal.approvals.selectors import inbox_for_user
+
+    request, _ = _ask(cast, stop_target)
+    assert [r.pk for r in inbox_for_user(user=cast.approver)[0]] == [request.pk]
+    lab.is_enabled = False
+    lab.save()
+    with pytest.raises(PermissionDenied):
+        services.approval_decide(actor=cast.approver, request_pk=request.pk, decision="approve")
+    assert ApprovalRequest.objects.get(pk=request.pk).status == Status.PENDING
+    assert inbox_for_user(user=cast.approver)[0] == []
+    assert stop_calls == []
+
+
+def test_a_request_claimed_before_its_account_was_disabled_does_nothing(cast, stop_target, stop_calls, lab):
+    request, target = _ask(cast, stop_target)
+    ApprovalRequest.objects.filter(pk=request.pk).update(status=Status.EXECUTING)
+    lab.is_enabled = False
+    lab.save()
+    done = services.approval_execute(request_pk=request.pk)
+    assert done.status == Status.FAILED
+    assert "disabled" in done.result
+    assert stop_calls == []
+    assert task_state(target.task.arn).last_status == "RUNNING"
+
+
+def test_an_approver_demoted_after_approving_no_longer_counts(cast, stop_target, stop_calls, lab):
+    from ecsportal.accounts.models import Membership, Role
+
+    lab.approvals_for_stop = 2
+    lab.save()
+    request, _ = _ask(cast, stop_target)
+    services.approval_decide(actor=cast.approver, request_pk=request.pk, decision="approve")
+    Membership.objects.filter(user=cast.approver, account=lab).update(role=Role.VIEWER)
+    after = services.approval_decide(actor=cast.approver2, request_pk=request.pk, decision="approve")
+    assert after.status == Status.PENDING
+    assert stop_calls == []

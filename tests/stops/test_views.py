@@ -165,3 +165,11 @@ def test_the_stop_picker_fragment_carries_the_accounts_roles(cast, login):
     html = page.content.decode()
     assert 'hx-swap-oob="true"' in html
     assert localaws.ROLE_B_READONLY in html
+
+
+def test_an_empty_post_asks_for_the_task_instead_of_failing(cast, login, lab):
+    answer = login(cast.operator).post("/stops/new/", {})
+    assert answer.status_code == 422
+    assert "Pick account, region, cluster and task, or paste a task ARN." in answer.content.decode()
+    assert "Say why this task should be stopped." in answer.content.decode()
+    assert not ApprovalRequest.objects.exists()
