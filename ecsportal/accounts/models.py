@@ -58,11 +58,17 @@ class AwsAccount(models.Model):
 
     def aws_config(self) -> AccountConfig:
         """The plain record the AWS layer works from; decrypts the secret only here."""
-        from ecsportal.accounts.crypto import decrypt
+        from ecsportal.accounts.crypto import SecretUnreadable, decrypt
+        from ecsportal.aws.errors import CredentialsError
 
         secret = ""
         if self.credential_source == CredentialSource.ACCESS_KEY and self.secret_access_key_encrypted:
-            secret = decrypt(self.secret_access_key_encrypted)
+            try:
+                secret = decrypt(self.secret_access_key_encrypted)
+            except SecretUnreadable as exc:
+                # An AwsError like any other, so pages and the collector report it on this
+                # account alone instead of failing.
+                raise CredentialsError(f"{self.name}: {exc}", code="SecretUnreadable") from exc
         return AccountConfig(
             key=f"{self.pk}:{self.updated_at.timestamp() if self.updated_at else 0}",
             account_id=self.account_id,

@@ -42,7 +42,7 @@ _UPDATE_FIELDS = [f.name for f in StoppedTask._meta.concrete_fields if f.column 
 @dataclass(frozen=True)
 class _Target:
     account_pk: int
-    config: AccountConfig
+    config: AccountConfig | None  # None when the account's credentials could not be read
     region: str
     cluster: str = ""
 
@@ -136,9 +136,17 @@ def _pages_as_they_arrive(
 def _list_targets(
     run: CollectionRun, accounts: list[AwsAccount], only: Collection[str] | None, max_workers: int
 ) -> list[_Target]:
-    regions = [_Target(a.pk, a.aws_config(), r) for a in accounts for r in a.regions]
-    outcomes = ecs.fan_out(lambda t: ecs.list_clusters(t.config, t.region), regions, max_workers=max_workers)
     now = timezone.now()
+    regions: list[_Target] = []
+    for account in accounts:
+        try:
+            config = account.aws_config()
+        except AwsError as exc:  # e.g. a stored secret no key can decrypt: this account alone fails
+            for region in account.regions:
+                _save_state(run, _Target(account.pk, None, region), now, error=exc)
+            continue
+        regions.extend(_Target(account.pk, config, r) for r in account.regions)
+    outcomes = ecs.fan_out(lambda t: ecs.list_clusters(t.config, t.region), regions, max_workers=max_workers)
     targets: list[_Target] = []
     for outcome in outcomes:
         region = outcome.item

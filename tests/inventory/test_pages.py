@@ -201,3 +201,18 @@ def test_a_disabled_account_is_not_browsed_by_direct_link_either(local_aws, cast
         answer = client.get(path)
         assert answer.status_code == 403, path
         assert "Acme Production is disabled; an admin can enable it again." in answer.content.decode()
+
+
+def test_an_account_whose_secret_cannot_be_read_shows_the_error_not_a_500(local_aws, cast, login):
+    from cryptography.fernet import Fernet
+
+    cast.staging.credential_source = "keys"
+    cast.staging.access_key_id = "AKIAIOSFODNN7EXAMPLE"
+    cast.staging.secret_access_key_encrypted = Fernet(Fernet.generate_key()).encrypt(b"lost").decode()
+    cast.staging.save()
+    client = login(cast.viewer)
+    cluster = client.get(f"/inventory/{cast.staging.pk}/eu-west-1/staging/")
+    assert cluster.status_code == 200
+    assert "ECSPORTAL_SECRET_KEYS" in cluster.content.decode()
+    overview = client.get("/inventory/")
+    assert overview.status_code == 200 and ">prod-web</a>" in overview.content.decode()

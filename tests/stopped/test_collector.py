@@ -240,3 +240,23 @@ def test_disabled_accounts_are_not_collected(local_aws, cast):
     cast.staging.save()
     stopped_collect(trigger=CollectionRun.Trigger.COMMAND, accounts=[cast.staging])
     assert not StoppedTask.objects.exists() and not ClusterCollection.objects.exists()
+
+
+def _unreadable_secret(account: AwsAccount) -> None:
+    """A stored key encrypted with a Fernet key the portal no longer has (a botched rotation)."""
+    from cryptography.fernet import Fernet
+
+    account.credential_source = "keys"
+    account.access_key_id = "AKIAIOSFODNN7EXAMPLE"
+    account.secret_access_key_encrypted = Fernet(Fernet.generate_key()).encrypt(b"lost").decode()
+    account.save()
+
+
+def test_an_account_whose_secret_cannot_be_read_fails_alone(local_aws, cast):
+    _unreadable_secret(cast.staging)
+    run = collect([cast.prod, cast.staging], DEMO)
+    assert run.finished_at is not None
+    assert StoppedTask.objects.filter(account=cast.prod).exists()
+    failed = ClusterCollection.objects.filter(account=cast.staging)
+    assert failed.exists() and all(row.state == "error" and row.last_error_code == "SecretUnreadable" for row in failed)
+    assert "ECSPORTAL_SECRET_KEYS" in failed.first().last_error
