@@ -112,6 +112,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "ecsportal.urls"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "ecsportal.reporting.PortalExceptionReporterFilter"
 ASGI_APPLICATION = "ecsportal.asgi.application"
 WSGI_APPLICATION = None
 
@@ -205,6 +206,9 @@ ECSPORTAL_STOPPED_RETENTION_DAYS = env.int("ECSPORTAL_STOPPED_RETENTION_DAYS", d
 # Approvals: an optional chat webhook (JSON with a `text` field) on request, decision and execution,
 # and the portal's public address so the messages can link to the request.
 ECSPORTAL_APPROVAL_WEBHOOK_URL = env.str("ECSPORTAL_APPROVAL_WEBHOOK_URL", default="")
+if ECSPORTAL_APPROVAL_WEBHOOK_URL and not ECSPORTAL_APPROVAL_WEBHOOK_URL.startswith(("https://", "http://")):
+    # The value itself is a secret: the message names the variable, never the URL.
+    raise ImproperlyConfigured("ECSPORTAL_APPROVAL_WEBHOOK_URL must be an http(s):// URL.")
 ECSPORTAL_BASE_URL = env.str("ECSPORTAL_BASE_URL", default="")
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")

@@ -130,3 +130,9 @@ def test_env_example_lists_every_variable_the_settings_read():
     listed = {line.split("=", 1)[0] for line in (ROOT / ".env.example").read_text().splitlines() if "=" in line}
     assert read, "no env() calls found; has settings.py changed shape?"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+
+
+def test_a_webhook_that_is_not_an_http_url_is_refused_without_echoing_it():
+    message = refusal({**PRODUCTION, "ECSPORTAL_APPROVAL_WEBHOOK_URL": "hooks.example.com/T/B/SECRETPART"})
+    assert "ECSPORTAL_APPROVAL_WEBHOOK_URL" in message
+    assert "SECRETPART" not in message

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
@@ -128,12 +129,16 @@ def webhook_payload(
 def webhook_post(url: str, payload: dict[str, Any]) -> None:
     """POST the JSON body; log failures, never raise (this runs on its own thread)."""
     body = json.dumps(payload).encode()
-    req = urllib.request.Request(  # noqa: S310 - the URL is the operator's own setting
-        url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "ecsportal"}
-    )
+    host = urllib.parse.urlsplit(url).netloc or "(no host)"
     try:
+        req = urllib.request.Request(  # noqa: S310 - the URL is the operator's own setting
+            url, data=body, method="POST", headers={"Content-Type": "application/json", "User-Agent": "ecsportal"}
+        )
         with urllib.request.urlopen(req, timeout=WEBHOOK_TIMEOUT) as answer:  # noqa: S310
             answer.read(1024)
+    except urllib.error.HTTPError as exc:
+        logger.warning("approval webhook to %s failed: HTTP %s", host, exc.code)
     except Exception as exc:
-        # The host only: chat webhook URLs carry their secret in the path.
-        logger.warning("approval webhook to %s failed: %s", urllib.parse.urlsplit(url).netloc, exc)
+        # The host and the error's type only: chat webhook URLs carry their secret in the path,
+        # and some errors (a malformed URL) repeat the whole URL in their message.
+        logger.warning("approval webhook to %s failed: %s", host, type(exc).__name__)

@@ -91,3 +91,22 @@ def test_an_unreachable_webhook_is_logged_and_changes_nothing(cast, stop_target,
     notify.webhook_post(url, {"text": "hello"})
     assert "approval webhook to 127.0.0.1" in caplog.text
     assert "secret" not in caplog.text  # the URL's path is the webhook's secret
+
+
+def test_a_malformed_webhook_url_is_logged_without_its_secret(caplog):
+    from ecsportal.approvals.notify import webhook_post
+
+    with caplog.at_level("DEBUG"):
+        webhook_post("hooks.example.com/services/T000/B000/SECRETPART", {"text": "hi"})
+    assert "SECRETPART" not in caplog.text
+    assert "failed" in caplog.text
+
+
+def test_error_reports_hide_webhook_and_connection_urls(settings):
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.ECSPORTAL_APPROVAL_WEBHOOK_URL = "https://hooks.example.com/services/T/B/SECRETPART"
+    settings.REDIS_URL = "redis://:hunter2@redis.internal:6379/0"
+    shown = get_default_exception_reporter_filter().get_safe_settings()
+    assert "SECRETPART" not in str(shown["ECSPORTAL_APPROVAL_WEBHOOK_URL"])
+    assert "hunter2" not in str(shown["REDIS_URL"])
