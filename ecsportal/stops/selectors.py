@@ -152,9 +152,12 @@ def stop_target_for_user(
     return StopTarget(account=account, region=region, cluster=cluster, task=current, role_arn=role_arn)
 
 
-def pending_stop_for_task(*, task_arn: str) -> ApprovalRequest | None:
+def pending_stop_for_task(*, account: AwsAccount, task_arn: str) -> ApprovalRequest | None:
+    """A pending stop of this task on this portal account (another account's is none of ours)."""
     return (
-        ApprovalRequest.objects.filter(action="ecs.stop_task", status=Status.PENDING, target__task_arn=task_arn)
+        ApprovalRequest.objects.filter(
+            account=account, action="ecs.stop_task", status=Status.PENDING, target__task_arn=task_arn
+        )
         .order_by("-created_at")
         .first()
     )

@@ -19,7 +19,7 @@ def stop_request(
     break_glass_reason: str = "",
     source_ip: str | None = None,
 ) -> ApprovalRequest:
-    pending = pending_stop_for_task(task_arn=target.task.arn)
+    pending = pending_stop_for_task(account=target.account, task_arn=target.task.arn)
     if pending is not None and pending.is_open and not break_glass:
         raise ApprovalClosed(f"Request #{pending.pk} to stop this task is already waiting for approval.")
     return approval_request(

@@ -298,3 +298,18 @@ def test_an_approver_demoted_after_approving_no_longer_counts(cast, stop_target,
     after = services.approval_decide(actor=cast.approver2, request_pk=request.pk, decision="approve")
     assert after.status == Status.PENDING
     assert stop_calls == []
+
+
+def test_a_pending_stop_blocks_a_second_request_on_the_same_account_only(cast, stop_target, lab):
+    import dataclasses
+
+    from ecsportal.accounts.models import AwsAccount, Membership, Role
+
+    request, target = _ask(cast, stop_target)
+    with pytest.raises(services.ApprovalClosed, match=f"#{request.pk}"):
+        stop_request(actor=cast.operator, target=target, reason="again")
+    # Another portal account for the same AWS account (another team's view of it).
+    twin = AwsAccount.objects.create(name="Lab twin", account_id=lab.account_id, regions=lab.regions)
+    Membership.objects.create(user=cast.operator, account=twin, role=Role.OPERATOR)
+    theirs = stop_request(actor=cast.operator, target=dataclasses.replace(target, account=twin), reason="ours")
+    assert theirs.pk != request.pk and theirs.account_id == twin.pk
