@@ -105,3 +105,30 @@ def test_the_demo_refuses_to_serve_beyond_loopback():
     )
     assert answer.returncode == 2
     assert "loopback only" in answer.stderr
+
+
+def test_the_demo_refuses_to_seed_a_production_configuration(tmp_path):
+    from cryptography.fernet import Fernet
+
+    database = str(tmp_path / "prod.sqlite3")
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": "a-long-random-production-secret-0123456789abcdef0123456789",
+        "DJANGO_ALLOWED_HOSTS": "portal.example.com",
+        "ECSPORTAL_SECRET_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "REDIS_URL": "",
+    }
+    answer = subprocess.run(
+        [sys.executable, "manage.py", "demo", "--no-serve"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 2
+    assert "DJANGO_DEBUG=true" in answer.stderr
+    assert not os.path.exists(database)  # nothing was migrated, nobody was created

@@ -28,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="Seed, print the logins, and exit.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            self.stderr.write(
+                "The demo creates users with a known password; it runs only with DJANGO_DEBUG=true, "
+                "never against a production database."
+            )
+            raise SystemExit(2)
         if options["host"] not in {"127.0.0.1", "localhost", "::1"}:
             self.stderr.write("The demo serves on loopback only: its emulator runs real commands on this machine.")
             raise SystemExit(2)
