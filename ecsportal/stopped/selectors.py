@@ -272,6 +272,8 @@ class CollectionStatus:
     clusters: list[ClusterCollection]
     active: CollectionRun | None
     last_finished_at: datetime | None
+    # A run's totals span its whole scope; show them only to people who may see all of it.
+    active_counts_visible: bool = False
 
     @property
     def errors(self) -> list[ClusterCollection]:
@@ -301,7 +303,12 @@ def collection_status_for_user(*, user: AbstractBaseUser) -> CollectionStatus:
         .order_by("-finished_at")
         .values_list("finished_at", flat=True)
     ).first()
-    return CollectionStatus(clusters=clusters, active=collection_run_active(), last_finished_at=last)
+    active = collection_run_active()
+    visible = active is not None and (
+        user.is_superuser
+        or (bool(active.account_pks) and set(active.account_pks) <= set(accounts.values_list("pk", flat=True)))
+    )
+    return CollectionStatus(clusters=clusters, active=active, last_finished_at=last, active_counts_visible=visible)
 
 
 def filter_choices_for_user(*, user: AbstractBaseUser) -> dict[str, Any]:

@@ -290,3 +290,13 @@ def test_reasons_are_escaped(cast, login):
     for url in ("/stopped/", f"/stopped/{bad.pk}/"):
         html = client.get(url).content.decode()
         assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+
+
+def test_a_running_collection_shows_its_totals_only_to_those_who_see_its_whole_scope(cast, login):
+    CollectionRun.objects.create(
+        trigger="manual", account_pks=[cast.prod.pk, cast.other.pk], clusters_total=42, tasks_seen=1234
+    )
+    outsider = login(cast.outsider).get("/stopped/status/").content.decode()
+    assert "Collecting…" in outsider and "42" not in outsider and "1234" not in outsider
+    admin = login(cast.admin).get("/stopped/status/").content.decode()
+    assert "of 42 clusters done" in admin and "1234 stopped tasks seen" in admin
