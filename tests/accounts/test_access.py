@@ -215,3 +215,22 @@ def test_superuser_changes_the_connection(cast, login):
     assert answer.status_code == 302
     cast.other.refresh_from_db()
     assert cast.other.role_arn == ""
+
+
+def test_account_admin_never_sees_the_external_id_and_saving_keeps_it(cast, login):
+    from ecsportal.accounts.models import AwsAccount
+
+    AwsAccount.objects.filter(pk=cast.other.pk).update(
+        role_arn="arn:aws:iam::999999999999:role/ecsportal-access", external_id="team-secret-ext-id"
+    )
+    client = login(cast.outsider)  # admin of "Other Team", not a superuser
+    body = client.get(f"/accounts/{cast.other.pk}/edit/").content.decode()
+    assert "team-secret-ext-id" not in body
+    assert "set (only portal admins see it)" in body
+    answer = client.post(
+        f"/accounts/{cast.other.pk}/edit/",
+        {**VALID, "name": "Other Team renamed", "account_id": "999999999999", "regions": "eu-west-1"},
+    )
+    assert answer.status_code == 302
+    kept = AwsAccount.objects.get(pk=cast.other.pk)
+    assert kept.name == "Other Team renamed" and kept.external_id == "team-secret-ext-id"
