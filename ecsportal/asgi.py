@@ -17,6 +17,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
 from ecsportal.stopped.scheduler import start_periodic_collector  # noqa: E402
 
@@ -27,3 +28,4 @@ application = ProtocolTypeRouter(
     }
 )
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
+start_housekeeping()  # approvals left executing by a process that died; off when 0

@@ -210,6 +210,8 @@ if ECSPORTAL_APPROVAL_WEBHOOK_URL and not ECSPORTAL_APPROVAL_WEBHOOK_URL.startsw
     # The value itself is a secret: the message names the variable, never the URL.
     raise ImproperlyConfigured("ECSPORTAL_APPROVAL_WEBHOOK_URL must be an http(s):// URL.")
 ECSPORTAL_BASE_URL = env.str("ECSPORTAL_BASE_URL", default="")
+# Seconds between sweeps that fail approvals left "executing" by a process that died (0 = off).
+ECSPORTAL_APPROVAL_SWEEP_SECONDS = env.int("ECSPORTAL_APPROVAL_SWEEP_SECONDS", default=60)
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 

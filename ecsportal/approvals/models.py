@@ -41,6 +41,9 @@ class ApprovalRequest(models.Model):
     result = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     executed_at = models.DateTimeField(null=True, blank=True)
+    # When the request was claimed for execution; a claim much older than any action takes
+    # means the process running it died, and `approval_fail_abandoned` says so.
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -11,6 +11,7 @@ constraint makes a double-submitted approval count once.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -53,6 +54,7 @@ def _create(
         0 if break_glass_reason else policy.approvals_required(account=account, policy=registry.get(action).policy)
     )
     # Nothing to wait for (break-glass, or a policy of 0): the row is born claimed for execution.
+    now = timezone.now()
     request = ApprovalRequest.objects.create(
         action=action,
         target=target,
@@ -61,8 +63,9 @@ def _create(
         requester=actor,
         reason=reason,
         status=Status.EXECUTING if required == 0 else Status.PENDING,
+        claimed_at=now if required == 0 else None,
         approvals_required=required,
-        expires_at=timezone.now() + policy.time_to_live(account=account),
+        expires_at=now + policy.time_to_live(account=account),
         break_glass=bool(break_glass_reason),
         break_glass_reason=break_glass_reason,
     )
@@ -184,7 +187,7 @@ def _decide(
             # The claim: one row changes for exactly one caller, whatever else runs concurrently.
             claimed = (
                 ApprovalRequest.objects.filter(pk=request.pk, status=Status.PENDING, expires_at__gt=now).update(
-                    status=Status.EXECUTING
+                    status=Status.EXECUTING, claimed_at=now
                 )
                 == 1
             )
@@ -258,6 +261,44 @@ def _run_executor(request: ApprovalRequest) -> registry.Outcome:
     except Exception as exc:  # the executor's failure is the request's result, never a 500
         logger.exception("executor of approval request %s failed", request.pk)
         return registry.Outcome(ok=False, text=f"The action failed: {exc}")
+
+
+ABANDONED_AFTER = timedelta(minutes=15)
+
+
+def approval_fail_abandoned(*, older_than: timedelta = ABANDONED_AFTER) -> int:
+    """Fail requests claimed for execution long ago whose process died before recording a result.
+
+    No action takes anywhere near this long; the outcome is unknown, so the result says to check
+    ECS before asking again. Each row changes by a conditional update, so a result recorded in
+    the meantime always wins.
+    """
+    cutoff = timezone.now() - older_than
+    failed = 0
+    for request in ApprovalRequest.objects.filter(status=Status.EXECUTING, claimed_at__lt=cutoff).select_related(
+        "account"
+    ):
+        with transaction.atomic():
+            changed = ApprovalRequest.objects.filter(
+                pk=request.pk, status=Status.EXECUTING, claimed_at__lt=cutoff
+            ).update(
+                status=Status.FAILED,
+                result="The portal stopped while running this action, so its outcome is unknown. "
+                "Check the target in AWS before asking again.",
+                executed_at=timezone.now(),
+            )
+            if changed:
+                request.refresh_from_db()
+                audit_record(
+                    actor=None,
+                    action="approval.abandoned",
+                    target=f"#{request.pk} {request.target_label}",
+                    account=request.account,
+                    details=_details(request),
+                )
+                notify.after_commit(request, "failed", actor=None)
+                failed += 1
+    return failed
 
 
 @transaction.atomic

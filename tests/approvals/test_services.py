@@ -313,3 +313,28 @@ def test_a_pending_stop_blocks_a_second_request_on_the_same_account_only(cast, s
     Membership.objects.create(user=cast.operator, account=twin, role=Role.OPERATOR)
     theirs = stop_request(actor=cast.operator, target=dataclasses.replace(target, account=twin), reason="ours")
     assert theirs.pk != request.pk and theirs.account_id == twin.pk
+
+
+def test_an_execution_abandoned_by_a_dead_process_is_failed_with_an_unknown_outcome(cast, stop_target, stop_calls, lab):
+    old, _ = _ask(cast, stop_target)
+    fresh, _ = _ask(cast, stop_target)
+    long_ago = timezone.now() - timedelta(hours=1)
+    ApprovalRequest.objects.filter(pk=old.pk).update(status=Status.EXECUTING, claimed_at=long_ago)
+    ApprovalRequest.objects.filter(pk=fresh.pk).update(status=Status.EXECUTING, claimed_at=timezone.now())
+
+    assert services.approval_fail_abandoned() == 1
+
+    old.refresh_from_db()
+    fresh.refresh_from_db()
+    assert old.status == Status.FAILED and "outcome is unknown" in old.result
+    assert fresh.status == Status.EXECUTING  # still running somewhere: left alone
+    assert AuditEvent.objects.filter(action="approval.abandoned", details__request=old.pk).exists()
+    assert stop_calls == []
+
+
+def test_a_claim_records_when_it_was_made(cast, stop_target, lab):
+    request, _ = _ask(cast, stop_target)
+    before = timezone.now()
+    done = services.approval_decide(actor=cast.approver, request_pk=request.pk, decision="approve")
+    assert done.status == Status.EXECUTED
+    assert done.claimed_at is not None and done.claimed_at >= before
