@@ -13,11 +13,9 @@ from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from ecsportal.accounts.models import Role
-from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.accounts.sockets import PortalConsumer
 from ecsportal.approvals.notify import approvers_group, request_group
-from ecsportal.approvals.selectors import approval_get_for_user
+from ecsportal.approvals.selectors import approval_get_for_user, approver_account_pks
 
 
 class ApprovalConsumer(PortalConsumer):
@@ -38,15 +36,11 @@ class ApprovalConsumer(PortalConsumer):
         await self.send_json({"changed": "approval", "pk": event["pk"]})
 
 
-def _approver_account_pks(user: Any) -> list[int]:
-    return list(accounts_for_user(user=user, min_role=Role.APPROVER).values_list("pk", flat=True))
-
-
 class InboxConsumer(PortalConsumer):
     """An approver's inbox and navigation count: any change on an account they approve for."""
 
     async def authorise(self, user: Any) -> list[str] | None:
-        accounts = await database_sync_to_async(_approver_account_pks)(user)
+        accounts = await database_sync_to_async(approver_account_pks)(user=user)
         return [approvers_group(pk) for pk in accounts] or None
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:

@@ -82,13 +82,14 @@ def approval_permissions(*, user: AbstractBaseUser, request: ApprovalRequest) ->
     return Permissions(can_decide=can_decide, can_cancel=can_cancel, can_ack=can_ack, why_not=why)
 
 
-def _approver_account_pks(user: AbstractBaseUser) -> list[int]:
+def approver_account_pks(*, user: AbstractBaseUser) -> list[int]:
+    """The accounts whose requests this user may decide on (inbox, live inbox socket)."""
     return list(accounts_for_user(user=user, min_role=Role.APPROVER).values_list("pk", flat=True))
 
 
 def inbox_for_user(*, user: AbstractBaseUser) -> tuple[list[ApprovalRequest], list[ApprovalRequest]]:
     """(requests waiting for this user's decision, break-glass actions for them to see)."""
-    accounts = _approver_account_pks(user)
+    accounts = approver_account_pks(user=user)
     if not accounts:
         return [], []
     now = timezone.now()
