@@ -10,9 +10,6 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    from ecsportal.accounts.selectors import accounts_for_user, user_is_account_admin_anywhere
+    from ecsportal.accounts.selectors import user_is_account_admin_anywhere
 
-    return {
-        "nav_is_admin": user_is_account_admin_anywhere(user=user),
-        "nav_account_count": accounts_for_user(user=user).count(),
-    }
+    return {"nav_is_admin": user_is_account_admin_anywhere(user=user)}
