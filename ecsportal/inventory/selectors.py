@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 
-from ecsportal.accounts.models import AwsAccount
+from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.aws import ecs, records
 from ecsportal.aws.errors import AwsError
@@ -142,7 +142,7 @@ def picker_choices(*, account: AwsAccount, region: str = "", cluster: str = "", 
     return out
 
 
-def picker_for_user(*, user: AbstractBaseUser, params: dict[str, str], min_role: int = 10) -> dict[str, Any]:
+def picker_for_user(*, user: AbstractBaseUser, params: dict[str, str], min_role: Role = Role.VIEWER) -> dict[str, Any]:
     """Everything the cascading picker template needs, from the request's current choices.
 
     A choice that is not valid for the level above it is dropped, so the picker never shows a
