@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.utils import timezone
+
+from ecsportal.periodic import start_periodic
 
 logger = logging.getLogger(__name__)
 
-_started_lock = threading.Lock()
-_periodic: threading.Thread | None = None
 FIRST_RUN_DELAY = 10.0  # seconds: let the server answer its first requests before collecting
 
 
@@ -56,27 +55,12 @@ def collect_if_due(*, interval: float) -> bool:
     return True
 
 
-def _loop(interval: float) -> None:
-    time.sleep(min(FIRST_RUN_DELAY, interval))
-    while True:
-        close_old_connections()
-        try:
-            collect_if_due(interval=interval)
-        except Exception:
-            logger.exception("periodic stopped-task collection failed")
-        finally:
-            connection.close()
-        time.sleep(interval)
-
-
 def start_periodic_collector() -> threading.Thread | None:
     """Start the periodic collector once per process; a no-op when the interval is 0."""
-    global _periodic
     interval = float(getattr(settings, "ECSPORTAL_STOPPED_COLLECT_INTERVAL", 0))
-    if interval <= 0:
-        return None
-    with _started_lock:
-        if _periodic is None:
-            _periodic = threading.Thread(target=_loop, args=(interval,), name="stopped-periodic", daemon=True)
-            _periodic.start()
-    return _periodic
+    return start_periodic(
+        name="stopped-periodic",
+        interval=interval,
+        job=lambda: collect_if_due(interval=interval),
+        first_delay=min(FIRST_RUN_DELAY, interval),
+    )
