@@ -38,6 +38,26 @@ def _details(request: ApprovalRequest, **extra: Any) -> dict[str, Any]:
     return {"request": request.pk, "action": request.action, "break_glass": request.break_glass, **extra}
 
 
+def _audit(
+    request: ApprovalRequest,
+    action: str,
+    *,
+    actor: AbstractBaseUser | None,
+    account: AwsAccount,
+    source_ip: str | None = None,
+    **details: Any,
+) -> None:
+    """One audit event about a request, named the same way everywhere ("#12 prod-web/…")."""
+    audit_record(
+        actor=actor,
+        action=action,
+        target=f"#{request.pk} {request.target_label}",
+        account=account,
+        details=_details(request, **details),
+        source_ip=source_ip,
+    )
+
+
 @transaction.atomic
 def _create(
     *,
@@ -69,13 +89,15 @@ def _create(
         break_glass=bool(break_glass_reason),
         break_glass_reason=break_glass_reason,
     )
-    audit_record(
+    _audit(
+        request,
+        "approval.break_glass" if break_glass_reason else "approval.request",
         actor=actor,
-        action="approval.break_glass" if break_glass_reason else "approval.request",
-        target=f"#{request.pk} {target_label}",
         account=account,
-        details=_details(request, reason=reason, approvals_required=required, break_glass_reason=break_glass_reason),
         source_ip=source_ip,
+        reason=reason,
+        approvals_required=required,
+        break_glass_reason=break_glass_reason,
     )
     notify.after_commit(request, "break_glass" if break_glass_reason else "requested", actor=actor)
     return request
@@ -170,14 +192,7 @@ def _decide(
             ApprovalDecision.objects.create(request=request, approver=actor, decision=decision, comment=comment)
     except IntegrityError:
         raise ApprovalClosed("You have already decided on this request; each approver counts once.") from None
-    audit_record(
-        actor=actor,
-        action=f"approval.{decision}",
-        target=f"#{request.pk} {request.target_label}",
-        account=account,
-        details=_details(request, comment=comment),
-        source_ip=source_ip,
-    )
+    _audit(request, f"approval.{decision}", actor=actor, account=account, source_ip=source_ip, comment=comment)
     claimed = False
     if decision == Decision.REJECT:
         ApprovalRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(status=Status.REJECTED)
@@ -212,13 +227,7 @@ def _mark_expired(request: ApprovalRequest, *, account: AwsAccount) -> None:
         pk=request.pk, status=Status.PENDING, expires_at__lte=timezone.now()
     ).update(status=Status.EXPIRED)
     if changed:
-        audit_record(
-            actor=None,
-            action="approval.expire",
-            target=f"#{request.pk} {request.target_label}",
-            account=account,
-            details=_details(request),
-        )
+        _audit(request, "approval.expire", actor=None, account=account)
         request.status = Status.EXPIRED
         notify.after_commit(request, "expired", actor=None)
 
@@ -244,12 +253,12 @@ def approval_execute(*, request_pk: int) -> ApprovalRequest:
             status=status, result=outcome.text, executed_at=timezone.now()
         )
         request.refresh_from_db()
-        audit_record(
+        _audit(
+            request,
+            "approval.executed" if outcome.ok else "approval.failed",
             actor=request.requester,
-            action="approval.executed" if outcome.ok else "approval.failed",
-            target=f"#{request.pk} {request.target_label}",
             account=request.account,
-            details=_details(request, result=outcome.text),
+            result=outcome.text,
         )
         notify.after_commit(request, "executed" if outcome.ok else "failed", actor=None)
     return request
@@ -289,13 +298,7 @@ def approval_fail_abandoned(*, older_than: timedelta = ABANDONED_AFTER) -> int:
             )
             if changed:
                 request.refresh_from_db()
-                audit_record(
-                    actor=None,
-                    action="approval.abandoned",
-                    target=f"#{request.pk} {request.target_label}",
-                    account=request.account,
-                    details=_details(request),
-                )
+                _audit(request, "approval.abandoned", actor=None, account=request.account)
                 notify.after_commit(request, "failed", actor=None)
                 failed += 1
     return failed
@@ -315,14 +318,7 @@ def approval_cancel(*, actor: AbstractBaseUser, request_pk: int, source_ip: str 
     if not changed:
         raise ApprovalClosed(f"This request is already {request.shown_status}; there is nothing to cancel.")
     request.refresh_from_db()
-    audit_record(
-        actor=actor,
-        action="approval.cancel",
-        target=f"#{request.pk} {request.target_label}",
-        account=account,
-        details=_details(request),
-        source_ip=source_ip,
-    )
+    _audit(request, "approval.cancel", actor=actor, account=account, source_ip=source_ip)
     notify.after_commit(request, "cancelled", actor=actor)
     return request
 
@@ -338,12 +334,5 @@ def approval_acknowledge(*, actor: AbstractBaseUser, request_pk: int, source_ip:
         raise ApprovalClosed("Only break-glass actions are acknowledged.")
     _, created = BreakGlassAck.objects.get_or_create(request=request, user=actor)
     if created:
-        audit_record(
-            actor=actor,
-            action="approval.acknowledge",
-            target=f"#{request.pk} {request.target_label}",
-            account=account,
-            details=_details(request),
-            source_ip=source_ip,
-        )
+        _audit(request, "approval.acknowledge", actor=actor, account=account, source_ip=source_ip)
         notify.after_commit(request, "acknowledged", actor=actor, webhook=False)
