@@ -93,6 +93,8 @@ INSTALLED_APPS = [
     "ecsportal.approvals",
     "ecsportal.stops",
     "ecsportal.stopped",
+    "ecsportal.runs",
+    "ecsportal.runbooks",
     "ecsportal.demo",
     "ecsportal.ui",
 ]

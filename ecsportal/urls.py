@@ -16,5 +16,7 @@ urlpatterns = [
     path("audit/", include("ecsportal.audit.urls")),
     path("approvals/", include("ecsportal.approvals.urls")),
     path("stops/", include("ecsportal.stops.urls")),
+    path("runs/", include("ecsportal.runs.urls")),
+    path("runbooks/", include("ecsportal.runbooks.urls")),
     path("admin/", admin.site.urls),
 ]
