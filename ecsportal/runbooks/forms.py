@@ -14,7 +14,26 @@ from ecsportal.runbooks.selectors import manageable_accounts, target_allowed
 _OPT = "opt_"  # prefix of the generated option fields, so they never clash with the picker's
 
 
-class RunbookForm(forms.ModelForm):
+class _Styled:
+    """Bootstrap classes on every widget, and `is-invalid` on those with errors after cleaning."""
+
+    def _style(self) -> None:
+        for field in self.fields.values():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.HiddenInput):
+                continue
+            base = "form-select form-select-sm" if isinstance(widget, forms.Select) else "form-control form-control-sm"
+            widget.attrs["class"] = f"{base} {widget.attrs.get('class', '')}".strip()
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:
+            if name in self.fields:
+                widget = self.fields[name].widget
+                widget.attrs["class"] = f"{widget.attrs.get('class', '')} is-invalid".strip()
+
+
+class RunbookForm(_Styled, forms.ModelForm):
     class Meta:
         model = Runbook
         fields = [
@@ -39,9 +58,10 @@ class RunbookForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["accounts"].queryset = manageable_accounts(user=user)
         self.fields["accounts"].error_messages["required"] = "Pick at least one account it may run on."
+        self._style()
 
 
-class RunbookOptionForm(forms.ModelForm):
+class RunbookOptionForm(_Styled, forms.ModelForm):
     choices_text = forms.CharField(
         required=False,
         label="Choices",
@@ -73,6 +93,8 @@ class RunbookOptionForm(forms.ModelForm):
         if self.instance.pk and not self.is_bound:
             self.initial["choices_text"] = "\n".join(self.instance.choices or [])
         self.fields["position"].required = False
+        self.fields["name"].required = False  # an empty row is skipped; a row with a name is an option
+        self._style()
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -176,7 +198,7 @@ def _option_field(spec: OptionSpec, help_text: str) -> forms.Field:
     return forms.Field(initial="" if spec.secret else spec.default, widget=widget, **common)
 
 
-class RunbookRunForm(forms.Form):
+class RunbookRunForm(_Styled, forms.Form):
     """One typed field per option, the target (picker fields) and, when approval is needed, why."""
 
     account = forms.IntegerField(required=False)
@@ -201,6 +223,7 @@ class RunbookRunForm(forms.Form):
         if runbook.needs_approval:
             self.fields["reason"].required = True
             self.fields["reason"].error_messages["required"] = "Say why: approvers see it."
+        self._style()
 
     def option_fields(self) -> list[forms.BoundField]:
         return [self[_OPT + s.name] for s in self.specs]
