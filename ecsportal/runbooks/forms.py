@@ -147,12 +147,7 @@ def _spec(data: dict[str, Any]) -> OptionSpec:
 
 
 class _BaseOptionFormSet(forms.BaseInlineFormSet):
-    def clean(self) -> None:
-        super().clean()
-        names = [f.cleaned_data.get("name") for f in self.kept_forms()]
-        duplicates = sorted({n for n in names if n and names.count(n) > 1})
-        if duplicates:
-            raise ValidationError("Each option needs its own name; repeated: " + ", ".join(duplicates) + ".")
+    """Repeated names are refused by the formset's own unique check (one name per runbook)."""
 
     def kept_forms(self) -> list[forms.Form]:
         return [
