@@ -17,6 +17,8 @@ from ecsportal.accounts.models import AwsAccount
 from ecsportal.audit.services import audit_record
 from ecsportal.runbooks.models import Runbook, RunbookOption
 from ecsportal.runbooks.rendering import render_command
+from ecsportal.runs.models import Run
+from ecsportal.runs.services import run_request
 
 _FIELDS = (
     "name",
@@ -195,14 +197,12 @@ def runbook_run(
     values: dict[str, object],
     reason: str = "",
     source_ip: str | None = None,
-) -> Any:
+) -> Run:
     """Render the command (values quoted, secrets masked in the shown one) and ask for a run.
 
     The run service checks the operator role, the running task and its container, and asks
     for approval when the runbook needs it; its RunRefused reaches the form as an error.
     """
-    from ecsportal.runs.services import run_request
-
     command, shown = render_command(runbook.command_template, runbook.option_specs(), values)
     return run_request(
         actor=actor,

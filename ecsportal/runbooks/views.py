@@ -16,6 +16,7 @@ from ecsportal.audit.services import client_ip
 from ecsportal.runbooks import selectors, services
 from ecsportal.runbooks.forms import OptionFormSet, RunbookForm, RunbookRunForm, validate_runbook
 from ecsportal.runbooks.models import Runbook
+from ecsportal.runs.services import RunRefused
 
 
 @require_GET
@@ -63,7 +64,6 @@ def runbook_run(request: HttpRequest, pk: int) -> HttpResponse:
     entry = selectors.runbook_get_for_user(user=request.user, runbook_pk=pk, min_role=Role.OPERATOR)
     form = RunbookRunForm(request.POST, runbook=entry.runbook)
     if form.is_valid():
-        from ecsportal.runs.services import RunRefused  # TODO(merge runs-core): top-level import
 
         data = form.cleaned_data
         try:
