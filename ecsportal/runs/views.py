@@ -114,7 +114,12 @@ def run_picker(request: HttpRequest) -> HttpResponse:
 
 def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
     role = account_role_for_user(user=request.user, account=run.account)
-    return {"run": run, "can_operate": role is not None and role >= Role.OPERATOR}
+    can_operate = role is not None and role >= Role.OPERATOR
+    return {
+        "run": run,
+        "can_operate": can_operate,
+        "can_cancel": can_operate and (run.is_active or run.status == RunStatus.AWAITING_APPROVAL),
+    }
 
 
 @require_GET
