@@ -9,7 +9,7 @@ from django.http import Http404
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
-from ecsportal.runs.models import Run
+from ecsportal.runs.models import Run, RunChunk
 
 
 def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Role = Role.VIEWER) -> Run:
@@ -35,3 +35,32 @@ def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Rol
 def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
     """Every run on the accounts the user may see, newest first."""
     return Run.objects.filter(account__in=accounts_for_user(user=user)).select_related("account", "requested_by")
+
+
+def run_chunks(*, run: Run, after: int = 0, limit: int | None = None) -> list[RunChunk]:
+    """The stored transcript chunks with seq > `after`, in order (at most `limit` of them)."""
+    chunks = RunChunk.objects.filter(run=run, seq__gt=after).order_by("seq")
+    return list(chunks[:limit] if limit is not None else chunks)
+
+
+def run_transcript_bytes(*, run: Run) -> bytes:
+    """The whole transcript as the terminal received it (escapes kept, exit marker removed)."""
+    return b"".join(
+        bytes(data) for data in RunChunk.objects.filter(run=run).order_by("seq").values_list("data", flat=True)
+    )
+
+
+def run_real_command(*, run: Run) -> str:
+    """The command actually sent: the sealed one (runbook secrets) while it is kept, else the shown one."""
+    if run.command_sealed:
+        from ecsportal.accounts.crypto import decrypt
+
+        return decrypt(run.command_sealed)
+    return run.command
+
+
+def command_sha256(*, command: str, task_arn: str, container: str) -> str:
+    """What an approval for a command binds to: the exact command on the exact task and container."""
+    import hashlib
+
+    return hashlib.sha256("\0".join((command, task_arn, container)).encode()).hexdigest()
