@@ -64,7 +64,6 @@ def runbook_run(request: HttpRequest, pk: int) -> HttpResponse:
     entry = selectors.runbook_get_for_user(user=request.user, runbook_pk=pk, min_role=Role.OPERATOR)
     form = RunbookRunForm(request.POST, runbook=entry.runbook)
     if form.is_valid():
-
         data = form.cleaned_data
         try:
             run = services.runbook_run(
