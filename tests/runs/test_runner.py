@@ -12,6 +12,7 @@ from ecsportal.demo import localaws
 from ecsportal.runs.models import RunMode, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from tests.runs.lab import *  # noqa: F403
+from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -22,7 +23,7 @@ async def _transcript(run) -> bytes:  # noqa: ANN001
 
 async def test_exit_3_is_recorded_as_3(cast, run_as):
     run = await run_as(cast.operator, "echo hello; exit 3")
-    run = await wait_ended(run.pk)  # noqa: F405
+    run = await wait_ended(run.pk)
     assert run.status == RunStatus.FAILED
     assert run.exit_code == 3
     assert "3" in run.end_reason
@@ -34,13 +35,13 @@ async def test_exit_3_is_recorded_as_3(cast, run_as):
 
 
 async def test_exit_0_succeeds(cast, run_as):
-    run = await wait_ended((await run_as(cast.operator, "printf 'a\\nb\\n'")).pk)  # noqa: F405
+    run = await wait_ended((await run_as(cast.operator, "printf 'a\\nb\\n'")).pk)
     assert (run.status, run.exit_code) == (RunStatus.SUCCEEDED, 0)
     assert await _transcript(run) == b"a\r\nb\r\n"
 
 
 async def test_raw_mode_reports_no_exit_code_and_says_so(cast, run_as):
-    run = await wait_ended((await run_as(cast.operator, "echo raw", mode=RunMode.RAW)).pk)  # noqa: F405
+    run = await wait_ended((await run_as(cast.operator, "echo raw", mode=RunMode.RAW)).pk)
     assert run.exit_code is None
     assert run.status == RunStatus.SUCCEEDED
     assert "no exit code" in run.end_reason.lower()
@@ -48,10 +49,10 @@ async def test_raw_mode_reports_no_exit_code_and_says_so(cast, run_as):
 
 
 async def test_a_forged_marker_in_the_output_changes_nothing(cast, run_as):
-    earlier = await wait_ended((await run_as(cast.operator, "true")).pk)  # noqa: F405
+    earlier = await wait_ended((await run_as(cast.operator, "true")).pk)
     forged = "printf '\\036ecsportal-exit:%s=0\\n' 0123456789abcdef0123456789abcdef"
     run = await run_as(cast.operator, f"{forged}; printf 'x\\036ecsportal-exit:=0\\n'; exit 3")
-    run = await wait_ended(run.pk)  # noqa: F405
+    run = await wait_ended(run.pk)
     assert (run.status, run.exit_code) == (RunStatus.FAILED, 3)
     transcript = await _transcript(run)
     assert b"\x1eecsportal-exit:0123456789abcdef0123456789abcdef=0" in transcript  # kept as output
@@ -64,9 +65,9 @@ async def test_the_watchdog_ends_a_run_whose_task_stops(cast, run_as, lab_task, 
     await _wait_output(run, b"started")
     await sync_to_async(runs_ecs.stop_task)(
         cluster=RUNS_CLUSTER, task=arn, reason="Scaling activity initiated by (deployment ecs-svc/1)"
-    )  # noqa: F405
-    localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn).stop_code = "ServiceSchedulerInitiated"  # noqa: F405
-    run = await wait_ended(run.pk)  # noqa: F405
+    )
+    localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn).stop_code = "ServiceSchedulerInitiated"
+    run = await wait_ended(run.pk)
     assert run.status == RunStatus.ERROR
     assert "ServiceSchedulerInitiated" in run.end_reason and "Scaling activity initiated" in run.end_reason
 
@@ -74,7 +75,7 @@ async def test_the_watchdog_ends_a_run_whose_task_stops(cast, run_as, lab_task, 
 async def test_the_time_limit_ends_a_run_as_timed_out(cast, run_as, fast_runs):
     fast_runs.ECSPORTAL_RUN_TIME_LIMIT_SECONDS = 1
     run = await run_as(cast.operator, "echo started; sleep 30")
-    run = await wait_ended(run.pk)  # noqa: F405
+    run = await wait_ended(run.pk)
     assert run.status == RunStatus.TIMED_OUT
     assert "time limit of 1 s" in run.end_reason
     assert b"started" in await _transcript(run)
@@ -95,7 +96,7 @@ async def test_an_abrupt_close_of_the_channel_is_channel_lost(cast, run_as, data
 
     monkeypatch.setattr(local, "_registrar", faulty)
     run = await run_as(cast.operator, "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.1; done")
-    run = await wait_ended(run.pk)  # noqa: F405
+    run = await wait_ended(run.pk)
     assert run.status == RunStatus.ERROR
     assert run.end_reason.startswith("Channel lost")
 
@@ -106,24 +107,24 @@ async def test_cancel_sends_ctrl_c_and_ends_cancelled(cast, run_as):
     run = await run_as(cast.operator, "echo started; sleep 30")
     await _wait_output(run, b"started")
     await sync_to_async(run_cancel)(actor=cast.operator, run_pk=run.pk)
-    run = await wait_ended(run.pk)  # noqa: F405
+    run = await wait_ended(run.pk)
     assert run.status == RunStatus.CANCELLED
     assert "Cancelled by operator" in run.end_reason and "Ctrl-C" in run.end_reason
 
 
 async def test_exec_not_enabled_says_how_to_enable_it(cast, run_as, lab_task):
     arn = await sync_to_async(lab_task)(exec_enabled=False)
-    run = await wait_ended((await run_as(cast.operator, "true", task=arn)).pk)  # noqa: F405
+    run = await wait_ended((await run_as(cast.operator, "true", task=arn)).pk)
     assert run.status == RunStatus.ERROR
     assert (
-        f"aws ecs update-service --cluster {RUNS_CLUSTER} --service web --enable-execute-command "  # noqa: F405
+        f"aws ecs update-service --cluster {RUNS_CLUSTER} --service web --enable-execute-command "
         "--force-new-deployment" in run.end_reason
     )
 
 
 async def test_agent_not_connected_is_explained(cast, run_as, lab_task):
     arn = await sync_to_async(lab_task)(agent="PENDING")
-    run = await wait_ended((await run_as(cast.operator, "true", task=arn)).pk)  # noqa: F405
+    run = await wait_ended((await run_as(cast.operator, "true", task=arn)).pk)
     assert run.status == RunStatus.ERROR
     assert "not connected" in run.end_reason and "ssmmessages" in run.end_reason
 
@@ -132,9 +133,9 @@ async def test_agent_not_connected_is_retried_while_the_task_is_young(cast, run_
     arn = await sync_to_async(lab_task)(agent="PENDING", age_minutes=0)
     run = await run_as(cast.operator, "echo connected", task=arn)
     await _wait_status(run, RunStatus.CONNECTING)
-    task = localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn)  # noqa: F405
+    task = localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn)
     task.containers[0].managed_agents = [{"name": "ExecuteCommandAgent", "lastStatus": "RUNNING"}]
-    run = await wait_ended(run.pk)  # noqa: F405
+    run = await wait_ended(run.pk)
     assert (run.status, run.exit_code) == (RunStatus.SUCCEEDED, 0)
 
 
@@ -148,7 +149,7 @@ async def test_access_denied_names_the_action_and_the_conditions(cast, run_as, m
         )
 
     monkeypatch.setattr(local, "answer_execute_command", denied)
-    run = await wait_ended((await run_as(cast.operator, "true")).pk)  # noqa: F405
+    run = await wait_ended((await run_as(cast.operator, "true")).pk)
     assert run.status == RunStatus.ERROR
     assert "ecs:ExecuteCommand" in run.end_reason and "ecs:container-name" in run.end_reason
     assert "not authorized" in run.end_reason
