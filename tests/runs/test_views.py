@@ -236,7 +236,7 @@ def test_a_production_account_sends_the_run_for_approval_and_the_page_links_it(c
 def test_the_run_page_shows_who_ran_what_where(cast, login):
     run = _run(cast, status=RunStatus.FAILED, exit_code=3, bytes_out=2048, end_reason="exited with 3")
     html = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
-    assert 'id="run-exit-code-%d">3<' % run.pk in html
+    assert f'id="run-exit-code-{run.pk}">3<' in html
     assert "exited with 3" in html and "2.0\xa0KB" in html and ">operator " in html
     assert f'href="/inventory/{cast.staging.pk}/eu-west-1/staging/tasks/0123456789abcdef/"' in html
     assert 'id="run-cancel"' not in html  # finished
