@@ -17,6 +17,7 @@ Tasks are kept in a module-level dict until they finish: asyncio keeps only weak
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -78,7 +79,7 @@ def dispatch(run_pk: int) -> None:
     if _in_loop_thread(loop):
         start_local(run_pk)
     else:
-        loop.call_soon_threadsafe(start_local, run_pk)
+        loop.call_soon_threadsafe(start_local, run_pk, context=contextvars.Context())
 
 
 def start_local(run_pk: int) -> asyncio.Task[None] | None:
