@@ -89,7 +89,11 @@ def start_local(run_pk: int) -> asyncio.Task[None] | None:
     existing = _tasks.get(run_pk)
     if existing is not None and not existing.done():
         return existing
-    task = asyncio.get_running_loop().create_task(execute_run(run_pk), name=f"run-{run_pk}")
+    # A fresh context: the caller's (a sync view's thread) would make asgiref believe the
+    # runner's database calls are nested inside that thread's call, and refuse them.
+    task = asyncio.get_running_loop().create_task(
+        execute_run(run_pk), name=f"run-{run_pk}", context=contextvars.Context()
+    )
     _tasks[run_pk] = task
     task.add_done_callback(lambda t, pk=run_pk: _forget(pk, t))
     return task
@@ -136,7 +140,7 @@ def group_send_from_sync(group: str, message: dict[str, Any]) -> None:
     loop = server_loop()
     if loop is not None and mode() == "inprocess":
         if _in_loop_thread(loop):
-            loop.create_task(layer.group_send(group, message))
+            loop.create_task(layer.group_send(group, message), context=contextvars.Context())
             return
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         try:
