@@ -50,7 +50,7 @@ class RunbookForm(_Styled, forms.ModelForm):
         widgets = {
             "description": forms.Textarea(attrs={"rows": 2}),
             "command_template": forms.Textarea(attrs={"rows": 3, "class": "mono", "spellcheck": "false"}),
-            "accounts": forms.CheckboxSelectMultiple,
+            "accounts": forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"}),
         }
         help_texts = {"accounts": "Operators of these accounts may run it. You can pick accounts you administer."}
 
@@ -64,9 +64,8 @@ class RunbookForm(_Styled, forms.ModelForm):
 class RunbookOptionForm(_Styled, forms.ModelForm):
     choices_text = forms.CharField(
         required=False,
-        label="Choices",
+        label="Choices (one per line)",
         widget=forms.Textarea(attrs={"rows": 2, "class": "mono"}),
-        help_text="Choice: one value per line.",
     )
 
     class Meta:
@@ -87,6 +86,7 @@ class RunbookOptionForm(_Styled, forms.ModelForm):
             "position",
         ]
         widgets = {"position": forms.HiddenInput}
+        labels = {"min_value": "Min", "max_value": "Max", "flag": "Flag when on"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
