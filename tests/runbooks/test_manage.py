@@ -174,3 +174,16 @@ def test_disabling_hides_it_from_operators_and_deleting_removes_it(cast, login, 
     assert not Runbook.objects.filter(pk=echo_book.pk).exists()
     assert AuditEvent.objects.filter(action="runbook.deleted", target="Echo").count() == 2
     assert AuditEvent.objects.filter(action="runbook.changed", details__is_enabled=False).exists()
+
+
+def test_the_django_admin_shows_runbooks_but_cannot_change_them(cast, login, echo_book):
+    client = login(cast.admin)
+    page = client.get(f"/admin/runbooks/runbook/{echo_book.pk}/change/")
+    assert page.status_code == 200 and "printf" in page.content.decode()
+    answer = client.post(
+        f"/admin/runbooks/runbook/{echo_book.pk}/change/", {"name": "Renamed", "command_template": "id"}
+    )
+    assert answer.status_code == 403
+    assert client.post(f"/admin/runbooks/runbook/{echo_book.pk}/delete/", {"post": "yes"}).status_code == 403
+    echo_book.refresh_from_db()
+    assert echo_book.name == "Echo"
