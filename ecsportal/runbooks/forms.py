@@ -8,7 +8,15 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
 from ecsportal.runbooks.models import Runbook, RunbookOption
-from ecsportal.runbooks.rendering import NAME_RE, Kind, OptionSpec, ValueRefused, check_template, clean_value
+from ecsportal.runbooks.rendering import (
+    NAME_RE,
+    Kind,
+    OptionSpec,
+    ValueRefused,
+    check_template,
+    clean_value,
+    refuse_control_characters,
+)
 from ecsportal.runbooks.selectors import manageable_accounts, target_allowed
 
 _OPT = "opt_"  # prefix of the generated option fields, so they never clash with the picker's
@@ -107,6 +115,12 @@ class RunbookOptionForm(_Styled, forms.ModelForm):
         data["choices"] = choices if kind == Kind.CHOICE else []
         if kind == Kind.CHOICE and not choices:
             self.add_error("choices_text", "A choice option needs at least one value, one per line.")
+        for name, texts in (("choices_text", choices), ("flag", [data.get("flag") or ""])):
+            try:
+                for text in texts:
+                    refuse_control_characters(text)
+            except ValueRefused as exc:
+                self.add_error(name, str(exc))
         if data.get("secret") and kind != Kind.TEXT:
             self.add_error("secret", "Only text options can be secret.")
         if data.get("secret") and data.get("default"):

@@ -7,9 +7,19 @@ one of `; & | ( < > =`, and before the end, whitespace, or one of `; & | ) < >`.
 (inside quotes, after `$`, glued to other text, in a here-document) quoting could not hold, so
 such a template is refused when it is saved, not when it is run.
 
-Values are validated against their option, then passed through `shlex.quote`: a value is
-always exactly one argument of the command where its placeholder stood, whatever it contains.
-A boolean option is its flag when on and nothing at all when off.
+Values are validated against their option (type, required, choices, integer bounds, a regex
+pattern that must match the whole value), then passed through `shlex.quote`: a value is always
+exactly one argument of the command where its placeholder stood, whatever it contains. A
+boolean option is its flag when on and nothing at all when off (or `true`/`false` without a
+flag). Text values are kept as typed (spaces count); integers and choices are stripped.
+
+Characters: at most 4,096 per value; tab and newline are allowed (harmless inside a quoted
+argument, and how a multi-line value is written); every other control character (C0, DEL, C1,
+so NUL and ESC) and the bidirectional overrides are refused: they would end the argument in C,
+drive the terminal, or make the shown command read differently from the one that runs.
+
+What a command does with its arguments is the template's meaning: `sh -c {x}` or `eval {x}`
+runs `x` by design. Review templates as code.
 """
 
 from __future__ import annotations
@@ -172,6 +182,11 @@ def check_template(template: str, option_names: Sequence[str]) -> list[str]:
 def _check_characters(value: str, option: OptionSpec) -> None:
     if len(value) > option.max_length:
         raise ValueRefused(f"At most {option.max_length} characters (this is {len(value)}).")
+    refuse_control_characters(value)
+
+
+def refuse_control_characters(value: str) -> None:
+    """ValueRefused for C0/C1 controls, DEL and bidi overrides; tab and newline pass (see module doc)."""
     for ch in value:
         if ch in "\t\n":
             continue  # harmless inside a quoted argument; a newline is how multi-line values are written

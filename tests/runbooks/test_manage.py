@@ -77,6 +77,8 @@ def test_a_portal_admin_creates_a_runbook_and_it_is_audited_per_account(cast, lo
         ({"options-0-secret": "on", "options-0-default": "hunter2"}, "A secret has no default"),
         ({"options-1-default": "/etc/passwd"}, "does not fit"),
         ({"accounts": []}, "Pick at least one account"),
+        ({"options-1-choices_text": "/var/log/a\x1b[2J.log"}, "Control characters are not allowed"),
+        ({"command_template": "cat <<EOF\n{needle} {path}\nEOF"}, "Here-documents"),
     ],
 )
 def test_a_runbook_that_cannot_work_is_a_form_error_with_what_was_typed(cast, login, fields, message):
