@@ -161,6 +161,30 @@ async def test_a_runbook_needing_approval_waits_with_the_secret_sealed(cast, run
     assert secret not in caplog.text
 
 
+async def test_once_approved_the_sealed_command_runs_with_the_real_secret(cast, runner):
+    from ecsportal.approvals.services import approval_decide
+    from ecsportal.runs import dispatcher
+
+    dispatcher.bind_loop(asyncio.get_running_loop())
+    secret = "after-approval-Secret-9"
+    book = await database_sync_to_async(Runbook.objects.get)(name="Fingerprint a token")
+    await database_sync_to_async(Runbook.objects.filter(pk=book.pk).update)(needs_approval=True)
+    _, _, run = await sync_to_async(_submit, thread_sensitive=False)(
+        cast.operator, book, cast, opt_token=secret, reason="check the rotated token"
+    )
+
+    # thread-sensitive: the runner's database calls wait for this one (SQLite's shared
+    # in-memory test database refuses concurrent writers instead of waiting)
+    await sync_to_async(approval_decide)(actor=cast.approver, request_pk=run.approval_id, decision="approve")
+    run = await _wait_ended(run.pk)
+
+    transcript = await sync_to_async(run_transcript_bytes)(run=run)
+    assert run.status == RunStatus.SUCCEEDED
+    assert hashlib.sha256(secret.encode()).hexdigest().encode() in transcript
+    assert run.command_sealed == ""
+    assert await sync_to_async(_scan_for)(secret) == []
+
+
 async def test_a_runbook_needing_approval_asks_why(cast, runner):
     book = await database_sync_to_async(Runbook.objects.get)(name="Disk usage of a directory")
     status, _, run = await sync_to_async(_submit, thread_sensitive=False)(cast.operator, book, cast, opt_dir="/var/log")
