@@ -229,10 +229,7 @@ class RunbookRunForm(_Styled, forms.Form):
         self.specs = [o.spec() for o in self.options]
         for option, spec in zip(self.options, self.specs, strict=True):
             self.fields[_OPT + spec.name] = _option_field(spec, option.help_text)
-        if runbook.needs_approval:
-            self.fields["reason"].required = True
-            self.fields["reason"].error_messages["required"] = "Say why: approvers see it."
-        self._style()
+        self._style()  # a missing reason is refused by the run service, only when the account's policy asks
 
     def option_fields(self) -> list[forms.BoundField]:
         return [self[_OPT + s.name] for s in self.specs]

@@ -76,10 +76,13 @@ def _submit(user, runbook: Runbook, cast, **values: str) -> tuple[int, str, Run 
 
 
 async def _run(user, runbook, cast, **values: str) -> Run:  # noqa: ANN001
+    """Submit the form and wait for the run's end. Every database call here is thread-sensitive
+    (one thread, in turn with the runner's): SQLite's shared in-memory test database refuses
+    concurrent writers instead of waiting."""
     from ecsportal.runs import dispatcher
 
     dispatcher.bind_loop(asyncio.get_running_loop())
-    status, location, run = await sync_to_async(_submit, thread_sensitive=False)(user, runbook, cast, **values)
+    status, location, run = await sync_to_async(_submit)(user, runbook, cast, **values)
     assert status == 302 and run is not None
     assert location == f"/runs/{run.pk}/"
     return await _wait_ended(run.pk)
@@ -106,7 +109,7 @@ async def test_an_injection_attempt_arrives_as_one_literal_argument(cast, echo_b
 
 
 async def test_a_nul_byte_never_reaches_the_container(cast, echo_book, runner):
-    status, _, run = await sync_to_async(_submit, thread_sensitive=False)(
+    status, _, run = await sync_to_async(_submit)(
         cast.operator, echo_book, cast, opt_message="a\x00; id", opt_count="3"
     )
     assert status == 422 and run is None
@@ -149,7 +152,7 @@ async def test_a_runbook_needing_approval_waits_with_the_secret_sealed(cast, run
     book = await database_sync_to_async(Runbook.objects.get)(name="Fingerprint a token")
     await database_sync_to_async(Runbook.objects.filter(pk=book.pk).update)(needs_approval=True)
 
-    status, location, run = await sync_to_async(_submit, thread_sensitive=False)(
+    status, location, run = await sync_to_async(_submit)(
         cast.operator, book, cast, opt_token=secret, reason="check the rotated token"
     )
 
@@ -169,7 +172,7 @@ async def test_once_approved_the_sealed_command_runs_with_the_real_secret(cast, 
     secret = "after-approval-Secret-9"
     book = await database_sync_to_async(Runbook.objects.get)(name="Fingerprint a token")
     await database_sync_to_async(Runbook.objects.filter(pk=book.pk).update)(needs_approval=True)
-    _, _, run = await sync_to_async(_submit, thread_sensitive=False)(
+    _, _, run = await sync_to_async(_submit)(
         cast.operator, book, cast, opt_token=secret, reason="check the rotated token"
     )
 
@@ -187,5 +190,5 @@ async def test_once_approved_the_sealed_command_runs_with_the_real_secret(cast, 
 
 async def test_a_runbook_needing_approval_asks_why(cast, runner):
     book = await database_sync_to_async(Runbook.objects.get)(name="Disk usage of a directory")
-    status, _, run = await sync_to_async(_submit, thread_sensitive=False)(cast.operator, book, cast, opt_dir="/var/log")
-    assert status == 422 and run is None
+    status, _, run = await sync_to_async(_submit)(cast.operator, book, cast, opt_dir="/var/log")
+    assert status == 422 and run is None  # Acme Production asks for 1 runbook approval: the reason is needed
