@@ -288,10 +288,21 @@ class CollectionStatus:
         return sum(1 for c in self.clusters if c.state == ClusterCollection.State.QUEUED)
 
 
+# A run that has not finished after this long died with its process; it no longer blocks a new one.
+RUN_STALE_AFTER = timedelta(minutes=15)
+
+
+def collection_run_active() -> CollectionRun | None:
+    """The run in progress, if any (runs abandoned by a dead process do not count)."""
+    return (
+        CollectionRun.objects.filter(finished_at__isnull=True, started_at__gte=timezone.now() - RUN_STALE_AFTER)
+        .order_by("-started_at")
+        .first()
+    )
+
+
 def collection_status_for_user(*, user: AbstractBaseUser) -> CollectionStatus:
     """Per-cluster collection state for the user's accounts, and the run in progress if any."""
-    from ecsportal.stopped.services import collection_run_active
-
     accounts = accounts_for_user(user=user)
     clusters = list(
         ClusterCollection.objects.filter(account__in=accounts)
