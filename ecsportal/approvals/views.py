@@ -15,6 +15,7 @@ from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.approvals import registry, selectors, services
 from ecsportal.approvals.forms import DecisionForm, RequestFilterForm
 from ecsportal.audit.services import client_ip
+from ecsportal.context_processors import nav_section
 
 
 def _card_context(request: HttpRequest, pk: int, **extra: object) -> dict[str, object]:
@@ -57,7 +58,7 @@ def approval_nav(request: HttpRequest) -> HttpResponse:
     is_approver = selectors.user_is_approver_anywhere(user=request.user)
     count = selectors.inbox_count_for_user(user=request.user) if is_approver else 0
     page = (request.htmx.current_url_abs_path if request.htmx else None) or request.path
-    active = page.startswith(("/approvals/", "/stops/"))
+    active = nav_section(page) == "approvals"
     return render(request, "approvals/_nav.html", {"inbox_count": count, "is_approver": is_approver, "active": active})
 
 

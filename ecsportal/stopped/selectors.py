@@ -17,7 +17,6 @@ from django.db.models import Count, Max, Min, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from ecsportal.accounts.models import AwsAccount
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.stopped import categories
 from ecsportal.stopped.chart import Chart, chart_build
@@ -340,7 +339,3 @@ def filter_choices_for_user(*, user: AbstractBaseUser) -> dict[str, Any]:
         "stop_codes": STOP_CODES,
         "ranges": RANGE_LABELS,
     }
-
-
-def accounts_by_pk(accounts: list[AwsAccount]) -> dict[int, AwsAccount]:
-    return {a.pk: a for a in accounts}
