@@ -33,7 +33,7 @@ def approval_get_for_user(*, user: AbstractBaseUser, pk: int | str, min_role: Ro
     """The request if `user` holds `min_role` on its account; 404 for outsiders, 403 for low roles."""
     try:
         request = _with_counts(ApprovalRequest.objects.all()).get(pk=int(pk))
-    except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
+    except (ApprovalRequest.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("No such approval request.") from None
     account_get_for_user(user=user, account_pk=request.account_id, min_role=min_role)
     return request

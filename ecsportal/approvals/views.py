@@ -16,6 +16,7 @@ from ecsportal.approvals import registry, selectors, services
 from ecsportal.approvals.forms import DecisionForm, RequestFilterForm
 from ecsportal.audit.services import client_ip
 from ecsportal.context_processors import nav_section
+from ecsportal.ui.forms import valid_filters
 
 
 def _card_context(request: HttpRequest, pk: int, **extra: object) -> dict[str, object]:
@@ -64,8 +65,7 @@ def approval_nav(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def approval_list(request: HttpRequest) -> HttpResponse:
-    form = RequestFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    filters = valid_filters(RequestFilterForm(request.GET))
     approvals = selectors.requests_for_user(
         user=request.user,
         status=filters.get("status") or "",

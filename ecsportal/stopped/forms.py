@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from ecsportal.stopped import categories
 from ecsportal.stopped.chart import WINDOWS
 from ecsportal.stopped.selectors import RANGES, SORTS, StoppedFilters
+from ecsportal.ui.forms import IdField, valid_filters
 
 _NAME = RegexValidator(r"^[A-Za-z0-9_.:/-]{1,255}$", "Not a valid name.")
 _SORT_CHOICES = [(s, s) for column in SORTS for s in (column, f"-{column}")]
@@ -17,7 +18,7 @@ _SORT_CHOICES = [(s, s) for column in SORTS for s in (column, f"-{column}")]
 class StoppedFilterForm(forms.Form):
     # Any number: an account the user may not see yields no rows (the selector's gate), rather
     # than silently falling back to "all accounts" for a pasted link.
-    account = forms.IntegerField(required=False, min_value=1)
+    account = IdField()
     region = forms.CharField(required=False, max_length=32, validators=[RegexValidator(r"^[a-z0-9-]+$")])
     cluster = forms.CharField(required=False, max_length=255, validators=[_NAME])
     service = forms.CharField(required=False, max_length=255, validators=[_NAME])
@@ -31,6 +32,10 @@ class StoppedFilterForm(forms.Form):
     chart = forms.ChoiceField(required=False, choices=[(w, w) for w in WINDOWS])
 
     def filters(self) -> StoppedFilters:
-        self.is_valid()
-        values = {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
-        return StoppedFilters(**values)
+        return StoppedFilters(**valid_filters(self))
+
+
+class StatusForm(forms.Form):
+    """The status fragment's poll: which run the page is waiting for."""
+
+    run = IdField()

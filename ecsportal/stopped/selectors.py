@@ -21,6 +21,7 @@ from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.stopped import categories
 from ecsportal.stopped.chart import Chart, chart_build
 from ecsportal.stopped.models import ClusterCollection, CollectionRun, StoppedTask
+from ecsportal.ui.forms import MAX_ID
 
 RANGES: dict[str, timedelta | None] = {
     "1h": timedelta(hours=1),
@@ -126,6 +127,8 @@ def stopped_tasks_for_user(
 
 def stopped_task_get_for_user(*, user: AbstractBaseUser, pk: int) -> StoppedTask:
     """One row, or 404 for a missing row and for a row of an account the user may not see."""
+    if not 0 < pk <= MAX_ID:
+        raise Http404("No such stopped task.")
     account_pks = accounts_for_user(user=user).values_list("pk", flat=True)
     found = StoppedTask.objects.select_related("account").filter(pk=pk, account_id__in=list(account_pks)).first()
     if found is None:

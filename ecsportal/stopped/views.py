@@ -14,9 +14,10 @@ from django_htmx.http import trigger_client_event
 
 from ecsportal.audit.services import client_ip
 from ecsportal.stopped import categories, selectors, services
-from ecsportal.stopped.forms import StoppedFilterForm
+from ecsportal.stopped.forms import StatusForm, StoppedFilterForm
 from ecsportal.stopped.models import CollectionRun, StoppedTask
 from ecsportal.stopped.selectors import StoppedFilters
+from ecsportal.ui.forms import valid_filters
 
 EXPORT_CHUNK = 2000
 
@@ -67,8 +68,8 @@ def _status_fragment(request: HttpRequest) -> HttpResponse:
     response = render(
         request, "stopped/_status.html", {"status": selectors.collection_status_for_user(user=request.user)}
     )
-    watched = request.GET.get("run", "")
-    if watched.isdigit() and CollectionRun.objects.filter(pk=int(watched), finished_at__isnull=False).exists():
+    watched = valid_filters(StatusForm(request.GET)).get("run")
+    if watched is not None and CollectionRun.objects.filter(pk=watched, finished_at__isnull=False).exists():
         trigger_client_event(response, "stopped-collected")  # the results reload themselves
     return response
 
