@@ -16,8 +16,8 @@ from django.utils import timezone
 from ecsportal.periodic import start_periodic
 from ecsportal.stopped.collector import stopped_collect
 from ecsportal.stopped.models import CollectionRun
-from ecsportal.stopped.selectors import collection_run_active
 from ecsportal.stopped.services import stopped_prune
+from ecsportal.stopped.status import collection_run_active
 
 FIRST_RUN_DELAY = 10.0  # seconds: let the server answer its first requests before collecting
 

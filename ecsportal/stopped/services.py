@@ -13,7 +13,7 @@ from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.audit.services import audit_record
 from ecsportal.stopped.collector import collection_execute_in_background
 from ecsportal.stopped.models import CollectionRun, StoppedTask
-from ecsportal.stopped.selectors import collection_run_active
+from ecsportal.stopped.status import collection_run_active
 
 
 def stopped_refresh_request(*, user: AbstractBaseUser, source_ip: str | None = None) -> CollectionRun:

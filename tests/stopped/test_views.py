@@ -209,6 +209,19 @@ def test_paging_walks_every_row_once(cast, login):
     assert "Page 3 of 3" in client.get("/stopped/?page=99").content.decode()  # past the end: the last page
 
 
+def test_past_the_count_cap_the_page_says_plus_and_pages_on(cast, login, monkeypatch):
+    from ecsportal.stopped import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 60)
+    for i in range(1, 121):
+        row(cast.prod, minutes_ago=i)
+    client = login(cast.viewer)
+    html = client.get("/stopped/").content.decode()
+    assert "60+ stopped tasks" in html and "Page 1<" in html and 'rel="next"' in html
+    html = client.get("/stopped/?page=3").content.decode()
+    assert "showing 101–120" in html
+
+
 def test_htmx_filter_requests_get_only_the_results_fragment(cast, estate, login):
     answer = login(cast.viewer).get("/stopped/?category=exit-139", HTTP_HX_REQUEST="true")
     html = answer.content.decode()
