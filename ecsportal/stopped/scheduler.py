@@ -7,13 +7,12 @@ ECSPORTAL_STOPPED_COLLECT_INTERVAL=0 and run `manage.py collect_stopped_tasks --
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from ecsportal.periodic import start_periodic
+from ecsportal.periodic import PeriodicJob, start_periodic
 from ecsportal.stopped.collector import stopped_collect
 from ecsportal.stopped.models import CollectionRun
 from ecsportal.stopped.services import stopped_prune
@@ -32,7 +31,7 @@ def collect_if_due(*, interval: float) -> bool:
     return True
 
 
-def start_periodic_collector() -> threading.Thread | None:
+def start_periodic_collector() -> PeriodicJob | None:
     """Start the periodic collector once per process; a no-op when the interval is 0."""
     interval = float(getattr(settings, "ECSPORTAL_STOPPED_COLLECT_INTERVAL", 0))
     return start_periodic(
