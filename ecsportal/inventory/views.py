@@ -11,6 +11,7 @@ from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user, roles_by_account_for_user
 from ecsportal.aws.errors import AwsError
 from ecsportal.inventory import selectors
+from ecsportal.inventory.forms import PickerForm
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
@@ -104,7 +105,7 @@ def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str
 @require_GET
 def picker(request: HttpRequest) -> HttpResponse:
     """The cascading picker, re-rendered with each choice (HTMX); later forms embed it."""
-    context = selectors.picker_for_user(user=request.user, params=request.GET.dict())
-    context["picker_url"] = reverse("inventory:picker")
+    picker = selectors.picker_get_for_user(user=request.user, form=PickerForm(request.GET))
+    context = {**picker.as_context(), "picker_url": reverse("inventory:picker")}
     template = "inventory/_picker_fields.html" if request.htmx else "inventory/pick.html"
     return render(request, template, context)
