@@ -13,6 +13,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
+from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.approvals.models import ApprovalRequest, Status
 from ecsportal.approvals.selectors import inbox_for_user, requests_for_user, user_is_approver_anywhere
@@ -67,6 +68,7 @@ class ApprovalsPanel:
     waiting_total: int
     mine: list[ApprovalRequest]  # this user's own requests still pending
     is_approver: bool
+    can_request: bool  # operator or above somewhere: may ask for stops and commands
 
 
 def approvals_panel_for_user(*, user: AbstractBaseUser) -> ApprovalsPanel:
@@ -77,6 +79,7 @@ def approvals_panel_for_user(*, user: AbstractBaseUser) -> ApprovalsPanel:
         waiting_total=len(waiting),
         mine=list(mine),
         is_approver=user_is_approver_anywhere(user=user),
+        can_request=accounts_for_user(user=user, min_role=Role.OPERATOR).exists(),
     )
 
 

@@ -136,6 +136,8 @@ def test_an_operator_sees_their_own_pending_request_and_no_decision_list(estate,
 def test_a_viewer_is_told_what_would_fill_the_approvals_panel(estate, login):
     html = home(login(estate.viewer))
     assert "Waiting for your decision" not in html and 'id="home-mine-empty"' in html
+    assert "need the operator role" in html
+    assert "need the operator role" not in home(login(estate.operator))
 
 
 def test_a_decided_request_leaves_the_panels(estate, login):
