@@ -45,6 +45,12 @@
     return bytes;
   }
 
+  function sizeText(n) {
+    if (n < 1024) { return n + (n === 1 ? " byte" : " bytes"); }
+    if (n < 1024 * 1024) { return (n / 1024).toFixed(1) + "\u00a0KB"; }
+    return (n / 1024 / 1024).toFixed(1) + "\u00a0MB";
+  }
+
   function RunView(box) {
     this.box = box;
     this.cols = parseInt(box.getAttribute("data-cols"), 10) || 120;
@@ -53,6 +59,7 @@
     this.search = null;
     this.socket = null;
     this.delay = 1000;
+    this.received = 0; // bytes of output received, shown while the run is live
     // lastSeq: the last chunk received (queued or written); reconnecting asks for what follows.
     this.state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
     this.connection = document.getElementById("run-connection");
@@ -105,7 +112,11 @@
       if (message.seq <= state.lastSeq) { return; } // already have it
       if (message.seq !== state.lastSeq + 1) { this.socket.close(); return; } // a gap: ask again from the last one
       state.lastSeq = message.seq;
-      state.queue.push({ seq: message.seq, bytes: decode(message.data) });
+      var bytes = decode(message.data);
+      state.queue.push({ seq: message.seq, bytes: bytes });
+      this.received += bytes.length;
+      var shown = document.getElementById("run-bytes");
+      if (shown && !state.finished) { shown.textContent = sizeText(this.received); }
       this.pump();
     } else if (message.type === "replayed") {
       state.replayed = true;
