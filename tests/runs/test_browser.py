@@ -83,11 +83,22 @@ def test_markup_in_the_output_is_shown_as_text_and_never_runs(page_as, demo_serv
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     errors = _console_errors(page)
-    _start(page, demo_server, "echo '<script>alert(1)</script>'; echo '<img src=x onerror=alert(1)>'")
-    _wait_for_text(page, "<img src=x onerror=alert(1)>")
+    command = (
+        "echo '<script>alert(1)</script>'; echo '<img src=x onerror=alert(1)>'; "
+        "printf '\\033[38;2;255;100;0mtruecolor\\033[0m \\033[1;32mgreen\\033[0m\\n'"
+    )
+    _start(page, demo_server, command)
+    _wait_for_text(page, "truecolor green")
     _wait_until_finished(page)
     text = page.evaluate(BUFFER)
-    assert "<script>alert(1)</script>" in text
+    assert "<script>alert(1)</script>" in text and "<img src=x onerror=alert(1)>" in text
+    # Escapes stay inside the terminal: colours applied, no escape text shown, no CSP refusal.
+    colour = page.evaluate(
+        "() => [...document.querySelectorAll('#run-terminal .xterm-rows span')]"
+        ".filter(s => s.textContent === 'truecolor').map(s => getComputedStyle(s).color)[0]"
+    )
+    assert colour == "rgb(255, 100, 0)"
+    assert "[38;2" not in text
     assert page.evaluate("() => document.querySelectorAll('img[src=x], #run-terminal script').length") == 0
     page.reload()  # the stored transcript is as harmless as the live one
     _wait_for_text(page, "<script>alert(1)</script>")
