@@ -124,7 +124,8 @@
       this.onStatus(message);
     }
     if (state.replayed) {
-      this.say(state.finished ? "ended" : "live", state.finished ? "ended" : "live");
+      var ended = state.lastSeq ? "ended" : "ended · no output";
+      this.say(state.finished ? ended : "live", state.finished ? "ended" : "live");
       if (state.finished) {
         state.done = true; // nothing more will come: no reconnecting
         this.socket.close(1000);

@@ -150,6 +150,34 @@ def test_an_operator_runs_a_command_and_watches_it_live(page_as, demo_server):
     assert errors == [], f"browser console errors (a CSP violation?): {errors}"
 
 
+def test_a_viewer_watches_until_logging_out_and_an_operator_cancels(page_as, demo_server):
+    operator = page_as("operator")
+    _start(operator, demo_server, "echo waiting; sleep 60; echo never")
+    _wait_for_text(operator, "waiting")
+    run_url = operator.url
+
+    viewer = page_as("viewer")
+    errors = _console_errors(viewer)
+    viewer.goto(run_url)
+    _wait_for_text(viewer, "waiting")
+    assert viewer.locator("#run-connection").inner_text() == "live"
+    assert viewer.locator("#run-cancel").count() == 0  # viewers watch, they do not cancel
+    other_tab = viewer.context.new_page()
+    other_tab.goto(f"{demo_server}/")
+    other_tab.click("nav button[type=submit]")  # Log out
+    viewer.wait_for_selector("#run-connection[data-state='refused']")
+    assert "logged out" in viewer.locator("#run-connection").inner_text()
+
+    operator.once("dialog", lambda dialog: dialog.accept())  # "Cancel run #…?"
+    operator.click("#run-cancel")
+    _wait_until_finished(operator)
+    assert operator.locator("#run-status .badge").inner_text() == "Cancelled"
+    assert "Cancelled by operator" in operator.locator("#run-end-reason").inner_text()
+    assert "never" not in operator.evaluate(BUFFER)
+    screenshot(operator, "run-cancelled")
+    assert errors == [], f"browser console errors (a CSP violation?): {errors}"
+
+
 def test_the_history_lists_the_runs(page_as, demo_server):
     page = page_as("viewer")
     errors = _console_errors(page)
