@@ -78,6 +78,22 @@ def test_reloading_mid_run_still_shows_the_whole_transcript_once(page_as, demo_s
     assert errors == [], f"browser console errors (a CSP violation?): {errors}"
 
 
+def test_a_dropped_socket_reconnects_after_the_last_chunk_it_has(page_as, demo_server):
+    page = page_as("operator")
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    _start(page, demo_server, "echo before; sleep 2; echo after")
+    _wait_for_text(page, "before")
+    seen = page.evaluate("() => window.ecsportalRun.state.lastSeq")
+    page.evaluate("() => window.ecsportalRun.socket.close()")  # as a network drop would
+    page.wait_for_selector("#run-connection[data-state='retrying']")
+    _wait_for_text(page, "after")
+    _wait_until_finished(page)
+    text = page.evaluate(BUFFER)
+    assert text.count("before") == 1 and text.count("after") == 1
+    assert len(sockets) >= 2 and sockets[0].endswith("?after=0") and sockets[1].endswith(f"?after={seen}")
+
+
 def test_markup_in_the_output_is_shown_as_text_and_never_runs(page_as, demo_server):
     page = page_as("operator")
     dialogs: list[str] = []
