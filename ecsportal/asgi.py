@@ -14,18 +14,26 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "ecsportal.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
+from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsumer  # noqa: E402
+from ecsportal.runs.scheduler import start_run_sweep  # noqa: E402
 from ecsportal.stopped.scheduler import start_periodic_collector  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+# LoopCapture records the server's event loop: in-process runs are scheduled on it (daphne
+# has no lifespan event). "channel" serves `manage.py runworker ecsportal-runs`.
+application = LoopCapture(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "channel": ChannelNameRouter({RUNS_CHANNEL: RunWorkerConsumer.as_asgi()}),
+        }
+    )
 )
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
 start_housekeeping()  # approvals left executing by a process that died; off when 0
+start_run_sweep()  # runs whose runner was lost (on start and periodically); off when 0

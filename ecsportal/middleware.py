@@ -27,6 +27,15 @@ POLICY = "; ".join(
 )
 
 
+def policy_with_style_nonce(nonce: str) -> str:
+    """The same policy, also applying <style> elements that carry `nonce` (a page's own, per response).
+
+    For pages whose vendored scripts create <style> elements (xterm.js); inline style
+    attributes and every script source stay as strict as elsewhere.
+    """
+    return POLICY.replace("style-src 'self'", f"style-src 'self' 'nonce-{nonce}'", 1)
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

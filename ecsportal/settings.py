@@ -215,6 +215,28 @@ ECSPORTAL_BASE_URL = env.str("ECSPORTAL_BASE_URL", default="")
 # Seconds between sweeps that fail approvals left "executing" by a process that died (0 = off).
 ECSPORTAL_APPROVAL_SWEEP_SECONDS = env.int("ECSPORTAL_APPROVAL_SWEEP_SECONDS", default=60)
 
+# Runs (commands in containers over ECS Exec).
+# inprocess: the runner is an asyncio task in the web server; worker: `manage.py runworker ecsportal-runs`.
+ECSPORTAL_RUNNER_MODE = env.str("ECSPORTAL_RUNNER_MODE", default="inprocess")
+if ECSPORTAL_RUNNER_MODE not in ("inprocess", "worker"):
+    raise ImproperlyConfigured("ECSPORTAL_RUNNER_MODE must be inprocess or worker.")
+# A run is closed after this many seconds (ECS ends idle sessions after 20 minutes).
+ECSPORTAL_RUN_TIME_LIMIT_SECONDS = env.int("ECSPORTAL_RUN_TIME_LIMIT_SECONDS", default=900)
+# Seconds between the runner's heartbeats and cancel checks.
+ECSPORTAL_RUN_HEARTBEAT_SECONDS = env.float("ECSPORTAL_RUN_HEARTBEAT_SECONDS", default=2.0)
+# Seconds between DescribeTasks checks that the run's task is still RUNNING.
+ECSPORTAL_RUN_TASK_CHECK_SECONDS = env.float("ECSPORTAL_RUN_TASK_CHECK_SECONDS", default=10.0)
+# An active run whose heartbeat is older than this is ended as "runner lost".
+ECSPORTAL_RUN_STALE_SECONDS = env.float("ECSPORTAL_RUN_STALE_SECONDS", default=60.0)
+# Seconds between sweeps for runs whose runner was lost (0 = off).
+ECSPORTAL_RUN_SWEEP_SECONDS = env.float("ECSPORTAL_RUN_SWEEP_SECONDS", default=30.0)
+# After Cancel sends Ctrl-C, seconds to wait for the command to end before closing the session.
+ECSPORTAL_RUN_CANCEL_GRACE_SECONDS = env.float("ECSPORTAL_RUN_CANCEL_GRACE_SECONDS", default=5.0)
+# A session with no data from the agent for this long is ended as "channel lost".
+ECSPORTAL_RUN_IDLE_SECONDS = env.float("ECSPORTAL_RUN_IDLE_SECONDS", default=600.0)
+# While a task is younger than this, "agent not connected" is retried with backoff.
+ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS", default=60.0)
+
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 
 LOGGING = {

@@ -6,3 +6,21 @@ class RunsConfig(AppConfig):
 
     name = "ecsportal.runs"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from ecsportal.approvals import registry
+        from ecsportal.runs import executor
+        from ecsportal.runs.services import ACTION_COMMAND, ACTION_RUNBOOK
+
+        for key, policy, label in (
+            (ACTION_COMMAND, "command", "Run command"),
+            (ACTION_RUNBOOK, "runbook", "Run runbook"),
+        ):
+            registry.register(
+                key,
+                executor.run_execute,
+                executor.run_describe,
+                label=label,
+                policy=policy,
+                target_url=executor.run_url,
+            )

@@ -1,3 +1,9 @@
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from ecsportal.runs.consumers import RunConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/runs/<int:pk>/", RunConsumer.as_asgi()),
+]

@@ -1,4 +1,16 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from ecsportal.runs import views
+
 app_name = "runs"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.run_list, name="list"),
+    path("new/", views.run_new, name="new"),
+    path("pick/", views.run_picker, name="picker"),
+    path("<int:pk>/", views.run_detail, name="detail"),
+    path("<int:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:pk>/transcript.txt", views.run_transcript, name="transcript"),
+    path("<int:pk>/transcript.cast", views.run_cast, name="cast"),
+]

@@ -1,0 +1,535 @@
+"""The runner: one coroutine, `execute_run(run_pk)`, owns a run's ECS Exec session.
+
+Both dispatch modes run it (dispatcher.py). It moves the run QUEUED → CONNECTING → RUNNING →
+an end state, each by a conditional UPDATE; calls ExecuteCommand through the AWS layer; opens
+the data channel with `SsmClient`, sends the terminal size first, and streams the output:
+
+    SsmClient → ExitMarker (removes the exit trailer) → TranscriptWriter → RunChunk rows
+                                                                        → group "run-<pk>"
+
+The writer coalesces: whatever arrived while the previous batch was being written becomes ONE
+RunChunk row (one INSERT), and only then is it published, so anything a viewer receives live
+is already in the database. One write in flight at a time; an idle run writes at once.
+
+A watchdog beside it writes the heartbeat (and `bytes_out`), learns about cancels, enforces
+the time limit and checks with DescribeTasks that the task is still RUNNING.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import secrets
+import shlex
+import socket
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.utils import timezone
+
+from ecsportal.aws import ecs, records
+from ecsportal.aws.errors import AccessDenied, AwsError, ExecNotEnabled, TargetNotConnected
+from ecsportal.runs import dispatcher
+from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunChunk, RunMode, RunStatus
+from ecsportal.runs.selectors import run_real_command
+from ecsportal.runs.services import run_end, run_move
+from ecsportal.ssm.client import SsmClient
+from ecsportal.ssm.session import KMS_UNSUPPORTED, EndKind, SessionEnded
+
+logger = logging.getLogger(__name__)
+
+RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+MAX_CHUNK = 256 * 1024  # largest RunChunk row (and channel-layer message)
+MAX_PENDING = 4 * 1024 * 1024  # output waiting for the writer before the reader waits too
+
+
+# -- the exit marker -----------------------------------------------------------------------------
+
+
+class ExitMarker:
+    """Wraps a shell command so it reports its exit code, and removes that report from the output.
+
+    The command runs as ``/bin/sh -c '<EXIT trap>\\n<command>'``; the trap prints
+    ``\\x1e ecsportal-exit:<32 random hex>=<code>`` as the shell exits (also after `exit 3`).
+    The marker's token is printed as two halves, so its text never appears in the command
+    (nor in a process listing as one string). Only the marker at the very end of the output
+    counts: another run's marker, a forged one or this one followed by more output is kept
+    as output and changes nothing. Only trailing bytes that could begin the marker are held
+    back, so output is not delayed otherwise.
+    """
+
+    PREFIX = b"\x1eecsportal-exit:"
+
+    def __init__(self, token: str | None = None) -> None:
+        self.token = token or secrets.token_hex(16)
+        self.marker = self.PREFIX + self.token.encode()
+        self._full = re.compile(re.escape(self.marker) + rb"=(\d{1,3})\r*\n")
+        self._partial = re.compile(re.escape(self.marker) + rb"(=\d{0,3}\r*)?")
+        self._held = bytearray()
+
+    def wrap(self, command: str) -> str:
+        half = len(self.token) // 2
+        a, b = self.token[:half], self.token[half:]
+        trap = f'trap \'ecsportal_rc=$?; printf "\\036ecsportal-exit:%s%s=%d\\n" {a} {b} "$ecsportal_rc"\' EXIT'
+        return "/bin/sh -c " + shlex.quote(f"{trap}\n{command}")
+
+    def feed(self, data: bytes) -> bytes:
+        """Add output; return what can be shown now."""
+        held = self._held
+        held += data
+        out = bytearray()
+        while True:
+            at = held.find(self.marker)
+            if at < 0:
+                break
+            out += held[:at]
+            del held[:at]
+            full = self._full.match(held)
+            if full:
+                if full.end() == len(held):
+                    return bytes(out)  # a complete trailer at the end: hold it
+                out += held[: full.end()]  # more output after it: it was not the end
+                del held[: full.end()]
+                continue
+            if self._partial.fullmatch(held):
+                return bytes(out)  # the trailer may still be arriving
+            out += held[: len(self.marker)]
+            del held[: len(self.marker)]
+        start = held.rfind(self.PREFIX[:1], max(0, len(held) - len(self.marker) + 1))
+        if start >= 0 and self.marker.startswith(bytes(held[start:])):
+            out += held[:start]
+            del held[:start]
+        else:
+            out += held
+            held.clear()
+        return bytes(out)
+
+    def finish(self) -> tuple[bytes, int | None]:
+        """At the end of the session: the output still held and the exit code (None if unknown)."""
+        full = self._full.fullmatch(self._held)
+        code = int(full.group(1)) if full else None
+        rest = b"" if full else bytes(self._held)
+        self._held.clear()
+        return rest, code
+
+
+# -- the transcript writer --------------------------------------------------------------------------
+
+
+def _insert_chunk(run_pk: int, seq: int, offset: float, data: bytes) -> None:
+    RunChunk.objects.create(run_id=run_pk, seq=seq, offset=offset, data=data)
+
+
+class TranscriptWriter:
+    """Coalesces output into RunChunk rows, one write in flight, and publishes each after it is stored."""
+
+    def __init__(self, run_pk: int, *, started: float, first_seq: int = 0) -> None:
+        self.run_pk = run_pk
+        self.group = f"run-{run_pk}"
+        self.started = started
+        self.seq = first_seq
+        self.written = 0
+        self._pending = bytearray()
+        self._pending_at = 0.0
+        self._wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._closing = False
+        self._layer = get_channel_layer()
+        self._insert = database_sync_to_async(_insert_chunk)
+        self._task = asyncio.create_task(self._loop(), name=f"run-{run_pk}-writer")
+
+    def append(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self._pending:
+            self._pending_at = asyncio.get_running_loop().time() - self.started
+        self._pending += data
+        self._wake.set()
+        if len(self._pending) > MAX_PENDING:
+            self._space.clear()
+
+    async def room(self) -> None:
+        """Wait while too much output is waiting to be written (the SSM client then holds the agent)."""
+        if not self._space.is_set() and not self._task.done():
+            await self._space.wait()
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                data = bytes(self._pending[:MAX_CHUNK])
+                del self._pending[:MAX_CHUNK]
+                offset = self._pending_at
+                self._pending_at = loop.time() - self.started
+                self.seq += 1
+                await self._insert(self.run_pk, self.seq, round(offset, 6), data)
+                self.written += len(data)
+                if self._layer is not None:
+                    await self._layer.group_send(self.group, {"type": "run.output", "seq": self.seq, "data": data})
+                if len(self._pending) <= MAX_PENDING // 2:
+                    self._space.set()
+            self._space.set()
+            if self._closing:
+                return
+
+    async def close(self) -> None:
+        """Write and publish everything appended so far; raise what the writer ran into."""
+        self._closing = True
+        self._wake.set()
+        await self._task
+
+
+# -- the database steps ------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    run: Run
+    config: object
+    command: str
+
+
+def _load(run_pk: int) -> Target | None:
+    run = Run.objects.select_related("account").filter(pk=run_pk).first()
+    if run is None or run.status != RunStatus.QUEUED:
+        return None
+    return Target(run=run, config=run.account.aws_config(), command=run_real_command(run=run))
+
+
+def _heartbeat(run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
+    Run.objects.filter(pk=run_pk, status__in=ACTIVE_STATUSES).update(heartbeat_at=timezone.now(), bytes_out=bytes_out)
+    row = Run.objects.filter(pk=run_pk).values("cancel_requested_at", "cancelled_by__username", "status").first()
+    if row is None:
+        return None, ""
+    return row["cancel_requested_at"], row["cancelled_by__username"] or ""
+
+
+def _aws(fn):  # noqa: ANN001, ANN202
+    """AWS calls run in the default thread pool, not the one thread Django's database calls share:
+    boto3 clients are thread-safe, and a slow AWS answer must not hold up every run's writes."""
+    return sync_to_async(fn, thread_sensitive=False)
+
+
+def _describe(target: Target, run: Run) -> records.Task | None:
+    found = ecs.describe_tasks(target.config, run.region, run.cluster, [run.task_arn], role_arn=run.role_arn or None)
+    return next((t for t in found if t.arn == run.task_arn), None)
+
+
+def _status_message(run_pk: int) -> dict | None:
+    from ecsportal.runs.services import status_payload
+
+    run = Run.objects.filter(pk=run_pk).first()
+    return None if run is None else {"type": "run.status", "status": status_payload(run)}
+
+
+# -- errors in words ------------------------------------------------------------------------------------
+
+
+def explain_exec_error(exc: AwsError, *, run: Run, task: records.Task | None) -> str:
+    """ExecuteCommand's refusals as a person can act on them."""
+    cluster = run.cluster_name
+    if isinstance(exc, ExecNotEnabled):
+        service = task.service_name if task else ""
+        if service:
+            fix = (
+                f"Enable it on the service and replace its tasks: aws ecs update-service --cluster {cluster} "
+                f"--service {service} --enable-execute-command --force-new-deployment"
+            )
+        else:
+            fix = "This task is not part of a service: run it again with aws ecs run-task … --enable-execute-command"
+        return (
+            "ECS Exec is not enabled for this task (it cannot be switched on for a running task). "
+            f"{fix}. Then run the command in a new task. AWS said: {_aws_said(exc)}"
+        )
+    if isinstance(exc, TargetNotConnected):
+        return (
+            f"The SSM agent in container {run.container} is not connected. Check that the task role "
+            "allows ssmmessages:CreateControlChannel, CreateDataChannel, OpenControlChannel and "
+            "OpenDataChannel, and that the task has a network path to the ssmmessages endpoint "
+            "(a NAT gateway, a public IP, or a VPC endpoint for ssmmessages). A task that has just "
+            f"started needs up to a minute; this one did not connect in time. AWS said: {_aws_said(exc)}"
+        )
+    if isinstance(exc, AccessDenied):
+        role = run.role_arn or "the account's role"
+        return (
+            f"Access denied: {role} may not call ecs:ExecuteCommand on {run.task_arn}. Its IAM policy must "
+            f"allow ecs:ExecuteCommand on the task and on the cluster {cluster}, and its conditions must "
+            f"match (ecs:cluster, ecs:container-name = {run.container}, aws:ResourceTag/… on the task). "
+            f"AWS said: {_aws_said(exc)}"
+        )
+    return str(exc)
+
+
+def _aws_said(exc: AwsError) -> str:
+    text = str(exc)
+    return text.split("AWS said: ", 1)[1] if "AWS said: " in text else text
+
+
+def explain_end(end: SessionEnded | None) -> str:
+    if end is None:
+        return "Channel lost: the session ended without saying why."
+    if end.kind == EndKind.ERROR and KMS_UNSUPPORTED in end.message:
+        return (
+            "KMS-encrypted sessions are not supported: the cluster's ECS Exec configuration names a "
+            "KMS key. Use the AWS CLI with the Session Manager plugin for this cluster, or remove the "
+            "KMS key from its executeCommandConfiguration."
+        )
+    if end.kind == EndKind.ERROR:
+        return f"The session failed: {end.message}."
+    return f"Channel lost: {end.message}."
+
+
+# -- the coroutine ----------------------------------------------------------------------------------------
+
+
+async def execute_run(run_pk: int) -> None:
+    """Run a queued run to its end; never raises, never leaves the run active."""
+    runner = _Runner(run_pk)
+    try:
+        await runner.run()
+    except asyncio.CancelledError:
+        await _end_quietly(run_pk, "Runner lost: the server stopped while the command was running.", runner)
+        raise
+    except Exception as exc:
+        logger.exception("run %s: the runner failed", run_pk)
+        await _end_quietly(run_pk, f"The portal's runner failed: {type(exc).__name__}: {exc}", runner)
+    finally:
+        dispatcher.drop_cancel_event(run_pk)
+
+
+async def _end_quietly(run_pk: int, reason: str, runner: _Runner) -> None:
+    try:
+        await database_sync_to_async(run_end)(
+            run_pk=run_pk, status=RunStatus.ERROR, end_reason=reason, bytes_out=runner.bytes_out
+        )
+    except Exception:
+        logger.exception("run %s: could not record the runner's failure", run_pk)
+
+
+class _Runner:
+    def __init__(self, run_pk: int) -> None:
+        self.pk = run_pk
+        self.client: SsmClient | None = None
+        self.writer: TranscriptWriter | None = None
+        self.stop: tuple[str, str] | None = None  # (status, end reason) chosen by the watchdog
+        self.cancel_by = ""
+        self.task: records.Task | None = None
+        self.cancel_event = dispatcher.cancel_event(run_pk)
+
+    @property
+    def bytes_out(self) -> int | None:
+        return self.writer.written if self.writer else None
+
+    async def publish_status(self) -> None:
+        message = await database_sync_to_async(_status_message)(self.pk)
+        layer = get_channel_layer()
+        if message is not None and layer is not None:
+            await layer.group_send(f"run-{self.pk}", message)
+
+    async def end(self, status: str, reason: str, exit_code: int | None = None) -> None:
+        await database_sync_to_async(run_end)(
+            run_pk=self.pk, status=status, end_reason=reason, exit_code=exit_code, bytes_out=self.bytes_out
+        )
+
+    async def run(self) -> None:
+        target = await database_sync_to_async(_load)(self.pk)
+        if target is None:
+            return
+        run = target.run
+        moved = await database_sync_to_async(run_move)(
+            run_pk=self.pk,
+            from_statuses=(RunStatus.QUEUED,),
+            status=RunStatus.CONNECTING,
+            runner_id=RUNNER_ID,
+            heartbeat_at=timezone.now(),
+        )
+        if not moved:
+            return
+        await self.publish_status()
+        marker = ExitMarker() if run.mode == RunMode.SHELL else None
+        command = marker.wrap(target.command) if marker else target.command
+        session = await self.open_session(run, target, command)
+        if session is None:
+            return
+        self.client = SsmClient(
+            session.stream_url,
+            session.token_value,
+            open_timeout=10,
+            idle_timeout=settings.ECSPORTAL_RUN_IDLE_SECONDS,
+        )
+        await self.client.open()
+        if self.client.end is not None:
+            await self.end(RunStatus.ERROR, explain_end(self.client.end))
+            return
+        await self.client.resize(run.cols, run.rows)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        moved = await database_sync_to_async(run_move)(
+            run_pk=self.pk,
+            from_statuses=(RunStatus.CONNECTING,),
+            status=RunStatus.RUNNING,
+            started_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+        if not moved:  # ended meanwhile (a stale-runner sweep): give the session back
+            await self.client.close()
+            return
+        await self.publish_status()
+        self.writer = TranscriptWriter(self.pk, started=started)
+        watchdog = asyncio.create_task(self.watch(run, target, started), name=f"run-{self.pk}-watchdog")
+        try:
+            async for chunk in self.client:
+                self.writer.append(marker.feed(chunk) if marker else chunk)
+                await self.writer.room()
+        finally:
+            watchdog.cancel()
+            try:
+                await watchdog
+            except asyncio.CancelledError:
+                pass
+            await self.client.close()
+        exit_code = None
+        if marker:
+            rest, exit_code = marker.finish()
+            self.writer.append(rest)
+        await self.writer.close()
+        await self.finish(run, exit_code, self.client.end)
+
+    async def finish(self, run: Run, exit_code: int | None, end: SessionEnded | None) -> None:
+        if self.stop is not None:
+            status, reason = self.stop
+            if status == RunStatus.CANCELLED and exit_code is not None:
+                reason = f"{reason} The command exited with {exit_code}."
+            await self.end(status, reason, exit_code)
+            return
+        if end is not None and end.kind == EndKind.NORMAL:
+            if run.mode == RunMode.RAW:
+                await self.end(
+                    RunStatus.SUCCEEDED,
+                    "The session ended normally. Raw mode reports no exit code: the command ran without a shell.",
+                )
+            elif exit_code is None:
+                await self.end(
+                    RunStatus.ERROR,
+                    "Exit code unknown: the session ended without the exit marker (the shell was killed, "
+                    "or the command replaced it with exec).",
+                )
+            else:
+                status = RunStatus.SUCCEEDED if exit_code == 0 else RunStatus.FAILED
+                await self.end(status, f"Exited with {exit_code}.", exit_code)
+            return
+        await self.end(RunStatus.ERROR, explain_end(end), exit_code)
+
+    async def open_session(self, run: Run, target: Target, command: str) -> records.ExecSession | None:
+        """ExecuteCommand; "agent not connected" is retried with backoff while the task is young."""
+        role = run.role_arn or None
+        try:
+            self.task = await _aws(_describe)(target, run)
+        except AwsError:
+            self.task = None  # ExecuteCommand says what is wrong
+        delay = 1.0
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return await _aws(ecs.execute_command)(
+                    target.config,
+                    run.region,
+                    run.cluster,
+                    run.task_arn,
+                    command=command,
+                    container=run.container,
+                    role_arn=role,
+                )
+            except TargetNotConnected as exc:
+                age = self._task_age()
+                wait = float(settings.ECSPORTAL_RUN_AGENT_WAIT_SECONDS)
+                if age is None or age + delay > wait or await self._cancelled_within(delay):
+                    if self.cancel_event.is_set():
+                        await self.end(RunStatus.CANCELLED, "Cancelled before the session opened.")
+                    else:
+                        await self.end(RunStatus.ERROR, explain_exec_error(exc, run=run, task=self.task))
+                    return None
+                delay = min(delay * 2, 8.0)
+                await database_sync_to_async(_heartbeat)(self.pk, 0)
+                logger.info("run %s: agent not connected yet, retrying (%s)", self.pk, loop.time())
+            except AwsError as exc:
+                await self.end(RunStatus.ERROR, explain_exec_error(exc, run=run, task=self.task))
+                return None
+
+    def _task_age(self) -> float | None:
+        if self.task is None or self.task.started_at is None:
+            return None
+        return (timezone.now() - self.task.started_at).total_seconds()
+
+    async def _cancelled_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.cancel_event.wait(), seconds)
+            return True
+        except TimeoutError:
+            return False
+
+    async def watch(self, run: Run, target: Target, started: float) -> None:
+        """Heartbeat, cancel, time limit and task checks, until the session ends."""
+        loop = asyncio.get_running_loop()
+        beat = float(settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS)
+        check_every = float(settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS)
+        limit = float(run.time_limit_seconds or settings.ECSPORTAL_RUN_TIME_LIMIT_SECONDS)
+        next_check = started + check_every
+        client = self.client
+        assert client is not None and self.writer is not None
+        while True:
+            remaining = started + limit - loop.time()
+            if remaining <= 0:
+                self.stop = (
+                    RunStatus.TIMED_OUT,
+                    f"Timed out: the run reached its time limit of {limit:g} s and the session was closed.",
+                )
+                await client.close()
+                return
+            woken = await self._cancelled_within(min(beat, remaining))
+            requested, by = await database_sync_to_async(_heartbeat)(self.pk, self.writer.written)
+            if woken or requested is not None:
+                await self.cancel(client, by)
+                return
+            if loop.time() >= next_check:
+                next_check = loop.time() + check_every
+                stopped = await self.task_stopped(run, target)
+                if stopped:
+                    self.stop = (RunStatus.ERROR, stopped)
+                    await client.close()
+                    return
+
+    async def cancel(self, client: SsmClient, by: str) -> None:
+        grace = float(settings.ECSPORTAL_RUN_CANCEL_GRACE_SECONDS)
+        self.stop = (RunStatus.CANCELLED, f"Cancelled by {by or 'an operator'}: Ctrl-C was sent.")
+        await client.send_input(b"\x03")
+        await asyncio.sleep(grace)
+        self.stop = (
+            RunStatus.CANCELLED,
+            f"Cancelled by {by or 'an operator'}: Ctrl-C was sent and the session closed after {grace:g} s.",
+        )
+        await client.close()
+
+    async def task_stopped(self, run: Run, target: Target) -> str:
+        """Why the task is no longer RUNNING ("" while it is, or when AWS cannot say right now)."""
+        try:
+            task = await _aws(_describe)(target, run)
+        except AwsError as exc:
+            logger.info("run %s: task check failed: %s", self.pk, exc)
+            return ""
+        if task is None:
+            return "The task is gone: ECS no longer knows it, so the session was closed."
+        if task.last_status == "RUNNING":
+            return ""
+        why = ": ".join(x for x in (task.stop_code, task.stopped_reason) if x) or "no reason given"
+        return f"The task left RUNNING (now {task.last_status}): {why}. The session was closed."

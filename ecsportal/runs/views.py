@@ -1,0 +1,200 @@
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from ecsportal.accounts.models import Role
+from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
+from ecsportal.audit.services import client_ip
+from ecsportal.inventory.selectors import picker_for_user
+from ecsportal.middleware import policy_with_style_nonce
+from ecsportal.runs import services, transcript
+from ecsportal.runs.forms import RunCommandForm
+from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs.selectors import run_chunks, run_get_for_user, runs_for_user
+from ecsportal.stops.selectors import role_choices
+
+PAGE_SIZE = 25
+FILTERS = ("account", "cluster", "user", "status")
+
+
+def _filters(request: HttpRequest) -> dict[str, str]:
+    return {name: request.GET.get(name, "").strip()[:255] for name in FILTERS}
+
+
+def _filtered_runs(request: HttpRequest, filters: dict[str, str]) -> QuerySet[Run]:
+    runs = runs_for_user(user=request.user)
+    if filters["account"].isdigit():
+        runs = runs.filter(account_id=int(filters["account"]))
+    if filters["cluster"]:
+        runs = runs.filter(Q(cluster=filters["cluster"]) | Q(cluster__endswith="/" + filters["cluster"]))
+    if filters["user"]:
+        runs = runs.filter(requested_by__username=filters["user"])
+    if filters["status"] in RunStatus.values:
+        runs = runs.filter(status=filters["status"])
+    return runs
+
+
+@require_GET
+def run_list(request: HttpRequest) -> HttpResponse:
+    """Runs on the user's accounts, newest first, filtered and paged (the page or, for HTMX, #run-results)."""
+    filters = _filters(request)
+    page = Paginator(_filtered_runs(request, filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    visible = runs_for_user(user=request.user)
+    context = {
+        "page": page,
+        "filters": filters,
+        "query": urlencode({k: v for k, v in filters.items() if v}),
+        "filtered": any(filters.values()),
+        "accounts": accounts_for_user(user=request.user).order_by("name"),
+        "statuses": RunStatus.choices,
+        "users": visible.order_by("requested_by__username")
+        .values_list("requested_by__username", flat=True)
+        .distinct()[:200],
+        "clusters": sorted(
+            {c.rsplit("/", 1)[-1] for c in visible.order_by().values_list("cluster", flat=True).distinct()[:500]}
+        ),
+    }
+    template = "runs/_run_results.html" if request.htmx and not request.htmx.boosted else "runs/list.html"
+    return render(request, template, context)
+
+
+def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
+    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
+    context.update(
+        form=form,
+        picker_url=reverse("runs:picker"),
+        role_choices=role_choices(account=context["account"]),
+        role_arn=params.get("role_arn", ""),
+    )
+    return context
+
+
+@require_http_methods(["GET", "POST"])
+def run_new(request: HttpRequest) -> HttpResponse:
+    """Pick a container and type a command (GET); start the run, or its approval, and open it (POST)."""
+    params = (request.POST if request.method == "POST" else request.GET).dict()
+    form = RunCommandForm(request.POST if request.method == "POST" else None, initial=params)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = services.run_request(
+                actor=request.user,
+                account_pk=data["account"],
+                region=data["region"],
+                cluster=data["cluster"],
+                task=data["task"],
+                container=data["container"],
+                command=data["command"],
+                mode=data["mode"],
+                role_arn=data["role_arn"].strip(),
+                reason=data["reason"].strip(),
+                source_ip=client_ip(request),
+            )
+        except services.RunRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            return redirect("runs:detail", pk=run.pk)
+    status = 422 if form.is_bound and form.errors else 200
+    return render(request, "runs/new.html", _form_context(request, form, params), status=status)
+
+
+@require_GET
+def run_picker(request: HttpRequest) -> HttpResponse:
+    """The inventory picker limited to accounts where the user may run commands, plus the role list (out of band)."""
+    params = request.GET.dict()
+    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
+    context.update(picker_url=reverse("runs:picker"), role_choices=role_choices(account=context["account"]))
+    return render(request, "runs/_picker.html", context)
+
+
+def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
+    role = account_role_for_user(user=request.user, account=run.account)
+    can_operate = role is not None and role >= Role.OPERATOR
+    return {
+        "run": run,
+        "can_operate": can_operate,
+        "can_cancel": can_operate and (run.is_active or run.status == RunStatus.AWAITING_APPROVAL),
+    }
+
+
+@require_GET
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run's terminal and facts; for HTMX (a status message arrived) only #run-facts."""
+    run = run_get_for_user(user=request.user, run_pk=pk)
+    context = _detail_context(request, run)
+    if request.htmx:
+        return render(request, "runs/_run_facts.html", context)
+    nonce = secrets.token_urlsafe(18)
+    context.update(style_nonce=nonce, socket_path=f"/ws/runs/{run.pk}/")
+    response = render(request, "runs/detail.html", context)
+    # xterm.js writes its colours and cell sizes into <style> elements it creates; this page
+    # alone lets styles carrying its nonce apply (scripts stay 'self' only).
+    response["Content-Security-Policy"] = policy_with_style_nonce(nonce)
+    return response
+
+
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    run = run_get_for_user(user=request.user, run_pk=pk, min_role=Role.OPERATOR)
+    try:
+        services.run_cancel(actor=request.user, run_pk=run.pk, source_ip=client_ip(request))
+    except services.RunRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("runs:detail", pk=run.pk)
+
+
+def _download(
+    request: HttpRequest, run: Run, body: bytes | str, *, fmt: str, filename: str, ctype: str
+) -> HttpResponse:
+    services.run_transcript_downloaded(actor=request.user, run=run, fmt=fmt, source_ip=client_ip(request))
+    response = HttpResponse(body, content_type=ctype)
+    response["X-Content-Type-Options"] = "nosniff"
+    disposition = "inline" if request.GET.get("inline") == "1" else "attachment"
+    response["Content-Disposition"] = f'{disposition}; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def run_transcript(request: HttpRequest, pk: int) -> HttpResponse:
+    """The transcript as text: escapes stripped (default) or, with ?escapes=1, exactly the bytes sent."""
+    run = run_get_for_user(user=request.user, run_pk=pk, min_role=Role.OPERATOR)
+    chunks = run_chunks(run=run)
+    if request.GET.get("escapes") == "1":
+        body: bytes | str = transcript.raw_bytes(chunks)
+        fmt, filename = "text-escapes", f"run-{run.pk}-raw.txt"
+    else:
+        body = transcript.plain_text(chunks)
+        fmt, filename = "text", f"run-{run.pk}.txt"
+    return _download(request, run, body, fmt=fmt, filename=filename, ctype="text/plain; charset=utf-8")
+
+
+@require_GET
+def run_cast(request: HttpRequest, pk: int) -> HttpResponse:
+    """The transcript as an asciicast v2 recording (the run page replays it)."""
+    run = run_get_for_user(user=request.user, run_pk=pk, min_role=Role.OPERATOR)
+    lines = transcript.asciicast_lines(
+        run_chunks(run=run),
+        width=run.cols,
+        height=run.rows,
+        timestamp=int((run.started_at or run.created_at).timestamp()),
+        command=run.command,
+        title=f"run #{run.pk} · {run.container} · {run.task_id}",
+    )
+    return _download(
+        request,
+        run,
+        "".join(lines),
+        fmt="asciicast-replay" if request.GET.get("inline") == "1" else "asciicast",
+        filename=f"run-{run.pk}.cast",
+        ctype="application/x-asciicast; charset=utf-8",
+    )

@@ -1,0 +1,183 @@
+"""A lab for runs: its own account, region and cluster in the local AWS, with fresh tasks.
+
+Runs stop tasks (the watchdog tests) and the demo estate is shared by the whole session, so
+the lab is a region of moto's default account that the demo does not use. Every test starts
+the tasks it needs, shaped like real ECS (exec enabled, agent running) unless told otherwise.
+Import the fixtures into a test module: `from tests.runs.lab import *  # noqa: F403`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from ecsportal.demo import localaws
+
+RUNS_REGION = "ap-northeast-1"
+RUNS_CLUSTER = "runs-lab"
+ORIGIN = (b"origin", b"http://localhost")
+
+__all__ = [
+    "RUNS_CLUSTER",
+    "RUNS_REGION",
+    "connect",
+    "fast_runs",
+    "lab_task",
+    "read_until_finished",
+    "run_as",
+    "runs_ecs",
+    "runs_lab",
+    "wait_ended",
+]
+
+
+@pytest.fixture(scope="session")
+def runs_ecs(local_aws, data_channel):  # noqa: ANN001, ANN201
+    ecs = localaws.boto_client(local_aws.endpoint_url, "ecs", RUNS_REGION)
+    ecs.create_cluster(clusterName=RUNS_CLUSTER)
+    ecs.register_task_definition(
+        family="runs-web",
+        containerDefinitions=[{"name": "app", "image": "lab/app:1", "memory": 256, "cpu": 128, "essential": True}],
+    )
+    ecs.create_service(cluster=RUNS_CLUSTER, serviceName="web", taskDefinition="runs-web", desiredCount=1)
+    return ecs
+
+
+@pytest.fixture
+def lab_task(runs_ecs) -> Callable[..., str]:  # noqa: ANN001
+    """`lab_task(exec_enabled=True, agent="RUNNING", age_minutes=60)` → ARN of a new running task
+    (containers "app" and "sidecar", in service "web")."""
+
+    def _start(*, exec_enabled: bool = True, agent: str = "RUNNING", age_minutes: float = 60) -> str:
+        arn = runs_ecs.run_task(
+            cluster=RUNS_CLUSTER, taskDefinition="runs-web", count=1, group="service:web", launchType="FARGATE"
+        )["tasks"][0]["taskArn"]
+        task = localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn)
+        specs = [localaws.ContainerSpec("app", "lab/app:1", agent), localaws.ContainerSpec("sidecar", "lab/side:1")]
+        localaws._shape_containers(task, specs, running=True, exec_enabled=exec_enabled)
+        task.enable_execute_command = exec_enabled
+        task.started_at = datetime.now(UTC) - timedelta(minutes=age_minutes)
+        return arn
+
+    return _start
+
+
+@pytest.fixture
+def runs_lab(cast):  # noqa: ANN001, ANN201
+    """The lab account (no approvals for commands) with the cast's roles; admin is superuser."""
+    from ecsportal.accounts.models import AwsAccount, Membership, Role
+
+    account = AwsAccount.objects.create(
+        name="Runs Lab",
+        account_id=localaws.ACCOUNT_A,
+        regions=[RUNS_REGION],
+        approvals_for_commands=0,
+        approvals_for_runbooks=0,
+        allowed_role_arns=[],
+    )
+    for user, role in (
+        (cast.operator, Role.OPERATOR),
+        (cast.approver, Role.APPROVER),
+        (cast.approver2, Role.APPROVER),
+        (cast.viewer, Role.VIEWER),
+    ):
+        Membership.objects.create(user=user, account=account, role=role)
+    return account
+
+
+@pytest.fixture
+def fast_runs(settings):  # noqa: ANN001, ANN201
+    """Short watchdog intervals, so the tests are quick."""
+    settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS = 0.1
+    settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS = 0.2
+    settings.ECSPORTAL_RUN_CANCEL_GRACE_SECONDS = 0.5
+    settings.ECSPORTAL_RUN_AGENT_WAIT_SECONDS = 60
+    settings.ECSPORTAL_RUNNER_MODE = "inprocess"
+    return settings
+
+
+@pytest.fixture
+def run_as(runs_lab, lab_task, fast_runs):  # noqa: ANN001, ANN201
+    """`await run_as(user, command, mode=…, task=…, container="app")` → the Run (created through the service)."""
+    from ecsportal.runs import dispatcher, services
+
+    async def _run(user, command: str, *, task: str | None = None, container: str = "app", **options):  # noqa: ANN001, ANN003, ANN202
+        dispatcher.bind_loop(asyncio.get_running_loop())
+        arn = task or await sync_to_async(lab_task)()
+        return await sync_to_async(services.run_request)(
+            actor=user,
+            account_pk=runs_lab.pk,
+            region=RUNS_REGION,
+            cluster=RUNS_CLUSTER,
+            task=arn,
+            container=container,
+            command=command,
+            **options,
+        )
+
+    return _run
+
+
+async def wait_ended(run_pk: int, timeout: float = 30.0):  # noqa: ANN201
+    """The run once it has ended (polls the database; fails after `timeout`)."""
+    from ecsportal.runs.models import END_STATUSES, Run
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        run = await database_sync_to_async(Run.objects.get)(pk=run_pk)
+        if run.status in END_STATUSES:
+            return run
+        if loop.time() > deadline:
+            raise AssertionError(f"run {run_pk} still {run.status} after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+def _cookie(user) -> bytes:  # noqa: ANN001
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def connect(path: str, user=None) -> tuple[WebsocketCommunicator, bool, int | None]:  # noqa: ANN001
+    """A socket through the full ASGI application: (communicator, accepted, close code if refused)."""
+    from ecsportal.asgi import application
+
+    headers = [ORIGIN]
+    if user is not None:
+        headers.append((b"cookie", await sync_to_async(_cookie)(user)))
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, code = await communicator.connect(timeout=10)
+    return communicator, connected, (None if connected else code)
+
+
+async def read_until_finished(
+    communicator: WebsocketCommunicator, timeout: float = 30.0, *, replayed: int | None = None
+) -> SimpleNamespace:
+    """Every message until the transcript is replayed and the run has ended: output bytes joined, seqs, statuses, and where `replayed` came."""
+    import base64
+
+    seqs: list[int] = []
+    data = bytearray()
+    statuses: list[dict] = []
+    replayed_at = replayed  # pass it when the replay was already read
+    while True:
+        message = json.loads(await communicator.receive_from(timeout=timeout))
+        if message["type"] == "output":
+            seqs.append(message["seq"])
+            data.extend(base64.b64decode(message["data"]))
+        elif message["type"] == "replayed":
+            replayed_at = message["seq"]
+        elif message["type"] == "status":
+            statuses.append(message)
+        if replayed_at is not None and statuses and statuses[-1]["finished"]:
+            return SimpleNamespace(data=bytes(data), seqs=seqs, statuses=statuses, replayed=replayed_at)
