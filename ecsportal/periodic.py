@@ -2,46 +2,70 @@
 
 Started from `asgi.py` only, never from AppConfig.ready, so tests and management commands start
 no threads. Each job runs with fresh database connections and its failures are logged, never
-raised: one bad pass must not end the loop.
+raised: one bad pass must not end the loop. `PeriodicJob.stop()` ends the loop between passes
+(tests stop every job they start; a server lets the daemon thread die with the process).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from django.db import close_old_connections, connection
 
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
-_threads: dict[str, threading.Thread] = {}
+_jobs: dict[str, PeriodicJob] = {}
 
 
-def start_periodic(
-    *, name: str, interval: float, job: Callable[[], object], first_delay: float
-) -> threading.Thread | None:
+@dataclass
+class PeriodicJob:
+    name: str
+    interval: float
+    job: Callable[[], object]
+    first_delay: float
+    thread: threading.Thread | None = None
+    _stopping: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Ask the loop to end (a pass under way finishes first); True once the thread has ended."""
+        self._stopping.set()
+        if self.thread is not None and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+        with _lock:
+            if _jobs.get(self.name) is self:
+                del _jobs[self.name]
+        return self.thread is None or not self.thread.is_alive()
+
+    @property
+    def is_running(self) -> bool:
+        return self.thread is not None and self.thread.is_alive() and not self._stopping.is_set()
+
+    def _loop(self) -> None:
+        if self._stopping.wait(self.first_delay):
+            return
+        while True:
+            close_old_connections()
+            try:
+                self.job()
+            except Exception:
+                logger.exception("periodic job %s failed", self.name)
+            finally:
+                connection.close()
+            if self._stopping.wait(self.interval):
+                return
+
+
+def start_periodic(*, name: str, interval: float, job: Callable[[], object], first_delay: float) -> PeriodicJob | None:
     """Run `job` every `interval` seconds on one daemon thread per `name` and process; 0 = off."""
     if interval <= 0:
         return None
     with _lock:
-        if name not in _threads:
-            _threads[name] = threading.Thread(
-                target=_loop, args=(name, interval, job, first_delay), name=name, daemon=True
-            )
-            _threads[name].start()
-        return _threads[name]
-
-
-def _loop(name: str, interval: float, job: Callable[[], object], first_delay: float) -> None:
-    time.sleep(first_delay)
-    while True:
-        close_old_connections()
-        try:
-            job()
-        except Exception:
-            logger.exception("periodic job %s failed", name)
-        finally:
-            connection.close()
-        time.sleep(interval)
+        if name not in _jobs:
+            periodic = PeriodicJob(name=name, interval=interval, job=job, first_delay=first_delay)
+            periodic.thread = threading.Thread(target=periodic._loop, name=name, daemon=True)
+            _jobs[name] = periodic
+            periodic.thread.start()
+        return _jobs[name]

@@ -249,6 +249,7 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
         "ecsportal.ssm.websockets": {"level": "WARNING"},
     },
 }

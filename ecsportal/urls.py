@@ -7,6 +7,7 @@ from ecsportal import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("home/<slug:name>/", views.home_panel, name="home_panel"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),

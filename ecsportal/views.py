@@ -2,17 +2,19 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
+from ecsportal import dashboard
 from ecsportal.accounts.selectors import accounts_for_user
 
 
@@ -31,10 +33,29 @@ class PortalLogoutView(auth_views.LogoutView):
         return render(request, "registration/logout_confirm.html")
 
 
+_PANEL_READS: dict[str, Callable[..., object]] = {
+    "failures": dashboard.failures_panel_for_user,
+    "approvals": dashboard.approvals_panel_for_user,
+    "runs": dashboard.recent_runs_for_user,
+    "clusters": dashboard.failed_clusters_for_user,
+}
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    accounts = accounts_for_user(user=request.user).order_by("name")
-    return render(request, "home.html", {"accounts": accounts})
+    """The dashboard: each panel is also served alone (`home_panel`), which the page re-fetches."""
+    context: dict[str, object] = {name: read(user=request.user) for name, read in _PANEL_READS.items()}
+    context["accounts"] = accounts_for_user(user=request.user).order_by("name")
+    return render(request, "home.html", context)
+
+
+@require_GET
+def home_panel(request: HttpRequest, name: str) -> HttpResponse:
+    """One dashboard panel's fragment: polled, or re-fetched when its live socket says so."""
+    read = _PANEL_READS.get(name)
+    if read is None:
+        raise Http404("No such panel.")
+    return render(request, f"home/_{name}.html", {name: read(user=request.user)})
 
 
 def _database_ok() -> tuple[bool, str]:

@@ -7,6 +7,7 @@ as a deployment would, so nothing of this test process's own settings leaks in.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -136,3 +137,19 @@ def test_a_webhook_that_is_not_an_http_url_is_refused_without_echoing_it():
     message = refusal({**PRODUCTION, "ECSPORTAL_APPROVAL_WEBHOOK_URL": "hooks.example.com/T/B/SECRETPART"})
     assert "ECSPORTAL_APPROVAL_WEBHOOK_URL" in message
     assert "SECRETPART" not in message
+
+
+WIRE_LOG = (
+    "import json, logging, django; django.setup(); "
+    "wire = logging.getLogger('ecsportal.ssm.websockets'); by_settings = wire.getEffectiveLevel(); "
+    "wire.setLevel(logging.DEBUG); import ecsportal.ssm.client, ecsportal.ssm.emulator; "
+    "print(json.dumps({'by_settings': by_settings, 'after_import': wire.level}))"
+)
+
+
+def test_the_data_channel_frame_logger_is_quiet_by_default_and_left_to_the_logging_settings():
+    answer = start(PRODUCTION, code=WIRE_LOG)
+    assert answer.returncode == 0, answer.stderr
+    found = json.loads(answer.stdout.strip().splitlines()[-1])
+    assert found["by_settings"] >= logging.INFO  # frame dumps (with the token) are DEBUG
+    assert found["after_import"] == logging.DEBUG  # importing the SSM modules overrides nothing

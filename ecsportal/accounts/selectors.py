@@ -59,7 +59,7 @@ def account_get_for_user(
     """
     try:
         account = AwsAccount.objects.get(pk=int(account_pk))
-    except (AwsAccount.DoesNotExist, ValueError, TypeError):
+    except (AwsAccount.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("No such account.") from None
     role = account_role_for_user(user=user, account=account)
     if role is None:

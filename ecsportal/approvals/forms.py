@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from ecsportal.approvals.models import Decision, Status
+from ecsportal.ui.forms import IdField
 
 
 class DecisionForm(forms.Form):
@@ -11,8 +12,10 @@ class DecisionForm(forms.Form):
 
 
 class RequestFilterForm(forms.Form):
+    """The request list's filters; see `ui.forms.valid_filters` for how bad values are dropped."""
+
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *Status.choices, ("break_glass", "Break-glass")]
     )
-    account = forms.IntegerField(required=False)
+    account = IdField()
     mine = forms.BooleanField(required=False)

@@ -23,9 +23,6 @@ class Status(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
-FINAL_STATUSES = {Status.EXECUTED, Status.FAILED, Status.REJECTED, Status.CANCELLED, Status.EXPIRED}
-
-
 class ApprovalRequest(models.Model):
     action = models.CharField(max_length=64)  # registry key, e.g. "ecs.stop_task"
     target = models.JSONField(default=dict)  # what the executor needs, e.g. region, cluster, task ARN

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.db import models
+
 from ecsportal.accounts.models import AwsAccount
 
 
-def approvals_required(*, account: AwsAccount, policy: str) -> int:
-    if policy == "stop":
+class Policy(models.TextChoices):
+    """Which of the account's approval counts an action uses (actions name it when they register)."""
+
+    STOP = "stop", "Stopping tasks"
+    COMMAND = "command", "Running commands"
+    RUNBOOK = "runbook", "Running runbooks"
+
+
+def approvals_required(*, account: AwsAccount, policy: Policy | str) -> int:
+    if policy == Policy.STOP:
         return account.approvals_for_stop
-    if policy == "command":
+    if policy == Policy.COMMAND:
         if account.approvals_for_commands is None:
             return 1 if account.is_production else 0
         return account.approvals_for_commands
-    if policy == "runbook":
+    if policy == Policy.RUNBOOK:
         return account.approvals_for_runbooks
     raise ValueError(f"unknown approval policy {policy!r}")
 

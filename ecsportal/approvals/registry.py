@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ecsportal.approvals.policy import Policy
+
 if TYPE_CHECKING:
     from ecsportal.approvals.models import ApprovalRequest
-
-POLICIES = ("stop", "command", "runbook")
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class Outcome:
 class Action:
     key: str
     label: str  # "Stop task"
-    policy: str  # which of the account's approval counts applies
+    policy: Policy  # which of the account's approval counts applies
     executor: Callable[[ApprovalRequest], Outcome]
     describe: Callable[[ApprovalRequest], list[str]]  # what will happen, sentence by sentence
     target_url: Callable[[ApprovalRequest], str]  # where the target can be seen ("" for nowhere)
@@ -43,15 +43,15 @@ def register(
     describe: Callable[[ApprovalRequest], list[str]],
     *,
     label: str,
-    policy: str,
+    policy: Policy | str,
     target_url: Callable[[ApprovalRequest], str] | None = None,
 ) -> None:
-    if policy not in POLICIES:
-        raise ValueError(f"unknown approval policy {policy!r}; one of {POLICIES}")
+    if policy not in Policy.values:
+        raise ValueError(f"unknown approval policy {policy!r}; one of {Policy.values}")
     _actions[key] = Action(
         key=key,
         label=label,
-        policy=policy,
+        policy=Policy(policy),
         executor=executor,
         describe=describe,
         target_url=target_url or (lambda request: ""),

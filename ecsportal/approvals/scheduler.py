@@ -6,12 +6,11 @@ Started once per process from `asgi.py`; `ECSPORTAL_APPROVAL_SWEEP_SECONDS=0` tu
 from __future__ import annotations
 
 import logging
-import threading
 
 from django.conf import settings
 
 from ecsportal.approvals.services import approval_fail_abandoned
-from ecsportal.periodic import start_periodic
+from ecsportal.periodic import PeriodicJob, start_periodic
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +21,6 @@ def _sweep() -> None:
         logger.warning("marked %s abandoned approval execution(s) as failed", failed)
 
 
-def start_housekeeping() -> threading.Thread | None:
+def start_housekeeping() -> PeriodicJob | None:
     interval = float(getattr(settings, "ECSPORTAL_APPROVAL_SWEEP_SECONDS", 0))
     return start_periodic(name="approvals-housekeeping", interval=interval, job=_sweep, first_delay=interval)

@@ -8,6 +8,7 @@ WebSocket consumer both call it. A request on an account the user is not a membe
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
@@ -32,7 +33,7 @@ def approval_get_for_user(*, user: AbstractBaseUser, pk: int | str, min_role: Ro
     """The request if `user` holds `min_role` on its account; 404 for outsiders, 403 for low roles."""
     try:
         request = _with_counts(ApprovalRequest.objects.all()).get(pk=int(pk))
-    except (ApprovalRequest.DoesNotExist, ValueError, TypeError):
+    except (ApprovalRequest.DoesNotExist, ValueError, TypeError, OverflowError):
         raise Http404("No such approval request.") from None
     account_get_for_user(user=user, account_pk=request.account_id, min_role=min_role)
     return request
@@ -105,7 +106,7 @@ def inbox_for_user(*, user: AbstractBaseUser) -> tuple[list[ApprovalRequest], li
             ApprovalRequest.objects.filter(
                 account_id__in=accounts,
                 break_glass=True,
-                created_at__gte=now - timezone.timedelta(days=BREAK_GLASS_INBOX_DAYS),
+                created_at__gte=now - timedelta(days=BREAK_GLASS_INBOX_DAYS),
             ).exclude(requester_id=user.pk)
         )
         .annotate(seen=Exists(BreakGlassAck.objects.filter(request=OuterRef("pk"), user_id=user.pk)))

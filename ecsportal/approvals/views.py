@@ -15,6 +15,8 @@ from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.approvals import registry, selectors, services
 from ecsportal.approvals.forms import DecisionForm, RequestFilterForm
 from ecsportal.audit.services import client_ip
+from ecsportal.context_processors import nav_section
+from ecsportal.ui.forms import valid_filters
 
 
 def _card_context(request: HttpRequest, pk: int, **extra: object) -> dict[str, object]:
@@ -57,14 +59,13 @@ def approval_nav(request: HttpRequest) -> HttpResponse:
     is_approver = selectors.user_is_approver_anywhere(user=request.user)
     count = selectors.inbox_count_for_user(user=request.user) if is_approver else 0
     page = (request.htmx.current_url_abs_path if request.htmx else None) or request.path
-    active = page.startswith(("/approvals/", "/stops/"))
+    active = nav_section(page) == "approvals"
     return render(request, "approvals/_nav.html", {"inbox_count": count, "is_approver": is_approver, "active": active})
 
 
 @require_GET
 def approval_list(request: HttpRequest) -> HttpResponse:
-    form = RequestFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
+    filters = valid_filters(RequestFilterForm(request.GET))
     approvals = selectors.requests_for_user(
         user=request.user,
         status=filters.get("status") or "",

@@ -8,7 +8,9 @@ from django.views.decorators.http import require_GET
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import accounts_for_user
+from ecsportal.audit.forms import AuditFilterForm
 from ecsportal.audit.selectors import audit_events_for_user
+from ecsportal.ui.forms import valid_filters
 
 
 @require_GET
@@ -17,14 +19,14 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     if not request.user.is_superuser and not admin_accounts.exists():
         raise PermissionDenied("The audit trail is for account admins.")
     allowed = None if request.user.is_superuser else list(admin_accounts.values_list("pk", flat=True))
-    account_pk = request.GET.get("account", "")
+    filters = valid_filters(AuditFilterForm(request.GET))
     events = audit_events_for_user(
         user=request.user,
         admin_account_pks=allowed,
-        account_pk=int(account_pk) if account_pk.isdigit() else None,
-        action=request.GET.get("action", "").strip(),
-        actor=request.GET.get("actor", "").strip(),
-        text=request.GET.get("q", "").strip(),
+        account_pk=filters.get("account"),
+        action=filters.get("action", ""),
+        actor=filters.get("actor", ""),
+        text=filters.get("q", ""),
     )
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     context = {"page": page, "accounts": admin_accounts, "filters": request.GET}

@@ -159,10 +159,6 @@ def stopped_task_pages(config: AccountConfig, region: str, cluster: str) -> Iter
             yield describe_tasks(config, region, cluster, arns)
 
 
-def stopped_tasks(config: AccountConfig, region: str, cluster: str) -> list[records.Task]:
-    return [task for page in stopped_task_pages(config, region, cluster) for task in page]
-
-
 def running_tasks(
     config: AccountConfig, region: str, cluster: str, *, service: str | None = None
 ) -> list[records.Task]:

@@ -7,7 +7,7 @@ here can be reached for an account the user may not see.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -18,6 +18,8 @@ from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.aws import ecs, records
 from ecsportal.aws.errors import AwsError
+from ecsportal.inventory.forms import PickerForm
+from ecsportal.ui.forms import valid_filters
 
 T = TypeVar("T")
 
@@ -122,65 +124,111 @@ def group_by_service(tasks: list[records.Task]) -> dict[str, list[records.Task]]
     return groups
 
 
-def picker_choices(*, account: AwsAccount, region: str = "", cluster: str = "", task: str = "") -> dict[str, Any]:
+@dataclass(frozen=True)
+class PickerChoices:
     """The options of each level of the cascading picker, as far as the choices made allow."""
-    out: dict[str, Any] = {
-        "regions": list(account.regions),
-        "clusters": [],
-        "tasks": [],
-        "containers": [],
-        "task": None,
-    }
-    if region in account.regions:
-        out["clusters"] = clusters_in_region(account=account, region=region)
-        if cluster and any(c.name == cluster for c in out["clusters"]):
-            out["tasks"] = tasks_in_cluster(account=account, region=region, cluster=cluster)
-            chosen = next((t for t in out["tasks"] if t.id == task), None)
-            if chosen is not None:
-                out["task"] = chosen
-                out["containers"] = list(chosen.containers)
-    return out
+
+    regions: list[str]
+    clusters: list[records.Cluster] = field(default_factory=list)
+    tasks: list[records.Task] = field(default_factory=list)
+    containers: list[records.Container] = field(default_factory=list)
+    task: records.Task | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "regions": self.regions,
+            "clusters": self.clusters,
+            "tasks": self.tasks,
+            "containers": self.containers,
+            "task": self.task,
+        }
 
 
-def picker_for_user(*, user: AbstractBaseUser, params: dict[str, str], min_role: Role = Role.VIEWER) -> dict[str, Any]:
-    """Everything the cascading picker template needs, from the request's current choices.
+def picker_choices(*, account: AwsAccount, region: str = "", cluster: str = "", task: str = "") -> PickerChoices:
+    if region not in account.regions:
+        return PickerChoices(regions=list(account.regions))
+    clusters = clusters_in_region(account=account, region=region)
+    if not cluster or not any(c.name == cluster for c in clusters):
+        return PickerChoices(regions=list(account.regions), clusters=clusters)
+    tasks = tasks_in_cluster(account=account, region=region, cluster=cluster)
+    chosen = next((t for t in tasks if t.id == task), None)
+    return PickerChoices(
+        regions=list(account.regions),
+        clusters=clusters,
+        tasks=tasks,
+        containers=list(chosen.containers) if chosen is not None else [],
+        task=chosen,
+    )
+
+
+@dataclass(frozen=True)
+class Picker:
+    """What the picker shows: each level's choice, kept only when it fits the level above."""
+
+    accounts: list[AwsAccount]
+    account: AwsAccount | None = None
+    region: str = ""
+    cluster: str = ""
+    task_id: str = ""
+    container: str = ""
+    choices: PickerChoices | None = None
+    error: AwsError | None = None
+    readiness: records.Readiness | None = None
+
+    def as_context(self) -> dict[str, Any]:
+        """The context `inventory/_picker.html` reads; forms that embed the picker start from it."""
+        return {
+            "accounts": self.accounts,
+            "account": self.account,
+            "region": self.region,
+            "cluster": self.cluster,
+            "task_id": self.task_id,
+            "container": self.container,
+            "choices": self.choices.as_dict() if self.choices is not None else None,
+            "error": self.error,
+            "readiness": self.readiness,
+        }
+
+
+def picker_get_for_user(*, user: AbstractBaseUser, form: PickerForm, min_role: Role = Role.VIEWER) -> Picker:
+    """The picker for the form's current choices.
 
     A choice that is not valid for the level above it is dropped, so the picker never shows a
     task of a cluster the user did not pick, nor an account the user may not see.
     """
+    wanted = valid_filters(form)
     accounts = list(accounts_for_user(user=user, min_role=min_role).filter(is_enabled=True).order_by("name"))
-    chosen = next((a for a in accounts if str(a.pk) == params.get("account", "")), None)
-    context: dict[str, Any] = {
-        "accounts": accounts,
-        "account": chosen,
-        "region": "",
-        "cluster": "",
-        "task_id": "",
-        "container": "",
-        "choices": None,
-        "error": None,
-        "readiness": None,
-    }
+    chosen = next((a for a in accounts if a.pk == wanted.get("account")), None)
     if chosen is None:
-        return context
-    context["region"] = params.get("region", "") if params.get("region", "") in chosen.regions else ""
+        return Picker(accounts=accounts)
+    region = wanted.get("region", "") if wanted.get("region", "") in chosen.regions else ""
     try:
         choices = picker_choices(
-            account=chosen, region=context["region"], cluster=params.get("cluster", ""), task=params.get("task", "")
+            account=chosen, region=region, cluster=wanted.get("cluster", ""), task=wanted.get("task", "")
         )
     except AwsError as exc:
-        context["error"] = exc
-        return context
-    context["choices"] = choices
-    if any(c.name == params.get("cluster") for c in choices["clusters"]):
-        context["cluster"] = params["cluster"]
-    task = choices["task"]
-    if task is not None:
-        context["task_id"] = task.id
-        container = params.get("container", "")
-        if not container and len(task.containers) == 1:
-            container = task.containers[0].name
-        if task.container(container) is not None:
-            context["container"] = container
-            context["readiness"] = task.exec_readiness(container)
-    return context
+        return Picker(accounts=accounts, account=chosen, region=region, error=exc)
+    cluster = wanted.get("cluster", "") if any(c.name == wanted.get("cluster") for c in choices.clusters) else ""
+    task = choices.task
+    if task is None:
+        return Picker(accounts=accounts, account=chosen, region=region, cluster=cluster, choices=choices)
+    container = wanted.get("container", "")
+    if not container and len(task.containers) == 1:
+        container = task.containers[0].name
+    found = task.container(container) is not None
+    return Picker(
+        accounts=accounts,
+        account=chosen,
+        region=region,
+        cluster=cluster,
+        task_id=task.id,
+        container=container if found else "",
+        choices=choices,
+        readiness=task.exec_readiness(container) if found else None,
+    )
+
+
+def picker_for_user(*, user: AbstractBaseUser, params: dict[str, str], min_role: Role = Role.VIEWER) -> dict[str, Any]:
+    """The picker's template context from raw query parameters: how forms embed the picker
+    (stops, runs, runbooks). Its keys are `Picker.as_context()`'s."""
+    return picker_get_for_user(user=user, form=PickerForm(params), min_role=min_role).as_context()

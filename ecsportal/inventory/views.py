@@ -7,9 +7,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user
+from ecsportal.accounts.models import AwsAccount, Role
+from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user, roles_by_account_for_user
 from ecsportal.aws.errors import AwsError
 from ecsportal.inventory import selectors
+from ecsportal.inventory.forms import PickerForm
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
@@ -19,6 +21,12 @@ def _checked(region: str, cluster: str, account_regions: list[str]) -> None:
         raise Http404("That region is not enabled for this account.")
     if not _NAME_RE.match(cluster):
         raise Http404("That is not a cluster name.")
+
+
+def _can_operate(request: HttpRequest, account: AwsAccount) -> bool:
+    """Operator or above on an enabled account: the pages then offer actions (stop, run)."""
+    role = roles_by_account_for_user(user=request.user).get(account.pk)
+    return account.is_enabled and role is not None and role >= Role.OPERATOR
 
 
 @require_GET
@@ -50,7 +58,15 @@ def refresh(request: HttpRequest, account_pk: int) -> HttpResponse:
 def cluster_detail(request: HttpRequest, account_pk: int, region: str, cluster: str) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=account_pk, enabled_only=True)
     _checked(region, cluster, account.regions)
-    context = {"account": account, "region": region, "cluster": cluster, "error": None, "services": [], "groups": {}}
+    context = {
+        "account": account,
+        "region": region,
+        "cluster": cluster,
+        "error": None,
+        "services": [],
+        "groups": {},
+        "can_operate": _can_operate(request, account),
+    }
     try:
         context["services"] = selectors.services_in_cluster(account=account, region=region, cluster=cluster)
         tasks = selectors.tasks_in_cluster(account=account, region=region, cluster=cluster)
@@ -71,7 +87,14 @@ def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str
     _checked(region, cluster, account.regions)
     if not _NAME_RE.match(task_id):
         raise Http404("That is not a task ID.")
-    context = {"account": account, "region": region, "cluster": cluster, "task": None, "error": None}
+    context = {
+        "account": account,
+        "region": region,
+        "cluster": cluster,
+        "task": None,
+        "error": None,
+        "can_operate": _can_operate(request, account),
+    }
     try:
         context["task"] = selectors.task_in_cluster(account=account, region=region, cluster=cluster, task_id=task_id)
     except AwsError as exc:
@@ -82,7 +105,7 @@ def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str
 @require_GET
 def picker(request: HttpRequest) -> HttpResponse:
     """The cascading picker, re-rendered with each choice (HTMX); later forms embed it."""
-    context = selectors.picker_for_user(user=request.user, params=request.GET.dict())
-    context["picker_url"] = reverse("inventory:picker")
+    picker = selectors.picker_get_for_user(user=request.user, form=PickerForm(request.GET))
+    context = {**picker.as_context(), "picker_url": reverse("inventory:picker")}
     template = "inventory/_picker_fields.html" if request.htmx else "inventory/pick.html"
     return render(request, template, context)

@@ -26,7 +26,7 @@ from ecsportal.accounts.models import Role
 from ecsportal.accounts.sockets import PortalConsumer
 from ecsportal.runs.models import Run
 from ecsportal.runs.selectors import run_chunks, run_get_for_user
-from ecsportal.runs.services import run_settle_approval, status_payload
+from ecsportal.runs.services import status_payload
 
 REPLAY_PAGE = 200  # chunks read per query while replaying
 
@@ -36,7 +36,7 @@ def _authorise(user: Any, pk: int) -> Run | None:
         run = run_get_for_user(user=user, run_pk=pk, min_role=Role.VIEWER)
     except (Http404, PermissionDenied):
         return None
-    return run_settle_approval(run=run)
+    return run
 
 
 def _chunks(run: Run, after: int) -> list[tuple[int, bytes]]:

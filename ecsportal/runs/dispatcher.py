@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 RUNS_CHANNEL = "ecsportal-runs"
 
 _loop: asyncio.AbstractEventLoop | None = None
-_loop_thread: int | None = None
 _tasks: dict[int, asyncio.Task[None]] = {}
 _cancel_events: dict[int, asyncio.Event] = {}
 
@@ -51,10 +50,8 @@ class LoopCapture:
 
 def bind_loop(loop: asyncio.AbstractEventLoop) -> None:
     """Use `loop` for in-process runs (LoopCapture calls it; tests may call it directly)."""
-    global _loop, _loop_thread
-    if _loop is not loop:
-        _loop = loop
-        _loop_thread = threading.get_ident()
+    global _loop
+    _loop = loop
 
 
 def server_loop() -> asyncio.AbstractEventLoop | None:
@@ -142,13 +139,17 @@ def group_send_from_sync(group: str, message: dict[str, Any]) -> None:
         if _in_loop_thread(loop):
             loop.create_task(layer.group_send(group, message), context=contextvars.Context())
             return
+        # Not waited for: the caller may be the one thread Django's database calls share,
+        # which the loop's own tasks are queued behind. Order on the loop is kept (FIFO).
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-        try:
-            future.result(timeout=5)
-        except Exception:
-            logger.warning("publishing to %s failed", group, exc_info=True)
+        future.add_done_callback(_log_failure)
         return
     async_to_sync(layer.group_send)(group, message)
+
+
+def _log_failure(future: Any) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.warning("publishing a run's status failed: %s", future.exception())
 
 
 def _in_loop_thread(loop: asyncio.AbstractEventLoop) -> bool:

@@ -214,6 +214,12 @@ def _heartbeat(run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
     return row["cancel_requested_at"], row["cancelled_by__username"] or ""
 
 
+def _aws(fn):  # noqa: ANN001, ANN202
+    """AWS calls run in the default thread pool, not the one thread Django's database calls share:
+    boto3 clients are thread-safe, and a slow AWS answer must not hold up every run's writes."""
+    return sync_to_async(fn, thread_sensitive=False)
+
+
 def _describe(target: Target, run: Run) -> records.Task | None:
     found = ecs.describe_tasks(target.config, run.region, run.cluster, [run.task_arn], role_arn=run.role_arn or None)
     return next((t for t in found if t.arn == run.task_arn), None)
@@ -428,14 +434,14 @@ class _Runner:
         """ExecuteCommand; "agent not connected" is retried with backoff while the task is young."""
         role = run.role_arn or None
         try:
-            self.task = await sync_to_async(_describe)(target, run)
+            self.task = await _aws(_describe)(target, run)
         except AwsError:
             self.task = None  # ExecuteCommand says what is wrong
         delay = 1.0
         loop = asyncio.get_running_loop()
         while True:
             try:
-                return await sync_to_async(ecs.execute_command)(
+                return await _aws(ecs.execute_command)(
                     target.config,
                     run.region,
                     run.cluster,
@@ -517,7 +523,7 @@ class _Runner:
     async def task_stopped(self, run: Run, target: Target) -> str:
         """Why the task is no longer RUNNING ("" while it is, or when AWS cannot say right now)."""
         try:
-            task = await sync_to_async(_describe)(target, run)
+            task = await _aws(_describe)(target, run)
         except AwsError as exc:
             logger.info("run %s: task check failed: %s", self.pk, exc)
             return ""

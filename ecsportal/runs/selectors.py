@@ -9,14 +9,16 @@ from django.http import Http404
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
-from ecsportal.runs.models import Run, RunChunk
+from ecsportal.runs.models import Run, RunChunk, RunStatus
 
 
 def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Role = Role.VIEWER) -> Run:
     """The run if `user` holds at least `min_role` on its account.
 
     Viewers may watch and read; running, cancelling and downloading need more (the callers
-    say how much). A run on an account the user is not a member of is "not found".
+    say how much). A run on an account the user is not a member of is "not found". A run
+    still awaiting an approval that was rejected, expired or cancelled is ended (CANCELLED,
+    with the reason) as it is read.
     """
     try:
         run = Run.objects.select_related("account", "requested_by", "approval").get(pk=int(run_pk))
@@ -29,6 +31,11 @@ def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Rol
         raise PermissionDenied(
             f"This needs the {min_role.label.lower()} role on {run.account.name}; you are {role.label.lower()}."
         )
+    if run.status == RunStatus.AWAITING_APPROVAL:
+        # A rejected, expired or cancelled approval ends the run here, when it is next read.
+        from ecsportal.runs.services import run_settle_approval
+
+        run = run_settle_approval(run=run)
     return run
 
 

@@ -56,8 +56,12 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "filtered": any(filters.values()),
         "accounts": accounts_for_user(user=request.user).order_by("name"),
         "statuses": RunStatus.choices,
-        "users": visible.order_by().values_list("requested_by__username", flat=True).distinct()[:200],
-        "clusters": sorted({c.rsplit("/", 1)[-1] for c in visible.order_by().values_list("cluster", flat=True)[:500]}),
+        "users": visible.order_by("requested_by__username")
+        .values_list("requested_by__username", flat=True)
+        .distinct()[:200],
+        "clusters": sorted(
+            {c.rsplit("/", 1)[-1] for c in visible.order_by().values_list("cluster", flat=True).distinct()[:500]}
+        ),
     }
     template = "runs/_run_results.html" if request.htmx and not request.htmx.boosted else "runs/list.html"
     return render(request, template, context)
@@ -190,7 +194,7 @@ def run_cast(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         run,
         "".join(lines),
-        fmt="asciicast",
+        fmt="asciicast-replay" if request.GET.get("inline") == "1" else "asciicast",
         filename=f"run-{run.pk}.cast",
         ctype="application/x-asciicast; charset=utf-8",
     )

@@ -76,8 +76,9 @@ from ecsportal.ssm.streams import RETRANSMIT_INTERVAL
 from ecsportal.ssm.wsio import send_binary_batch
 
 logger = logging.getLogger(__name__)
+# The websockets library's frame dumps at DEBUG would include the token frame; its level is set
+# in settings.LOGGING (WARNING), never here, so that a deployment's logging config is obeyed.
 _WS_LOGGER = logging.getLogger("ecsportal.ssm.websockets")
-_WS_LOGGER.setLevel(logging.INFO)  # frame dumps at DEBUG would include the token frame
 
 PATH_PREFIX = "/v1/data-channel/"
 WINDOW = 2048

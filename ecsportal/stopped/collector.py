@@ -63,6 +63,22 @@ def stopped_collect(
     return collection_execute(run=run, clusters=clusters)
 
 
+def collection_execute_in_background(*, run_pk: int) -> threading.Thread:
+    """Execute an already created run on a daemon thread (the page polls its progress)."""
+    thread = threading.Thread(target=_execute_by_pk, args=(run_pk,), name=f"stopped-run-{run_pk}", daemon=True)
+    thread.start()
+    return thread
+
+
+def _execute_by_pk(run_pk: int) -> None:
+    try:
+        collection_execute(run=CollectionRun.objects.get(pk=run_pk))
+    except Exception:
+        logger.exception("stopped-task collection %s failed", run_pk)
+    finally:
+        connection.close()
+
+
 def run_accounts(run: CollectionRun) -> list[AwsAccount]:
     accounts = AwsAccount.objects.filter(is_enabled=True).order_by("name")
     if run.account_pks:

@@ -11,19 +11,9 @@ from django.utils import timezone
 
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.audit.services import audit_record
+from ecsportal.stopped.collector import collection_execute_in_background
 from ecsportal.stopped.models import CollectionRun, StoppedTask
-
-# A run that has not finished after this long died with its process; it no longer blocks a new one.
-RUN_STALE_AFTER = timedelta(minutes=15)
-
-
-def collection_run_active() -> CollectionRun | None:
-    """The run in progress, if any (runs abandoned by a dead process do not count)."""
-    return (
-        CollectionRun.objects.filter(finished_at__isnull=True, started_at__gte=timezone.now() - RUN_STALE_AFTER)
-        .order_by("-started_at")
-        .first()
-    )
+from ecsportal.stopped.status import collection_run_active
 
 
 def stopped_refresh_request(*, user: AbstractBaseUser, source_ip: str | None = None) -> CollectionRun:
@@ -32,8 +22,6 @@ def stopped_refresh_request(*, user: AbstractBaseUser, source_ip: str | None = N
     Returns the run whose progress the page then polls. Collection only reads from AWS, so
     any member (viewer and up) may ask for it.
     """
-    from ecsportal.stopped import scheduler
-
     with transaction.atomic():
         active = collection_run_active()
         if active is not None:
@@ -51,7 +39,7 @@ def stopped_refresh_request(*, user: AbstractBaseUser, source_ip: str | None = N
             details={"account_pks": account_pks},
             source_ip=source_ip,
         )
-        transaction.on_commit(lambda: scheduler.run_in_background(run_pk=run.pk))
+        transaction.on_commit(lambda: collection_execute_in_background(run_pk=run.pk))
     return run
 
 

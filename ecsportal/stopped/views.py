@@ -14,9 +14,10 @@ from django_htmx.http import trigger_client_event
 
 from ecsportal.audit.services import client_ip
 from ecsportal.stopped import categories, selectors, services
-from ecsportal.stopped.forms import StoppedFilterForm
+from ecsportal.stopped.forms import StatusForm, StoppedFilterForm, StoppedFilters
 from ecsportal.stopped.models import CollectionRun, StoppedTask
-from ecsportal.stopped.selectors import StoppedFilters
+from ecsportal.stopped.status import collection_status_for_user
+from ecsportal.ui.forms import valid_filters
 
 EXPORT_CHUNK = 2000
 
@@ -33,11 +34,12 @@ def _wants_fragment(request: HttpRequest) -> bool:
 @require_GET
 def stopped_list(request: HttpRequest) -> HttpResponse:
     """The on-call view: failure signatures, the chart, then the table; HTMX swaps the results."""
-    context = selectors.stopped_page_for_user(user=request.user, filters=_filters_for(request))
+    found = selectors.stopped_page_for_user(user=request.user, filters=_filters_for(request))
+    context = {"filters": found.filters, "page": found.page, "signatures": found.signatures, "chart": found.chart}
     if _wants_fragment(request):
         return render(request, "stopped/_results.html", context)
     context["choices"] = selectors.filter_choices_for_user(user=request.user)
-    context["status"] = selectors.collection_status_for_user(user=request.user)
+    context["status"] = collection_status_for_user(user=request.user)
     return render(request, "stopped/list.html", context)
 
 
@@ -51,7 +53,7 @@ def stopped_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "task": task,
         "category": task.explanation,
         "containers": [{**c, "meaning": categories.exit_code_meaning(c.get("exit_code"))} for c in task.containers],
-        "same_signature": selectors.page_of(same, number=1).count,
+        "same_signature": selectors.stopped_count(same),
         "same_signature_query": StoppedFilters(signature=task.signature, range="all").query(),
     }
     return render(request, "stopped/detail.html", context)
@@ -64,11 +66,9 @@ def stopped_status(request: HttpRequest) -> HttpResponse:
 
 
 def _status_fragment(request: HttpRequest) -> HttpResponse:
-    response = render(
-        request, "stopped/_status.html", {"status": selectors.collection_status_for_user(user=request.user)}
-    )
-    watched = request.GET.get("run", "")
-    if watched.isdigit() and CollectionRun.objects.filter(pk=int(watched), finished_at__isnull=False).exists():
+    response = render(request, "stopped/_status.html", {"status": collection_status_for_user(user=request.user)})
+    watched = valid_filters(StatusForm(request.GET)).get("run")
+    if watched is not None and CollectionRun.objects.filter(pk=watched, finished_at__isnull=False).exists():
         trigger_client_event(response, "stopped-collected")  # the results reload themselves
     return response
 

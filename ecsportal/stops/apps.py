@@ -9,6 +9,7 @@ class StopsConfig(AppConfig):
 
     def ready(self) -> None:
         from ecsportal.approvals import registry
+        from ecsportal.approvals.policy import Policy
         from ecsportal.stops import executor
 
         registry.register(
@@ -16,6 +17,6 @@ class StopsConfig(AppConfig):
             executor.stop_task_execute,
             executor.stop_task_describe,
             label="Stop task",
-            policy="stop",
+            policy=Policy.STOP,
             target_url=executor.stop_task_url,
         )

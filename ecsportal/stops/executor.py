@@ -57,8 +57,8 @@ def stop_task_execute(request: ApprovalRequest) -> Outcome:
     role = target.get("role_arn") or ""
     if not account_allows_role_arn(account=account, role_arn=role):
         return Outcome(False, f"The role {role} is no longer allowed on {account.name}; nothing was stopped.")
-    config = account.aws_config()
     try:
+        config = account.aws_config()  # an unreadable stored secret is an AwsError like any other
         found = ecs.describe_tasks(config, region, cluster, [task_arn], role_arn=role or None)
         current = next((t for t in found if t.arn == task_arn), None)
         if current is None:

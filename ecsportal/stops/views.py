@@ -36,7 +36,7 @@ def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, obje
         "form": form,
         "target": target,
         "consequences": consequences(service=target.task.service_name, task_definition=target.task.task_definition),
-        "approvals_required": policy.approvals_required(account=target.account, policy="stop"),
+        "approvals_required": policy.approvals_required(account=target.account, policy=policy.Policy.STOP),
         "ttl_minutes": target.account.approval_ttl_minutes,
         "can_break_glass": role is not None and role >= Role.ADMIN,
     }

@@ -2,12 +2,19 @@
 // chunks with sequence numbers; each is written into xterm.js (read-only) as bytes, never as
 // HTML. A dropped socket reconnects with the last seq received, so nothing is missed or shown
 // twice. Status messages make htmx re-fetch the facts panel (content comes over HTTP).
+//
+// Loaded with defer BEFORE xterm.js: the socket opens as soon as the document is parsed, and
+// output waits in the queue until the terminal exists (DOMContentLoaded, after xterm.js ran).
 (function () {
   "use strict";
 
   var HIGH_WATER = 512 * 1024; // bytes handed to xterm and not yet parsed: stop feeding it above this
   var LOW_WATER = 64 * 1024; // … and start again below this
-  var REFUSED = { 4001: "You logged out; log in again to watch.", 4401: "Log in to watch this run.", 4403: "You may not watch this run." };
+  var REFUSED = {
+    4001: "You logged out; log in again to watch.",
+    4401: "Log in to watch this run.",
+    4403: "You may not watch this run.",
+  };
 
   // xterm.js creates <style> elements (palette, cell size) and sets style attributes on cells
   // with 24-bit colours. The page's CSP allows <style> only with this response's nonce, and no
@@ -25,7 +32,7 @@
     Element.prototype.setAttribute = function (name, value) {
       if (this instanceof HTMLSpanElement && String(name).toLowerCase() === "style") {
         this.style.cssText = String(value);
-        return;
+        return undefined;
       }
       return setAttribute.call(this, name, value);
     };
@@ -38,13 +45,120 @@
     return bytes;
   }
 
-  function start(box) {
-    installStyleShims(box.getAttribute("data-style-nonce"));
-    var cols = parseInt(box.getAttribute("data-cols"), 10) || 120;
-    var rows = parseInt(box.getAttribute("data-rows"), 10) || 32;
-    var term = new window.Terminal({
-      cols: cols,
-      rows: rows,
+  function sizeText(n) {
+    if (n < 1024) { return n + (n === 1 ? " byte" : " bytes"); }
+    if (n < 1024 * 1024) { return (n / 1024).toFixed(1) + "\u00a0KB"; }
+    return (n / 1024 / 1024).toFixed(1) + "\u00a0MB";
+  }
+
+  function RunView(box) {
+    this.box = box;
+    this.cols = parseInt(box.getAttribute("data-cols"), 10) || 120;
+    this.rows = parseInt(box.getAttribute("data-rows"), 10) || 32;
+    this.term = null;
+    this.search = null;
+    this.socket = null;
+    this.delay = 1000;
+    this.received = 0; // bytes of output received, shown while the run is live
+    // lastSeq: the last chunk received (queued or written); reconnecting asks for what follows.
+    this.state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
+    this.connection = document.getElementById("run-connection");
+    this.replayButton = document.getElementById("run-replay");
+    window.ecsportalRun = this;
+  }
+
+  RunView.prototype.say = function (text, kind) {
+    if (!this.connection) { return; }
+    this.connection.textContent = text;
+    this.connection.setAttribute("data-state", kind);
+  };
+
+  // Flow control: xterm parses asynchronously; keep at most HIGH_WATER bytes in its hands.
+  RunView.prototype.pump = function () {
+    var self = this;
+    var state = this.state;
+    while (this.term && !state.replaying && state.queue.length && state.pending < HIGH_WATER) {
+      var item = state.queue.shift();
+      state.pending += item.bytes.length;
+      this.term.write(item.bytes, this.written(item));
+    }
+    return self;
+  };
+
+  RunView.prototype.written = function (item) {
+    var self = this;
+    return function () {
+      self.state.pending -= item.bytes.length;
+      self.state.renderedSeq = Math.max(self.state.renderedSeq, item.seq);
+      self.box.setAttribute("data-rendered-seq", String(self.state.renderedSeq));
+      if (self.state.pending < LOW_WATER) { self.pump(); }
+    };
+  };
+
+  RunView.prototype.onStatus = function (message) {
+    this.state.finished = !!message.finished;
+    var facts = document.getElementById("run-facts");
+    if (facts && facts.getAttribute("data-status") !== message.status && window.htmx) {
+      window.htmx.trigger(document.body, "run-status");
+    }
+    this.box.setAttribute("data-status", message.status);
+  };
+
+  RunView.prototype.onMessage = function (event) {
+    var state = this.state;
+    var message;
+    try { message = JSON.parse(event.data); } catch (e) { return; }
+    if (message.type === "output") {
+      if (message.seq <= state.lastSeq) { return; } // already have it
+      if (message.seq !== state.lastSeq + 1) { this.socket.close(); return; } // a gap: ask again from the last one
+      state.lastSeq = message.seq;
+      var bytes = decode(message.data);
+      state.queue.push({ seq: message.seq, bytes: bytes });
+      this.received += bytes.length;
+      var shown = document.getElementById("run-bytes");
+      if (shown && !state.finished) { shown.textContent = sizeText(this.received); }
+      this.pump();
+    } else if (message.type === "replayed") {
+      state.replayed = true;
+    } else if (message.type === "status") {
+      this.onStatus(message);
+    }
+    if (state.replayed) {
+      var ended = state.lastSeq ? "ended" : "ended · no output";
+      this.say(state.finished ? ended : "live", state.finished ? "ended" : "live");
+      if (state.finished) {
+        state.done = true; // nothing more will come: no reconnecting
+        this.socket.close(1000);
+        this.showReplay();
+      }
+    }
+  };
+
+  RunView.prototype.connect = function () {
+    var self = this;
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var path = this.box.getAttribute("data-socket") + "?after=" + this.state.lastSeq;
+    this.socket = new WebSocket(scheme + window.location.host + path);
+    this.state.replayed = false;
+    this.socket.addEventListener("open", function () {
+      self.say(self.state.lastSeq ? "catching up…" : "connected", "open");
+      self.delay = 1000;
+    });
+    this.socket.addEventListener("message", function (event) { self.onMessage(event); });
+    this.socket.addEventListener("close", function (event) {
+      if (self.state.done) { return; }
+      if (REFUSED[event.code]) { self.say(REFUSED[event.code], "refused"); self.state.done = true; return; }
+      self.say("disconnected; retrying in " + Math.round(self.delay / 1000) + " s", "retrying");
+      window.setTimeout(function () { self.connect(); }, self.delay);
+      self.delay = Math.min(self.delay * 2, 30000);
+    });
+  };
+
+  RunView.prototype.openTerminal = function () {
+    var self = this;
+    this.term = new window.Terminal({
+      cols: this.cols,
+      rows: this.rows,
       disableStdin: true, // runs are read-only: no keystroke ever reaches the container from here
       cursorBlink: false,
       cursorStyle: "underline",
@@ -54,142 +168,88 @@
       theme: { background: "#1e1f22", foreground: "#e6e6e6", cursor: "#1e1f22" },
     });
     var fit = new window.FitAddon.FitAddon();
-    var search = new window.SearchAddon.SearchAddon();
-    term.loadAddon(fit);
-    term.loadAddon(search);
-    term.open(box);
+    this.search = new window.SearchAddon.SearchAddon();
+    this.term.loadAddon(fit);
+    this.term.loadAddon(this.search);
+    this.term.open(this.box);
     // Columns are the run's PTY width (the container formats output for it); rows fill the box.
     var fitRows = function () {
       var dims = fit.proposeDimensions();
-      if (dims && dims.rows > 0) { term.resize(cols, Math.max(8, dims.rows)); }
+      if (dims && dims.rows > 0) { self.term.resize(self.cols, Math.max(8, dims.rows)); }
     };
     fitRows();
     window.addEventListener("resize", fitRows);
+    this.wireSearch();
+    this.wireReplay();
+    this.pump();
+  };
 
-    var state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
-    window.ecsportalRun = { term: term, state: state };
-    var connection = document.getElementById("run-connection");
-    function say(text, kind) {
-      if (!connection) { return; }
-      connection.textContent = text;
-      connection.setAttribute("data-state", kind);
-    }
-
-    // Flow control: xterm parses asynchronously; keep at most HIGH_WATER bytes in its hands.
-    function pump() {
-      while (state.queue.length && state.pending < HIGH_WATER) {
-        var item = state.queue.shift();
-        state.pending += item.bytes.length;
-        term.write(item.bytes, written(item));
-      }
-    }
-    function written(item) {
-      return function () {
-        state.pending -= item.bytes.length;
-        state.renderedSeq = Math.max(state.renderedSeq, item.seq);
-        box.setAttribute("data-rendered-seq", String(state.renderedSeq));
-        if (state.pending < LOW_WATER) { pump(); }
-      };
-    }
-
-    function onStatus(message) {
-      state.finished = !!message.finished;
-      var facts = document.getElementById("run-facts");
-      if (facts && facts.getAttribute("data-status") !== message.status && window.htmx) {
-        window.htmx.trigger(document.body, "run-status");
-      }
-      box.setAttribute("data-status", message.status);
-    }
-
-    var delay = 1000;
-    var socket = null;
-    function connect() {
-      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      socket = new WebSocket(scheme + window.location.host + box.getAttribute("data-socket") + "?after=" + state.lastSeq);
-      state.replayed = false;
-      socket.addEventListener("open", function () { say(state.lastSeq ? "catching up…" : "connected", "open"); delay = 1000; });
-      socket.addEventListener("message", function (event) {
-        var message;
-        try { message = JSON.parse(event.data); } catch (e) { return; }
-        if (message.type === "output") {
-          if (message.seq <= state.lastSeq) { return; } // already have it
-          if (message.seq !== state.lastSeq + 1) { socket.close(); return; } // a gap: ask again from the last one
-          state.lastSeq = message.seq;
-          state.queue.push({ seq: message.seq, bytes: decode(message.data) });
-          if (!state.replaying) { pump(); }
-        } else if (message.type === "replayed") {
-          state.replayed = true;
-        } else if (message.type === "status") {
-          onStatus(message);
-        }
-        if (state.replayed) {
-          say(state.finished ? "ended" : "live", state.finished ? "ended" : "live");
-          if (state.finished) { state.done = true; socket.close(1000); showReplay(); }
-        }
-      });
-      socket.addEventListener("close", function (event) {
-        if (state.done) { return; }
-        if (REFUSED[event.code]) { say(REFUSED[event.code], "refused"); state.done = true; return; }
-        say("disconnected; retrying in " + Math.round(delay / 1000) + " s", "retrying");
-        window.setTimeout(connect, delay);
-        delay = Math.min(delay * 2, 30000);
-      });
-    }
-    connect();
-
+  RunView.prototype.wireSearch = function () {
+    var search = this.search;
     var input = document.getElementById("run-search");
-    if (input) {
-      input.addEventListener("keydown", function (event) {
-        if (event.key === "Enter") {
-          event.preventDefault();
-          if (event.shiftKey) { search.findPrevious(input.value); } else { search.findNext(input.value); }
-        }
-      });
-      input.addEventListener("input", function () { if (input.value) { search.findNext(input.value, { incremental: true }); } });
-    }
+    if (!input) { return; }
+    input.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") { return; }
+      event.preventDefault();
+      if (event.shiftKey) { search.findPrevious(input.value); } else { search.findNext(input.value); }
+    });
+    input.addEventListener("input", function () {
+      if (input.value) { search.findNext(input.value, { incremental: true }); }
+    });
+  };
 
-    // Replay the asciicast with its timing (idle gaps shortened to at most 1.5 s).
-    var replayButton = document.getElementById("run-replay");
-    function showReplay() {
-      if (replayButton && box.getAttribute("data-cast-url")) { replayButton.hidden = false; }
-    }
-    if (replayButton) {
-      replayButton.addEventListener("click", function () {
-        if (state.replaying) { return; }
-        state.replaying = true;
-        replayButton.disabled = true;
-        replayButton.textContent = "Replaying…";
-        window.fetch(box.getAttribute("data-cast-url"), { credentials: "same-origin" })
-          .then(function (answer) { if (!answer.ok) { throw new Error(answer.status); } return answer.text(); })
-          .then(function (text) { play(text.split("\n").slice(1).filter(Boolean).map(JSON.parse)); })
-          .catch(function () { endReplay("Replay failed; reload the page."); });
-      });
-    }
-    function play(events) {
-      term.reset();
-      var index = 0;
-      var previous = 0;
-      function next() {
-        if (index >= events.length) { endReplay(null); return; }
-        var event = events[index++];
-        var wait = Math.min(Math.max(0, event[0] - previous), 1.5);
-        previous = event[0];
-        window.setTimeout(function () {
-          if (event[1] === "o") { term.write(String(event[2]), next); } else { next(); }
-        }, wait * 1000);
-      }
-      next();
-    }
-    function endReplay(problem) {
-      state.replaying = false;
-      replayButton.disabled = false;
-      replayButton.textContent = problem || "Replay";
-      pump();
-    }
-  }
+  // Replay the asciicast with its timing (idle gaps shortened to at most 1.5 s).
+  RunView.prototype.showReplay = function () {
+    if (this.replayButton && this.box.getAttribute("data-cast-url")) { this.replayButton.hidden = false; }
+  };
 
+  RunView.prototype.wireReplay = function () {
+    var self = this;
+    var button = this.replayButton;
+    if (!button) { return; }
+    button.addEventListener("click", function () {
+      if (self.state.replaying) { return; }
+      self.state.replaying = true;
+      button.disabled = true;
+      button.textContent = "Replaying…";
+      window.fetch(self.box.getAttribute("data-cast-url"), { credentials: "same-origin" })
+        .then(function (answer) { if (!answer.ok) { throw new Error(String(answer.status)); } return answer.text(); })
+        .then(function (text) { self.play(text.split("\n").slice(1).filter(Boolean).map(JSON.parse)); })
+        .catch(function () { self.endReplay("Replay failed; reload the page"); });
+    });
+  };
+
+  RunView.prototype.play = function (events) {
+    var self = this;
+    var index = 0;
+    var previous = 0;
+    this.term.reset();
+    function next() {
+      if (index >= events.length) { self.endReplay(null); return; }
+      var event = events[index++];
+      var wait = Math.min(Math.max(0, event[0] - previous), 1.5);
+      previous = event[0];
+      window.setTimeout(function () {
+        if (event[1] === "o") { self.term.write(String(event[2]), next); } else { next(); }
+      }, wait * 1000);
+    }
+    next();
+  };
+
+  RunView.prototype.endReplay = function (problem) {
+    this.state.replaying = false;
+    this.replayButton.disabled = false;
+    this.replayButton.textContent = problem || "Replay";
+    this.pump();
+  };
+
+  var box = document.getElementById("run-terminal");
+  if (!box) { return; }
+  installStyleShims(box.getAttribute("data-style-nonce"));
+  var view = new RunView(box);
+  view.connect();
   document.addEventListener("DOMContentLoaded", function () {
-    var box = document.getElementById("run-terminal");
-    if (box && window.Terminal) { start(box); }
+    if (!window.Terminal) { view.say("The terminal could not load; download the transcript instead.", "refused"); return; }
+    view.openTerminal();
   });
 })();

@@ -8,12 +8,12 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import path
 
 from ecsportal.accounts.sockets import CLOSE_LOGGED_OUT, CLOSE_UNAUTHENTICATED, PortalConsumer
+from tests.cookies import logged_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -29,10 +29,7 @@ application = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([path("w
 
 @database_sync_to_async
 def _logged_in_client(username: str) -> tuple[Client, str]:
-    user = get_user_model().objects.create_user(username, password="pw-for-tests")
-    client = Client()
-    client.force_login(user)
-    return client, f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    return logged_in(get_user_model().objects.create_user(username, password="pw-for-tests"))
 
 
 def _communicator(cookie: str | None, origin: str = "http://localhost") -> WebsocketCommunicator:

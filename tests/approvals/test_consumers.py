@@ -7,26 +7,20 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.test import Client
 
 from ecsportal.approvals import services
 from ecsportal.asgi import application
 from ecsportal.stops.services import stop_request
+from tests.cookies import session_cookie
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 ORIGIN = (b"origin", b"http://localhost")
 
 
-def _cookie(user) -> bytes:  # noqa: ANN001
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _connect(path: str, user=None, origin: tuple[bytes, bytes] = ORIGIN):  # noqa: ANN001, ANN202
     headers = [origin]
     if user is not None:
-        headers.append((b"cookie", await sync_to_async(_cookie)(user)))
+        headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
     communicator = WebsocketCommunicator(application, path, headers=headers)
     connected, _ = await communicator.connect()
     return communicator, connected

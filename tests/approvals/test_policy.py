@@ -43,3 +43,20 @@ def test_an_account_admin_sets_the_policy_on_the_account_form(cast, login):
     assert answer.status_code == 302, answer.content.decode()[:2000]
     staging = AwsAccount.objects.get(pk=cast.staging.pk)
     assert (staging.approvals_for_stop, staging.approvals_for_commands, staging.approval_ttl_minutes) == (2, None, 30)
+
+
+def test_an_action_registers_its_policy_by_name_or_by_choice():
+    from ecsportal.approvals import registry
+    from ecsportal.approvals.policy import Policy
+
+    noop = lambda request: registry.Outcome(True, "")  # noqa: E731
+    try:
+        registry.register("test.command", noop, lambda r: [], label="Test command", policy="command")
+        registry.register("test.runbook", noop, lambda r: [], label="Test runbook", policy=Policy.RUNBOOK)
+        assert registry.get("test.command").policy is Policy.COMMAND
+        assert registry.get("test.runbook").policy is Policy.RUNBOOK
+    finally:
+        registry._actions.pop("test.command", None)
+        registry._actions.pop("test.runbook", None)
+    with pytest.raises(ValueError, match="unknown approval policy"):
+        registry.register("test.other", noop, lambda r: [], label="Other", policy="deploy")

@@ -16,7 +16,7 @@ import pytest
 from ecsportal.aws import ecs, errors, sessions
 from ecsportal.aws.sessions import AccountConfig
 from ecsportal.demo import localaws
-from tests.awsfakes import aws_error
+from tests.awsfakes import fail_calls
 
 
 def fresh_config() -> AccountConfig:
@@ -30,8 +30,7 @@ def config(local_aws) -> Iterator[AccountConfig]:  # noqa: ANN001
 
 
 def answer_with(config: AccountConfig, operation: str, code: str, message: str, status: int = 400) -> None:
-    client = sessions.client(config, "ecs", "eu-west-1")
-    client.meta.events.register(f"before-call.ecs.{operation}", aws_error(code, message, status=status))
+    fail_calls(sessions.client(config, "ecs", "eu-west-1"), operation, code, message, status=status)
 
 
 def test_access_denied_names_the_missing_iam_action(config):
@@ -119,10 +118,7 @@ def test_messages_never_carry_the_request_credentials(config):
 
 def test_fan_out_keeps_each_items_error_to_itself(config):
     client = sessions.client(config, "ecs", "eu-west-1")
-    client.meta.events.register(
-        "before-call.ecs.ListTasks",
-        aws_error("AccessDeniedException", "denied", when=lambda request: request["cluster"] == "prod-web"),
-    )
+    fail_calls(client, "ListTasks", "AccessDeniedException", "denied", when=lambda r: r["cluster"] == "prod-web")
     outcomes = ecs.fan_out(
         lambda cluster: ecs.running_tasks(config, "eu-west-1", cluster), ["prod-web", "nope", "prod-batch"]
     )

@@ -8,25 +8,22 @@ import pytest
 
 from ecsportal.accounts.models import AwsAccount
 from ecsportal.aws import ecs, sessions
-from tests.awsfakes import aws_error
+from tests.awsfakes import fail_calls
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def inject(local_aws) -> Iterator[Callable[..., None]]:  # noqa: ANN001
-    """`inject(account, region, "ListTasks", handler)`: answer one call of that account's client."""
-    installed = []
+    """`inject(account, region, "ListTasks", code, when=…)`: AWS answers that call of the account's client with `code`."""
+    undo: list[Callable[[], None]] = []
 
-    def _inject(account: AwsAccount, region: str, operation: str, handler: Callable) -> None:
-        client = sessions.client(account.aws_config(), "ecs", region)
-        event = f"before-call.ecs.{operation}"
-        client.meta.events.register(event, handler)
-        installed.append((client, event, handler))
+    def _inject(account: AwsAccount, region: str, operation: str, code: str, **options: object) -> None:
+        undo.append(fail_calls(sessions.client(account.aws_config(), "ecs", region), operation, code, **options))
 
     yield _inject
-    for client, event, handler in installed:
-        client.meta.events.unregister(event, handler)
+    for remove in undo:
+        remove()
 
 
 def web_task_id(cast) -> str:  # noqa: ANN001
@@ -141,7 +138,9 @@ def test_one_clusters_access_denied_leaves_the_rest_of_the_overview(local_aws, c
         cast.prod,
         "eu-west-1",
         "ListTasks",
-        aws_error("AccessDeniedException", "denied", when=lambda request: request["cluster"] == "prod-batch"),
+        "AccessDeniedException",
+        message="denied",
+        when=lambda request: request["cluster"] == "prod-batch",
     )
     html = login(cast.viewer).get("/inventory/").content.decode()
     assert html.count('class="cluster-error"') == 1
@@ -156,7 +155,9 @@ def test_one_clusters_access_denied_shows_on_its_page_only(local_aws, cast, logi
         cast.prod,
         "eu-west-1",
         "ListTasks",
-        aws_error("AccessDeniedException", "denied", when=lambda request: request["cluster"] == "prod-batch"),
+        "AccessDeniedException",
+        message="denied",
+        when=lambda request: request["cluster"] == "prod-batch",
     )
     client = login(cast.viewer)
     denied = client.get(f"/inventory/{cast.prod.pk}/eu-west-1/prod-batch/").content.decode()
@@ -167,7 +168,7 @@ def test_one_clusters_access_denied_shows_on_its_page_only(local_aws, cast, logi
 
 
 def test_a_throttled_region_shows_an_error_and_the_other_regions_load(local_aws, cast, login, inject):
-    inject(cast.prod, "us-east-1", "ListClusters", aws_error("ThrottlingException", "Rate exceeded"))
+    inject(cast.prod, "us-east-1", "ListClusters", "ThrottlingException", message="Rate exceeded")
     html = login(cast.viewer).get("/inventory/").content.decode()
     assert "Acme Production · us-east-1:</strong> AWS throttled ListClusters" in html
     assert ">prod-edge</a>" not in html

@@ -133,3 +133,31 @@ def test_a_disabled_account_is_not_offered(local_aws, cast, login):
 def test_the_assumed_role_account_cascades_too(local_aws, cast, login):
     html = pick(login(cast.viewer), account=str(cast.staging.pk), region="eu-central-1")
     assert options(html, "pick-cluster") == ["staging-eu"]
+
+
+def test_forms_that_embed_the_picker_get_its_context_by_the_documented_keys(local_aws, cast):
+    """stops, runs and runbooks call `picker_for_user` and adjust its context; the keys stay put."""
+    from ecsportal.accounts.models import Role
+    from ecsportal.inventory.selectors import picker_for_user
+
+    params = {"account": str(cast.prod.pk), "region": "eu-west-1", "cluster": "prod-web", "reason": "ignored"}
+    context = picker_for_user(user=cast.operator, params=params, min_role=Role.OPERATOR)
+    assert set(context) == {
+        "accounts",
+        "account",
+        "region",
+        "cluster",
+        "task_id",
+        "container",
+        "choices",
+        "error",
+        "readiness",
+    }
+    assert context["account"] == cast.prod and context["cluster"] == "prod-web"
+    assert set(context["choices"]) == {"regions", "clusters", "tasks", "containers", "task"}
+    assert context["choices"]["tasks"] and context["choices"]["task"] is None
+
+
+def test_a_crafted_choice_is_dropped_not_fatal(local_aws, cast, login):
+    html = pick(login(cast.viewer), account="99999999999999999999999", region="eu-west-1")
+    assert selected(html, "pick-account") == "" and is_disabled(html, "pick-region")

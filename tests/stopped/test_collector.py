@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from botocore.awsrequest import AWSResponse
 from botocore.stub import Stubber
 
 from ecsportal.accounts.models import AwsAccount
@@ -15,6 +14,7 @@ from ecsportal.aws import sessions
 from ecsportal.demo import localaws
 from ecsportal.stopped.collector import stopped_collect
 from ecsportal.stopped.models import ClusterCollection, CollectionRun, StoppedTask
+from tests.awsfakes import fail_calls
 from tests.stopped.helpers import forget, stopped_cluster
 
 pytestmark = pytest.mark.django_db
@@ -157,27 +157,11 @@ def test_paging_through_three_pages_of_100_and_one_more(local_aws, cast, fresh_c
     assert rows.first().task_definition == "paged:7"
 
 
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: object):  # noqa: ANN201
-        yield self._body
-
-
-def _fail_cluster(client, operation: str, cluster: str, code: str, attempts: list[str]):  # noqa: ANN001, ANN202
-    """Answer `operation` on one cluster with an AWS error, at the HTTP layer (so botocore's
-    retries apply, as they would to a real answer). moto cannot enforce IAM for ECS."""
-
-    def handler(request, **_):  # noqa: ANN001, ANN202
-        body = json.loads(request.body or b"{}")
-        if body.get("cluster", "") != cluster:
-            return None
-        attempts.append(code)
-        payload = json.dumps({"__type": code, "message": f"{code} for test"}).encode()
-        return AWSResponse(request.url, 400, {"x-amzn-requestid": "test"}, _Raw(payload))
-
-    client.meta.events.register(f"before-send.ecs.{operation}", handler)
+def _fail_cluster(client, operation: str, cluster: str, code: str, attempts: list[str]) -> None:  # noqa: ANN001
+    """Answer `operation` on one cluster with an AWS error at the HTTP layer, so botocore's
+    retries apply as they would to a real answer. moto cannot enforce IAM for ECS."""
+    when = lambda body: body.get("cluster", "") == cluster  # noqa: E731
+    fail_calls(client, operation, code, when=when, attempts=attempts, retried=True)
 
 
 @pytest.mark.parametrize(

@@ -5,54 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from ecsportal.audit.models import AuditEvent
-from ecsportal.aws import records
-from ecsportal.stopped.collector import stopped_task_row
 from ecsportal.stopped.models import ClusterCollection, CollectionRun
+from tests.stopped.helpers import row
 
 pytestmark = pytest.mark.django_db
-
-_counter = iter(range(10**6))
-
-
-def row(account, *, cluster="prod-web", region="eu-west-1", service="web", family="web", minutes_ago=5,  # noqa: ANN001, ANN201
-        stop_code="EssentialContainerExited", reason="Essential container in task exited",
-        containers=(("app", 1, ""),)):  # fmt: skip
-    """One history row built the way the collector builds it (category and signature included)."""
-    n = next(_counter)
-    stopped = timezone.now() - timedelta(minutes=minutes_ago)
-    task = records.Task(
-        arn=f"arn:aws:ecs:{region}:{account.account_id}:task/{cluster}/{n:032x}",
-        cluster_arn=f"arn:aws:ecs:{region}:{account.account_id}:cluster/{cluster}",
-        last_status="STOPPED",
-        desired_status="STOPPED",
-        launch_type="FARGATE",
-        capacity_provider="",
-        platform_version="1.4.0",
-        task_definition_arn=f"arn:aws:ecs:{region}:{account.account_id}:task-definition/{family}:3",
-        group=f"service:{service}" if service else "family:" + family,
-        started_by="",
-        availability_zone=f"{region}a",
-        enable_execute_command=False,
-        started_at=stopped - timedelta(minutes=30),
-        stopping_at=stopped - timedelta(seconds=30),
-        stopped_at=stopped,
-        execution_stopped_at=stopped,
-        stop_code=stop_code,
-        stopped_reason=reason,
-        containers=tuple(
-            records.Container(name, "", "STOPPED", "img", "", code, why, "") for name, code, why in containers
-        ),
-    )
-    item = stopped_task_row(task, account_pk=account.pk, region=region, cluster=cluster, now=timezone.now())
-    item.save()
-    return item
 
 
 def exported(client, query: str = "") -> set[str]:  # noqa: ANN001
@@ -207,6 +170,19 @@ def test_paging_walks_every_row_once(cast, login):
         seen += [t for t in made if f'data-task-id="{t}"' in html]
     assert len(seen) == 120 and set(seen) == made
     assert "Page 3 of 3" in client.get("/stopped/?page=99").content.decode()  # past the end: the last page
+
+
+def test_past_the_count_cap_the_page_says_plus_and_pages_on(cast, login, monkeypatch):
+    from ecsportal.stopped import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_CAP", 60)
+    for i in range(1, 121):
+        row(cast.prod, minutes_ago=i)
+    client = login(cast.viewer)
+    html = client.get("/stopped/").content.decode()
+    assert "60+ stopped tasks" in html and "Page 1<" in html and 'rel="next"' in html
+    html = client.get("/stopped/?page=3").content.decode()
+    assert "showing 101–120" in html
 
 
 def test_htmx_filter_requests_get_only_the_results_fragment(cast, estate, login):

@@ -24,10 +24,10 @@ def test_running_tasks_have_a_stop_button_for_operators_only(cast, login, lab, r
     assert "stop-button" not in login(cast.viewer).get(url).content.decode()
 
 
-def test_the_task_page_has_a_stop_button(cast, login, lab, run_task):
-    arn = run_task("web")
-    page = login(cast.operator).get(f"/inventory/{lab.pk}/{LAB_REGION}/{LAB_CLUSTER}/tasks/{_task_id(arn)}/")
-    assert f"/stops/new/?account={lab.pk}" in page.content.decode()
+def test_the_task_page_has_a_stop_button_for_operators_only(cast, login, lab, run_task):
+    url = f"/inventory/{lab.pk}/{LAB_REGION}/{LAB_CLUSTER}/tasks/{_task_id(run_task('web'))}/"
+    assert f"/stops/new/?account={lab.pk}" in login(cast.operator).get(url).content.decode()
+    assert "stop-button" not in login(cast.viewer).get(url).content.decode()
 
 
 def test_the_stop_form_offers_only_accounts_where_one_is_an_operator(cast, login, lab):

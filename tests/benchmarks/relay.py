@@ -1,0 +1,376 @@
+"""What the portal's relay adds to ECS Exec output: latency per line, throughput, server memory.
+
+Not a test: ``python tests/benchmarks/relay.py`` from the repository root.
+
+A child process serves the portal as `manage.py demo` does (daphne, moto, the SSM agent
+emulator, its own SQLite database, in-process runner). This process measures, in the same
+run, (a) an `SsmClient` reading its own emulator directly and (b) a WebSocket client reading
+the same kind of run through the portal (`ws/runs/<pk>/`), the browser's path: ExecuteCommand,
+the runner, the transcript rows, the channel layer, the consumer, JSON and base64.
+
+- latency: the command prints ``L <time.time()>`` lines; a line's latency is its arrival time
+  minus that timestamp. "added" = relay percentile − direct percentile, with 1 and with 100
+  concurrent runs (only lines that arrive live are counted, not the replay).
+- throughput: a 50 MB base64 stream (no newlines, so the terminal passes it unchanged),
+  seconds from start to the end of the stream, direct / relay.
+- memory: the server's RSS (VmRSS, sampled every 50 ms) growth while it relays 100 MB.
+
+Runs are started through a benchmark-only ASGI wrapper in the child (POST /__bench/run calls
+`runs.services.run_request` as the operator), since the run form is not what is measured.
+The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+LINES = (
+    "import sys,time\n"
+    "n=int(sys.argv[1]); gap=float(sys.argv[2]); time.sleep(float(sys.argv[3]))\n"
+    "for i in range(n):\n"
+    "    sys.stdout.write('L %.6f\\n' % time.time()); sys.stdout.flush(); time.sleep(gap)\n"
+)
+GENERATOR = (
+    "import base64,random,sys\n"
+    "n=int(sys.argv[1]); r=random.Random(7)\n"
+    "block=base64.b64encode(r.randbytes(786432))\n"
+    "out=sys.stdout.buffer\n"
+    "while n>0:\n"
+    "    piece=block[:n]; out.write(piece); n-=len(piece)\n"
+    "out.flush()\n"
+)
+
+
+def lines_command(n: int, gap: float, delay: float) -> str:
+    return shlex.join([sys.executable, "-c", LINES, str(n), str(gap), str(delay)])
+
+
+def generator_command(size: int) -> str:
+    return shlex.join([sys.executable, "-c", GENERATOR, str(size)])
+
+
+# -- the server (child process) ---------------------------------------------------------------------
+
+
+def serve(port: int, db: str) -> None:
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
+            "DJANGO_DEBUG": "true",
+            "DATABASE_URL": f"sqlite:///{db}",
+            "REDIS_URL": "",
+            "ECSPORTAL_LOCAL_EXEC": "true",
+            "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
+            "ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0",
+            "ECSPORTAL_RUN_SWEEP_SECONDS": "0",
+            "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "30",
+            "ECSPORTAL_INVENTORY_CACHE_SECONDS": "60",
+        }
+    )
+    import logging
+
+    import django
+
+    django.setup()
+    logging.disable(logging.INFO)
+    from asgiref.sync import sync_to_async
+    from daphne.endpoints import build_endpoint_description_strings
+    from daphne.server import Server
+    from django.core.management import call_command
+    from django.test import Client
+
+    from ecsportal.aws import ecs, sessions
+    from ecsportal.demo import localaws
+    from ecsportal.demo.seed import seed_portal
+
+    call_command("migrate", interactive=False, verbosity=0)
+    aws = localaws.LocalAws()
+    sessions.configure(endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10)
+    localaws.start_data_channel()
+    localaws.seed_iam(aws.endpoint_url)
+    localaws.seed_aws(aws.endpoint_url)
+    accounts = seed_portal(password="bench")
+    prod = accounts["prod"]
+    prod.approvals_for_commands = 0
+    prod.save()
+    from django.contrib.auth import get_user_model
+
+    operator = get_user_model().objects.get(username="operator")
+    client = Client()
+    client.force_login(operator)
+    cookie = client.cookies["sessionid"].value
+    config = prod.aws_config()
+    tasks = ecs.describe_tasks(config, "eu-west-1", "prod-web", ecs.list_task_arns(config, "eu-west-1", "prod-web"))
+    task = next(t.arn for t in tasks if t.task_definition.startswith("web:"))
+
+    from ecsportal.asgi import application
+    from ecsportal.runs.services import run_request
+
+    def start(command: str) -> int:
+        return run_request(
+            actor=operator,
+            account_pk=prod.pk,
+            region="eu-west-1",
+            cluster="prod-web",
+            task=task,
+            container="app",
+            command=command,
+            cols=200,
+            rows=50,
+        ).pk
+
+    async def app(scope: dict, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] == "http" and scope["path"] == "/__bench/run":
+            body = b""
+            while True:
+                message = await receive()
+                body += message.get("body", b"")
+                if not message.get("more_body"):
+                    break
+            pk = await sync_to_async(start)(json.loads(body)["command"])
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": str(pk).encode()})
+            return
+        await application(scope, receive, send)
+
+    print(json.dumps({"cookie": cookie, "pid": os.getpid()}), flush=True)
+    Server(
+        application=app,
+        endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
+        signal_handlers=True,
+        verbosity=0,
+    ).run()
+
+
+# -- the clients -------------------------------------------------------------------------------------
+
+
+class Portal:
+    def __init__(self, port: int, cookie: str) -> None:
+        self.port, self.cookie = port, cookie
+
+    def start(self, command: str) -> int:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/__bench/run", data=json.dumps({"command": command}).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            return int(answer.read())
+
+    async def read(self, pk: int, on_data, live_only: bool = True) -> float:  # noqa: ANN001
+        """Read run `pk` to its end; `on_data(bytes, arrival, live)`; returns the time the stream ended."""
+        from websockets.asyncio.client import connect
+
+        live = False
+        async with connect(
+            f"ws://127.0.0.1:{self.port}/ws/runs/{pk}/",
+            additional_headers={"Cookie": f"sessionid={self.cookie}", "Origin": "http://localhost"},
+            max_size=2**24,
+            compression=None,
+        ) as ws:
+            async for text in ws:
+                message = json.loads(text)
+                if message["type"] == "output":
+                    on_data(base64.b64decode(message["data"]), time.time(), live)
+                elif message["type"] == "replayed":
+                    live = True
+                elif message["type"] == "status" and message["finished"]:
+                    if message["status"] not in ("succeeded",):
+                        raise RuntimeError(f"run {pk} ended {message['status']}: {message['end_reason']}")
+                    return time.time()
+        raise RuntimeError("socket closed before the run ended")
+
+
+class LineClock:
+    """Latency of each `L <timestamp>` line: arrival minus timestamp."""
+
+    def __init__(self) -> None:
+        self.carry = b""
+        self.latencies: list[float] = []
+
+    def feed(self, data: bytes, arrival: float, count: bool = True) -> None:
+        data = self.carry + data
+        *lines, self.carry = data.split(b"\n")
+        if not count:
+            return
+        for line in lines:
+            line = line.strip()
+            if line.startswith(b"L "):
+                self.latencies.append((arrival - float(line[2:])) * 1000)
+
+
+async def direct_run(emulator, command: str, name: str, on_data) -> float:  # noqa: ANN001
+    from ecsportal.ssm.client import SsmClient
+
+    url = emulator.register_session(session_id=name, token="t", command=command)
+    async with SsmClient(url, "t", idle_timeout=60) as session:
+        await session.resize(200, 50)
+        async for chunk in session:
+            on_data(chunk, time.time(), True)
+    return time.time()
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -> dict[str, float]:  # noqa: ANN001
+    delay = 1.0 + runs * 0.05  # every viewer is connected before the lines start
+    direct_clocks = [LineClock() for _ in range(runs)]
+    await asyncio.gather(
+        *(
+            direct_run(emulator, lines_command(lines, gap, delay), f"lat-{runs}-{i}-{time.time_ns()}", c.feed)
+            for i, c in enumerate(direct_clocks)
+        )
+    )
+    relay_clocks = [LineClock() for _ in range(runs)]
+    readers = []
+    for clock in relay_clocks:
+        pk = await asyncio.to_thread(portal.start, lines_command(lines, gap, delay))
+        readers.append(asyncio.create_task(portal.read(pk, lambda d, t, live, c=clock: c.feed(d, t, live))))
+    await asyncio.gather(*readers)
+    direct = [v for c in direct_clocks for v in c.latencies]
+    relay = [v for c in relay_clocks for v in c.latencies]
+    return {
+        "direct_p50_ms": round(percentile(direct, 50), 2),
+        "direct_p99_ms": round(percentile(direct, 99), 2),
+        "relay_p50_ms": round(percentile(relay, 50), 2),
+        "relay_p99_ms": round(percentile(relay, 99), 2),
+        "lines_direct": len(direct),
+        "lines_relay": len(relay),
+    }
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def throughput(portal: Portal, emulator, size: int) -> dict[str, float]:  # noqa: ANN001
+    got = [0]
+
+    def count(data: bytes, arrival: float, live: bool) -> None:
+        got[0] += len(data)
+
+    started = time.time()
+    await direct_run(emulator, generator_command(size), f"tp-{time.time_ns()}", count)
+    direct_s = time.time() - started
+    assert got[0] == size, got[0]
+    got[0] = 0
+    started = time.time()
+    pk = await asyncio.to_thread(portal.start, generator_command(size))
+    ended = await portal.read(pk, count)
+    relay_s = ended - started
+    assert got[0] == size, got[0]
+    return {"direct_s": round(direct_s, 2), "relay_s": round(relay_s, 2), "ratio": round(direct_s / relay_s, 3)}
+
+
+async def memory(portal: Portal, pid: int, size: int) -> dict[str, float]:
+    baseline = rss_mb(pid)
+    peak = [baseline]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], rss_mb(pid))
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    got = [0]
+    pk = await asyncio.to_thread(portal.start, generator_command(size))
+    await portal.read(pk, lambda d, t, live: got.__setitem__(0, got[0] + len(d)))
+    done.set()
+    sampler.join()
+    assert got[0] == size
+    return {"baseline_mb": round(baseline, 1), "peak_mb": round(peak[0], 1), "growth_mb": round(peak[0] - baseline, 1)}
+
+
+async def measure(port: int, cookie: str, pid: int, args: argparse.Namespace) -> dict[str, object]:
+    from ecsportal.ssm.emulator import start_in_thread
+
+    portal = Portal(port, cookie)
+    emulator = start_in_thread()
+    try:
+        one = await latency(portal, emulator, 1, args.lines, 0.02)
+        print("1 run:", json.dumps(one), flush=True)
+        hundred = await latency(portal, emulator, 100, max(20, args.lines // 4), 0.05)
+        print("100 runs:", json.dumps(hundred), flush=True)
+        tp = await throughput(portal, emulator, int(args.mb * 1_000_000))
+        print("throughput:", json.dumps(tp), flush=True)
+        mem = await memory(portal, pid, int(args.rss_mb * 1_000_000))
+        print("memory:", json.dumps(mem), flush=True)
+    finally:
+        emulator.stop()
+    return {
+        "added_p50_ms_1": round(one["relay_p50_ms"] - one["direct_p50_ms"], 2),
+        "added_p99_ms_1": round(one["relay_p99_ms"] - one["direct_p99_ms"], 2),
+        "added_p99_ms_100": round(hundred["relay_p99_ms"] - hundred["direct_p99_ms"], 2),
+        "throughput_ratio": tp["ratio"],
+        "rss_growth_mb_100mb": mem["growth_mb"],
+    }
+
+
+def main() -> None:
+    if os.environ.get("RELAY_BENCH_TRACE"):
+        import faulthandler
+
+        faulthandler.dump_traceback_later(float(os.environ["RELAY_BENCH_TRACE"]), exit=True)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DB"))
+    parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument("--mb", type=float, default=50)
+    parser.add_argument("--rss-mb", type=float, default=100)
+    args = parser.parse_args()
+    if args.serve:
+        serve(int(args.serve[0]), args.serve[1])
+        return
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    workdir = tempfile.mkdtemp(prefix="relay-bench-")
+    server = subprocess.Popen(
+        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        hello = json.loads(server.stdout.readline())
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], args))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

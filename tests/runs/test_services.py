@@ -1,0 +1,178 @@
+"""run_request, run_cancel, the approval executor and the stale-run sweep."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.http import Http404
+from django.utils import timezone
+
+from ecsportal.approvals import services as approvals
+from ecsportal.approvals.models import ApprovalRequest, Status
+from ecsportal.audit.models import AuditEvent
+from ecsportal.runs import services
+from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs.selectors import run_transcript_bytes
+from ecsportal.runs.services import RunRefused
+from tests.runs.lab import *  # noqa: F403
+from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
+
+
+def _request(account, user, arn, **options):  # noqa: ANN001, ANN003, ANN202
+    params = {
+        "actor": user,
+        "account_pk": account.pk,
+        "region": RUNS_REGION,
+        "cluster": RUNS_CLUSTER,
+        "task": arn,
+        "container": "app",
+        "command": "echo hi",
+    }
+    return services.run_request(**{**params, **options})
+
+
+@pytest.fixture
+def queued(monkeypatch):  # noqa: ANN001, ANN201
+    """Runs are queued but not dispatched (these tests look at what the service wrote)."""
+    from ecsportal.runs import dispatcher
+
+    started: list[int] = []
+    monkeypatch.setattr(dispatcher, "dispatch", started.append)
+    return started
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_operator_queues_a_run_audited_with_the_shown_command(cast, runs_lab, lab_task, queued):
+    run = _request(runs_lab, cast.operator, lab_task(), command="echo s3cret", shown_command="echo ******")
+    assert run.status == RunStatus.QUEUED and queued == [run.pk]
+    assert run.command == "echo ******" and run.command_sealed and "s3cret" not in run.command_sealed
+    event = AuditEvent.objects.get(action="run.requested")
+    assert event.details["command"] == "echo ******" and "s3cret" not in str(event.details)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("who", "change", "expected"),
+    [
+        ("viewer", {}, "operator role"),
+        ("operator", {"role_arn": "arn:aws:iam::123456789012:role/not-allowed"}, "not one the admins"),
+        ("operator", {"container": "nope"}, "no container named nope"),
+        ("operator", {"task": "0123456789abcdef0123456789abcdef"}, "No task"),
+        ("operator", {"command": "   "}, "Enter a command"),
+        ("operator", {"region": "us-west-2"}, "not one of"),
+    ],
+)
+def test_refusals_say_why(cast, runs_lab, lab_task, queued, who, change, expected):
+    with pytest.raises(RunRefused, match=expected):
+        _request(runs_lab, getattr(cast, who), lab_task(), **change)
+    assert not Run.objects.exists() and queued == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_disabled_account_a_stopped_task_and_an_outsider_are_refused(cast, runs_lab, lab_task, runs_ecs, queued):
+    arn = lab_task()
+    runs_ecs.stop_task(cluster=RUNS_CLUSTER, task=arn, reason="gone")
+    with pytest.raises(RunRefused, match="stopped"):
+        _request(runs_lab, cast.operator, arn)
+    with pytest.raises(Http404):
+        _request(runs_lab, cast.outsider, lab_task())
+    runs_lab.is_enabled = False
+    runs_lab.save()
+    with pytest.raises(RunRefused, match="disabled"):
+        _request(runs_lab, cast.operator, lab_task())
+    assert not Run.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_before_start_and_viewer_cannot_cancel(cast, runs_lab, lab_task, queued):
+    run = _request(runs_lab, cast.operator, lab_task())
+    with pytest.raises(Exception, match="operator role"):
+        services.run_cancel(actor=cast.viewer, run_pk=run.pk)
+    run = services.run_cancel(actor=cast.operator, run_pk=run.pk)
+    assert run.status == RunStatus.CANCELLED and "before it started" in run.end_reason
+    with pytest.raises(RunRefused, match="already ended"):
+        services.run_cancel(actor=cast.operator, run_pk=run.pk)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_needing_approval_waits_and_a_rejection_cancels_it(cast, runs_lab, lab_task, queued):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    with pytest.raises(RunRefused, match="say why"):
+        _request(runs_lab, cast.operator, lab_task())
+    run = _request(runs_lab, cast.operator, lab_task(), reason="debugging")
+    assert run.status == RunStatus.AWAITING_APPROVAL and queued == []
+    request = ApprovalRequest.objects.get(pk=run.approval_id)
+    assert request.action == "ecs.execute_command" and request.target["run"] == run.pk
+    approvals.approval_decide(actor=cast.approver, request_pk=request.pk, decision="reject")
+    from ecsportal.runs.selectors import run_get_for_user
+
+    run = run_get_for_user(user=cast.viewer, run_pk=run.pk)  # reading it (page, socket) settles it
+    assert run.status == RunStatus.CANCELLED and "rejected" in run.end_reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_approved_run_is_dispatched_and_a_changed_command_is_refused(cast, runs_lab, lab_task, queued):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    run = _request(runs_lab, cast.operator, lab_task(), reason="why")
+    request = approvals.approval_decide(actor=cast.approver, request_pk=run.approval_id, decision="approve")
+    assert request.status == Status.EXECUTED and queued == [run.pk]
+    assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED
+
+    other = _request(runs_lab, cast.operator, lab_task(), reason="why")
+    Run.objects.filter(pk=other.pk).update(command="rm -rf /")  # not what was approved
+    request = approvals.approval_decide(actor=cast.approver, request_pk=other.approval_id, decision="approve")
+    assert request.status == Status.FAILED and "differs from what was approved" in request.result
+    assert Run.objects.get(pk=other.pk).status == RunStatus.CANCELLED
+    assert queued == [run.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_ends_runs_whose_runner_was_lost(cast, runs_lab, lab_task, queued):
+    old = timezone.now() - timedelta(minutes=5)
+    lost = _request(runs_lab, cast.operator, lab_task())
+    Run.objects.filter(pk=lost.pk).update(status=RunStatus.RUNNING, heartbeat_at=old, runner_id="dead")
+    alive = _request(runs_lab, cast.operator, lab_task())
+    Run.objects.filter(pk=alive.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
+    never = _request(runs_lab, cast.operator, lab_task())
+    Run.objects.filter(pk=never.pk).update(created_at=old)
+    assert services.runs_end_stale(stale_after=60) == 2
+    assert Run.objects.get(pk=lost.pk).status == RunStatus.ERROR
+    assert Run.objects.get(pk=lost.pk).end_reason.startswith("Runner lost")
+    assert "no runner picked" in Run.objects.get(pk=never.pk).end_reason
+    assert Run.objects.get(pk=alive.pk).status == RunStatus.RUNNING
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_sealed_command_runs_for_real_and_is_wiped_at_the_end(cast, run_as):
+    run = await run_as(cast.operator, "echo s3cret-value", shown_command="echo ******")
+    run = await wait_ended(run.pk)
+    assert run.status == RunStatus.SUCCEEDED and run.command_sealed == ""
+    assert b"s3cret-value" in await sync_to_async(run_transcript_bytes)(run=run)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_worker_mode_runs_through_runworker(cast, run_as, fast_runs):
+    """`manage.py runworker ecsportal-runs` in miniature: channels' Worker on the ASGI app's "channel" route."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+    from channels.worker import Worker
+
+    from ecsportal.asgi import application
+    from ecsportal.runs.dispatcher import RUNS_CHANNEL
+
+    fast_runs.ECSPORTAL_RUNNER_MODE = "worker"
+    worker = Worker(application=application, channels=[RUNS_CHANNEL], channel_layer=get_channel_layer())
+    serving = asyncio.create_task(worker.handle())
+    try:
+        run = await run_as(cast.operator, "echo from-the-worker; exit 4")
+        run = await wait_ended(run.pk)
+    finally:
+        serving.cancel()
+    assert (run.status, run.exit_code) == (RunStatus.FAILED, 4)
