@@ -175,3 +175,12 @@ def test_the_demo_runbooks_are_all_valid(cast):
     for book in books:
         assert check_template(book.command_template, [o.name for o in book.options.all()]) == [], book.name
     assert books.filter(needs_approval=True).exists() and books.filter(options__secret=True).exists()
+
+
+def test_self_service_is_the_active_navigation_item_on_runbook_pages(cast, login, echo_book):
+    import re
+
+    client = login(cast.admin)
+    for url in ("/runbooks/", f"/runbooks/{echo_book.pk}/", "/runbooks/manage/"):
+        page = client.get(url).content.decode()
+        assert re.findall(r'class="nav-link active"[^>]*>([^<]+)<', page) == ["Self-service"], url
