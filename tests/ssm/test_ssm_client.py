@@ -206,7 +206,11 @@ async def test_closing_early_ends_the_session_as_closed(emulator):
     assert s.end is not None and s.end.kind == EndKind.CLOSED
 
 
-def test_the_command_line_client_exits_when_the_session_ends_while_stdin_stays_open():
+async def test_the_command_line_client_exits_when_the_session_ends_while_stdin_stays_open():
+    await asyncio.to_thread(_cli_exits_with_stdin_open)
+
+
+def _cli_exits_with_stdin_open() -> None:
     import subprocess
     import sys
 
