@@ -8,8 +8,10 @@ the data channel with `SsmClient`, sends the terminal size first, and streams th
                                                                         → group "run-<pk>"
 
 The writer coalesces: whatever arrived while the previous batch was being written becomes ONE
-RunChunk row (one INSERT), and only then is it published, so anything a viewer receives live
-is already in the database. One write in flight at a time; an idle run writes at once.
+RunChunk row, and only then is it published, so anything a viewer receives live is already in
+the database. One write in flight per run; an idle run writes at once. The rows of all runs
+on the loop that are ready at the same moment go in one INSERT (`ChunkSink`, group commit), so
+a hundred busy runs cost a few transactions per round, not a hundred.
 
 A watchdog beside it writes the heartbeat (and `bytes_out`), learns about cancels, enforces
 the time limit and checks with DescribeTasks that the task is still RUNNING.
@@ -25,6 +27,7 @@ import secrets
 import shlex
 import socket
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -123,8 +126,54 @@ class ExitMarker:
 # -- the transcript writer --------------------------------------------------------------------------
 
 
-def _insert_chunk(run_pk: int, seq: int, offset: float, data: bytes) -> None:
-    RunChunk.objects.create(run_id=run_pk, seq=seq, offset=offset, data=data)
+def _insert_chunks(rows: list[RunChunk]) -> None:
+    RunChunk.objects.bulk_create(rows)
+
+
+class ChunkSink:
+    """Group commit for every run on one event loop: the rows that runs hand in while a write
+    is in flight are stored together, in one INSERT, on the next round. Each run still has at
+    most one row in flight (its writer waits), and learns when its row is stored."""
+
+    def __init__(self) -> None:
+        self._rows: list[tuple[RunChunk, asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
+        self._insert = database_sync_to_async(_insert_chunks)
+
+    async def store(self, run_pk: int, seq: int, offset: float, data: bytes) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._rows.append((RunChunk(run_id=run_pk, seq=seq, offset=offset, data=data), future))
+        self._wake.set()
+        await future
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._rows:
+                batch, self._rows = self._rows, []
+                try:
+                    await self._insert([row for row, _ in batch])
+                except Exception as exc:  # each run's writer sees the failure and ends its run
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    continue
+                for _, future in batch:
+                    if not future.done():
+                        future.set_result(None)
+
+
+_sinks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChunkSink] = weakref.WeakKeyDictionary()
+
+
+def chunk_sink() -> ChunkSink:
+    loop = asyncio.get_running_loop()
+    sink = _sinks.get(loop)
+    if sink is None or sink._task.done():
+        sink = _sinks[loop] = ChunkSink()
+    return sink
 
 
 class TranscriptWriter:
@@ -143,7 +192,7 @@ class TranscriptWriter:
         self._space.set()
         self._closing = False
         self._layer = get_channel_layer()
-        self._insert = database_sync_to_async(_insert_chunk)
+        self._sink = chunk_sink()
         self._task = asyncio.create_task(self._loop(), name=f"run-{run_pk}-writer")
 
     def append(self, data: bytes) -> None:
@@ -172,7 +221,7 @@ class TranscriptWriter:
                 offset = self._pending_at
                 self._pending_at = loop.time() - self.started
                 self.seq += 1
-                await self._insert(self.run_pk, self.seq, round(offset, 6), data)
+                await self._sink.store(self.run_pk, self.seq, round(offset, 6), data)
                 self.written += len(data)
                 if self._layer is not None:
                     await self._layer.group_send(self.group, {"type": "run.output", "seq": self.seq, "data": data})

@@ -37,6 +37,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
@@ -389,9 +390,28 @@ def _describe(error: BaseException) -> str:
 
 
 async def _copy_stdin(session: SsmClient) -> None:
+    """Copy stdin to the session. The blocking reads happen on a daemon thread, so the
+    command exits as soon as the session ends even while stdin is still open (an executor
+    thread would keep ``asyncio.run`` waiting for the next line)."""
     loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def pump() -> None:
+        while True:
+            try:
+                data = os.read(0, 1024)
+            except OSError:
+                data = b""
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, data)
+            except RuntimeError:  # the loop has closed: the session is over
+                return
+            if not data:
+                return
+
+    threading.Thread(target=pump, name="ssm-stdin", daemon=True).start()
     while session.end is None:
-        data = await loop.run_in_executor(None, os.read, 0, 1024)
+        data = await queue.get()
         if not data:
             return
         await session.send_input(data)

@@ -204,3 +204,34 @@ async def test_closing_early_ends_the_session_as_closed(emulator):
     async with SsmClient(url, "t", start_grace=0.1) as s:
         await asyncio.sleep(0.3)
     assert s.end is not None and s.end.kind == EndKind.CLOSED
+
+
+async def test_the_command_line_client_exits_when_the_session_ends_while_stdin_stays_open():
+    await asyncio.to_thread(_cli_exits_with_stdin_open)
+
+
+def _cli_exits_with_stdin_open() -> None:
+    import subprocess
+    import sys
+
+    from ecsportal.ssm.emulator import start_in_thread
+
+    emulator = start_in_thread()
+    try:
+        url = emulator.register_session(session_id="cli-exit", token="cli-token", command="echo bye")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ecsportal.ssm.client", "--url", url, "--token", "cli-token"],
+            stdin=subprocess.PIPE,  # kept open: nothing is ever written or closed
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            out = proc.stdout.read()  # returns once the client exits and closes its stdout
+            proc.wait(timeout=30)
+        finally:
+            proc.kill()
+            proc.stdin.close()
+    finally:
+        emulator.stop()
+    assert proc.returncode == 0
+    assert b"bye" in out
