@@ -124,7 +124,8 @@ def _task(arn: str, cluster_arn: str) -> dict:
 
 def test_paging_through_three_pages_of_100_and_one_more(local_aws, cast, fresh_clients):
     """moto answers ListTasks in one page; Stubber answers the way ECS does, page by page."""
-    account = AwsAccount.objects.create(name="Paged", account_id="111122223333", regions=["eu-west-1"])
+    # moto's default chain reaches 123456789012: the collector checks the declared ID first.
+    account = AwsAccount.objects.create(name="Paged", account_id=localaws.ACCOUNT_A, regions=["eu-west-1"])
     cluster_arn = "arn:aws:ecs:eu-west-1:111122223333:cluster/paged"
     arns = [f"arn:aws:ecs:eu-west-1:111122223333:task/paged/{i:032x}" for i in range(301)]
     client = sessions.client(account.aws_config(), "ecs", "eu-west-1")
