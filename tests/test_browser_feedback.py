@@ -108,27 +108,27 @@ def test_the_region_being_refreshed_is_dimmed_until_the_answer_arrives(page_as, 
     viewer = page_as("viewer")
     viewer.goto(f"{demo_server}/approvals/")
     held = []
-    viewer.route(re.compile(r"/approvals/\?status=failed"), held.append)  # answered below, by hand
+    viewer.route(re.compile(r"/approvals/\?status=failed"), lambda route: held.append(route))  # answered below
     viewer.select_option("select[name=status]", "failed")
     viewer.wait_for_selector("#requests.is-refreshing[aria-busy=true]")
-    assert viewer.evaluate("getComputedStyle(document.getElementById('requests')).opacity") == "0.45"
+    viewer.wait_for_function("() => getComputedStyle(document.getElementById('requests')).opacity === '0.45'")
     screenshot(viewer, "feedback-04-dimmed-while-refreshing")
     held[0].continue_()
     viewer.wait_for_selector("#requests:not(.is-refreshing)")
 
 
 def test_live_updates_stop_and_say_so_once_the_session_has_ended(page_as, demo_server):
-    viewer = page_as("viewer")
-    viewer.add_init_script(KEEP_SOCKETS)
-    viewer.goto(f"{demo_server}/approvals/inbox/")
-    viewer.wait_for_selector("body[data-live-approvals-inbox=open]", state="attached")
-    viewer.context.clear_cookies()  # the session is gone; the open socket does not know yet
-    viewer.evaluate("window.__sockets.forEach((s) => s.close())")
-    viewer.wait_for_selector("body[data-live-approvals-inbox=session-ended]", state="attached")
-    assert "Your session has ended — log in again" in viewer.inner_text("#request-error")
-    attempts = viewer.evaluate("window.__sockets.length")
-    assert attempts == 3  # the first, then two refused before the handshake; then it asked /session
-    screenshot(viewer, "feedback-05-live-session-ended")
+    approver = page_as("approver")
+    approver.add_init_script(KEEP_SOCKETS)
+    approver.goto(f"{demo_server}/approvals/inbox/")
+    approver.wait_for_selector("body[data-live-approvals-inbox=open]", state="attached")
+    approver.context.clear_cookies()  # the session is gone; the open socket does not know yet
+    approver.evaluate("window.__sockets.forEach((s) => s.close())")
+    approver.wait_for_selector("body[data-live-approvals-inbox=session-ended]", state="attached")
+    assert "Your session has ended — log in again" in approver.inner_text("#request-error")
+    attempts = approver.evaluate("window.__sockets.length")
+    assert attempts == 2  # dropped, then refused before the handshake: it asked /session and stopped
+    screenshot(approver, "feedback-05-live-session-ended")
 
 
 def test_viewers_are_not_offered_a_stop_and_are_told_why(page_as, demo_server):
