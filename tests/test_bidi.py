@@ -1,4 +1,4 @@
-"""Bidi controls: refused in every form people type into for others, isolated where shown."""
+"""Bidi controls: refused in account and member names, isolated where names and AWS text are shown."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import html
 
 import pytest
 
-from ecsportal.accounts.models import AwsAccount, Membership, Role
-from ecsportal.approvals.models import ApprovalDecision, ApprovalRequest
+from ecsportal.accounts.models import AwsAccount
 from ecsportal.demo import localaws
-from ecsportal.stops.services import stop_request
-from tests.approvals.lab import LAB_CLUSTER, LAB_REGION, lab, lab_ecs, run_task, stop_target  # noqa: F401
 from tests.stopped.test_views import row
 
 pytestmark = pytest.mark.django_db
@@ -41,42 +38,6 @@ def test_a_member_name_with_an_isolate_is_refused_without_echoing_it(cast, login
     assert "No active user" not in body
 
 
-def test_a_stop_reason_with_an_override_is_refused(cast, login, lab, run_task):
-    arn = run_task()
-    task = arn.rsplit("/", 1)[-1]
-    data = {"account": str(lab.pk), "region": LAB_REGION, "cluster": LAB_CLUSTER, "task": task}
-    client = login(cast.operator)
-    for step in ({}, {"confirmed": "1"}):  # the form, and a crafted confirmation
-        answer = client.post("/stops/new/", {**data, "reason": f"stuck {RLO}gnidnah", **step})
-        assert answer.status_code == 422
-        assert REFUSED in html.unescape(answer.content.decode())
-    assert not ApprovalRequest.objects.exists()
-
-
-def test_a_break_glass_reason_with_a_mark_is_refused(cast, login, lab, run_task):
-    Membership.objects.filter(user=cast.operator, account=lab).update(role=Role.ADMIN)
-    arn = run_task()
-    data = {
-        "task_arn": arn,
-        "reason": "stuck",
-        "break_glass": "on",
-        "break_glass_reason": "now\u200f",
-        "confirmed": "1",
-    }
-    answer = login(cast.operator).post("/stops/new/", data)
-    assert "invisible text-direction characters (U+200F)" in html.unescape(answer.content.decode())
-    assert not ApprovalRequest.objects.exists()
-
-
-def test_a_decision_comment_with_an_override_is_refused(cast, login, stop_target):
-    pending = stop_request(actor=cast.operator, target=stop_target(cast.operator), reason="stuck consumer")
-    answer = login(cast.approver).post(
-        f"/approvals/{pending.pk}/decide/", {"decision": "approve", "comment": f"ok {RLO}"}, HTTP_HX_REQUEST="true"
-    )
-    assert answer.status_code == 422
-    assert not ApprovalDecision.objects.exists()
-
-
 def test_names_and_reasons_already_stored_are_isolated_on_the_stopped_pages(cast, login):
     """Older rows and AWS-provided text (stoppedReason) cannot be refused: they are isolated."""
     AwsAccount.objects.filter(pk=cast.prod.pk).update(name=f"Prod {RLO}999")
@@ -89,13 +50,6 @@ def test_names_and_reasons_already_stored_are_isolated_on_the_stopped_pages(cast
     detail = login(cast.viewer).get(f"/stopped/{item.pk}/").content.decode()
     assert f'<bdi>Prod {RLO}999</bdi> <span class="mono">({localaws.ACCOUNT_A})</span>' in detail
     assert f"<bdi>Essential container exited {RLO}txet</bdi>" in detail
-
-
-def test_stored_reasons_are_isolated_on_the_approval_pages(cast, login, stop_target):
-    pending = stop_request(actor=cast.operator, target=stop_target(cast.operator), reason="stuck consumer")
-    ApprovalRequest.objects.filter(pk=pending.pk).update(reason=f"old {RLO}reason")
-    for url in (f"/approvals/{pending.pk}/", "/approvals/", "/approvals/inbox/"):
-        assert f"<bdi>old {RLO}reason</bdi>" in login(cast.approver).get(url).content.decode(), url
 
 
 def test_audit_targets_and_account_names_are_isolated(cast, login):
