@@ -61,5 +61,6 @@ def test_audit_targets_and_account_names_are_isolated(cast, login):
 
 def test_account_pages_isolate_the_name(cast, login):
     AwsAccount.objects.filter(pk=cast.prod.pk).update(name=f"Prod {RLO}999")
-    assert f"<bdi>Prod {RLO}999</bdi>" in login(cast.viewer).get("/accounts/").content.decode()
+    listed = login(cast.viewer).get("/accounts/").content.decode()
+    assert f'<a class="user-text" href="/accounts/{cast.prod.pk}/">Prod {RLO}999</a>' in listed
     assert f"<bdi>Prod {RLO}999</bdi>" in login(cast.viewer).get(f"/accounts/{cast.prod.pk}/").content.decode()
