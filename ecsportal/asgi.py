@@ -16,20 +16,25 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
+from ecsportal.accounts.sockets import UnknownPathConsumer  # noqa: E402
 from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
 from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsumer  # noqa: E402
 from ecsportal.runs.scheduler import start_run_sweep  # noqa: E402
 from ecsportal.stopped.scheduler import start_periodic_collector  # noqa: E402
 
+# The catch-all goes after every app's routes, so a route added to routing.py can never land
+# behind it: a path nobody serves is refused cleanly instead of raising (a 500).
+routes = [*websocket_urlpatterns, re_path(r"", UnknownPathConsumer.as_asgi())]
 # LoopCapture records the server's event loop: in-process runs are scheduled on it (daphne
 # has no lifespan event). "channel" serves `manage.py runworker ecsportal-runs`.
 application = LoopCapture(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))),
             "channel": ChannelNameRouter({RUNS_CHANNEL: RunWorkerConsumer.as_asgi()}),
         }
     )

@@ -33,6 +33,16 @@ class PortalLogoutView(auth_views.LogoutView):
         return render(request, "registration/logout_confirm.html")
 
 
+@login_not_required
+@require_GET
+def session_probe(request: HttpRequest) -> HttpResponse:
+    """Is this browser still logged in? live.js asks when its sockets keep being refused (a
+    socket refused before the handshake tells the browser nothing), and stops retrying on 401."""
+    response = HttpResponse(status=204 if request.user.is_authenticated else 401)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 _PANEL_READS: dict[str, Callable[..., object]] = {
     "failures": dashboard.failures_panel_for_user,
     "approvals": dashboard.approvals_panel_for_user,

@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from ecsportal.asgi import application
 from tests.conftest import ROOT
 
-PUBLIC = {"login", "healthz"}
+PUBLIC = {"login", "healthz", "session_probe"}  # the probe says 401 itself (tests/test_session_probe.py)
 
 
 def named_paths() -> list[tuple[str, str]]:
@@ -83,8 +83,10 @@ async def test_websocket_from_a_foreign_or_missing_origin_is_refused(origin):
 @pytest.mark.asyncio
 @pytest.mark.django_db
 async def test_websocket_from_an_allowed_origin_passes_the_origin_check():
-    """Past the origin validator the router decides; with no such route that is a routing error,
-    not the validator's refusal."""
-    communicator = WebsocketCommunicator(application, "/ws/no-such-route/", headers=[(b"origin", b"http://localhost")])
-    with pytest.raises(ValueError, match="No route found"):
-        await communicator.connect()
+    """Past the origin validator the consumer decides: an anonymous socket gets its own close
+    code (4401), not the validator's refusal."""
+    communicator = WebsocketCommunicator(
+        application, "/ws/approvals/inbox/", headers=[(b"origin", b"http://localhost")]
+    )
+    connected, code = await communicator.connect()
+    assert connected is False and code == 4401

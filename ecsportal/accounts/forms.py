@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 
 from ecsportal.accounts import validators as v
 from ecsportal.accounts.models import AwsAccount, CredentialSource, Role
+from ecsportal.ui.validators import validate_no_bidi_controls
 
 
 def _split(text: str) -> list[str]:
@@ -30,7 +31,7 @@ CONNECTION_FIELDS = (
 class AccountForm(forms.Form):
     """Create or edit an account. The secret key is write-only: blank keeps the stored one."""
 
-    name = forms.CharField(max_length=100)
+    name = forms.CharField(max_length=100, validators=[validate_no_bidi_controls])
     account_id = forms.CharField(label="Account ID", max_length=12, validators=[v.validate_account_id])
     regions = forms.CharField(
         help_text="Region codes, separated by spaces or commas, e.g. eu-west-1 us-east-1.", max_length=500
@@ -201,7 +202,7 @@ class AccountForm(forms.Form):
 
 
 class MembershipForm(forms.Form):
-    username = forms.CharField(max_length=150)
+    username = forms.CharField(max_length=150, validators=[validate_no_bidi_controls])
     role = forms.TypedChoiceField(choices=Role.choices, coerce=int, initial=Role.VIEWER)
 
     def clean_username(self) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -51,6 +53,47 @@ def _apply(account: AwsAccount, data: dict[str, Any]) -> list[str]:
         account.secret_access_key_encrypted = encrypt(secret)
         changed.append("secret_access_key")
     return changed
+
+
+# What decides which AWS account the portal reaches; a change to any of them is checked again.
+_CONNECTION = {
+    "account_id",
+    "credential_source",
+    "access_key_id",
+    "secret_access_key",
+    "role_arn",
+    "external_id",
+    "session_name",
+    "session_duration",
+}
+
+
+@sensitive_variables("data", "config")
+def account_identity_check(*, data: dict[str, Any], account: AwsAccount | None = None) -> Identity | AwsError | None:
+    """Ask STS which account the connection in `data` reaches, before it is saved.
+
+    Returns the identity when it is the declared account, None when nothing about the
+    connection changed, and otherwise the error: `AccountMismatch` (the view refuses to save:
+    a wrong ID would show and count another account's resources under this one's name), or any
+    other AwsError (AWS unreachable, credentials refused), which the view saves anyway with a
+    warning, so accounts can be set up before their role exists or while AWS is unreachable;
+    the collector checks again before every run and collects nothing from a mismatch.
+    """
+    candidate = AwsAccount.objects.get(pk=account.pk) if account is not None else AwsAccount()
+    changed = _apply(candidate, data)
+    if account is not None and not _CONNECTION.intersection(changed):
+        return None
+    try:
+        config = candidate.aws_config()
+        # A key of its own (the candidate is not saved; clients of the stored account stay as
+        # they are), derived from the settings so repeated checks reuse one client.
+        digest = hashlib.sha256(repr(dataclasses.astuple(config)).encode()).hexdigest()
+        config = dataclasses.replace(config, key=f"check:{digest}")
+        return ecs.verified_identity(config, candidate.regions[0] if candidate.regions else "us-east-1")
+    except AwsError as exc:
+        return exc
+    except Exception as exc:  # e.g. an undecryptable stored secret: still a message, never a 500
+        return AwsError(str(exc), code=type(exc).__name__)
 
 
 # `with transaction.atomic()` rather than the decorator: the decorator's own frame would hold

@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.db import aclose_old_connections
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
@@ -65,6 +65,14 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
 
     async def session_revoked(self, event: dict) -> None:
         await self.close(code=CLOSE_LOGGED_OUT)
+
+
+class UnknownPathConsumer(AsyncWebsocketConsumer):
+    """The last route: a socket to a path no app serves is refused before the handshake
+    (Channels' router would raise, a 500 with a traceback in the log, for every typo or probe)."""
+
+    async def connect(self) -> None:
+        await self.close()
 
 
 @receiver(user_logged_out)

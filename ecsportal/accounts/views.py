@@ -14,10 +14,33 @@ from ecsportal.accounts.forms import AccountForm, MembershipForm, RoleForm
 from ecsportal.accounts.models import Membership, Role
 from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user, roles_by_account_for_user
 from ecsportal.audit.services import client_ip
+from ecsportal.aws.errors import AccountMismatch, AwsError
+from ecsportal.aws.records import Identity
 
 
 def _redirect(request: HttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _refused(form: AccountForm, checked: object) -> bool:
+    """The credentials reach another account than the declared ID: nothing is saved."""
+    if isinstance(checked, AccountMismatch):
+        form.add_error("account_id", str(checked))
+        return True
+    return False
+
+
+def _report_check(request: HttpRequest, saved: str, checked: Identity | AwsError | None) -> None:
+    if isinstance(checked, AwsError):
+        messages.warning(
+            request,
+            f"{saved} Its account ID could not be checked: {checked} Press Test connection once this is fixed; "
+            "stopped tasks are collected only once the credentials are seen to reach this account.",
+        )
+    elif isinstance(checked, Identity):
+        messages.success(request, f"{saved} Checked: its credentials reach account {checked.account_id}.")
+    else:
+        messages.success(request, saved)
 
 
 def account_list(request: HttpRequest) -> HttpResponse:
@@ -34,9 +57,11 @@ def account_create(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied("Only portal administrators (superusers) add AWS accounts.")
     form = AccountForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        account = services.account_create(actor=request.user, data=form.cleaned_data, source_ip=client_ip(request))
-        messages.success(request, f"Account {account.name} added. Test its connection next.")
-        return _redirect(request, reverse("accounts:detail", args=[account.pk]))
+        checked = services.account_identity_check(data=form.cleaned_data)
+        if not _refused(form, checked):
+            account = services.account_create(actor=request.user, data=form.cleaned_data, source_ip=client_ip(request))
+            _report_check(request, f"Account {account.name} added.", checked)
+            return _redirect(request, reverse("accounts:detail", args=[account.pk]))
     template = "accounts/_account_form.html" if request.htmx else "accounts/form.html"
     return render(request, template, {"form": form, "account": None})
 
@@ -67,11 +92,13 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     form = AccountForm(request.POST or None, instance=account, connection_locked=not request.user.is_superuser)
     if request.method == "POST" and form.is_valid():
-        services.account_update(
-            actor=request.user, account=account, data=form.cleaned_data, source_ip=client_ip(request)
-        )
-        messages.success(request, f"Account {account.name} saved.")
-        return _redirect(request, reverse("accounts:detail", args=[account.pk]))
+        checked = services.account_identity_check(data=form.cleaned_data, account=account)
+        if not _refused(form, checked):
+            account = services.account_update(
+                actor=request.user, account=account, data=form.cleaned_data, source_ip=client_ip(request)
+            )
+            _report_check(request, f"Account {account.name} saved.", checked)
+            return _redirect(request, reverse("accounts:detail", args=[account.pk]))
     template = "accounts/_account_form.html" if request.htmx else "accounts/form.html"
     return render(request, template, {"form": form, "account": account})
 

@@ -4,11 +4,17 @@ from django import forms
 
 from ecsportal.approvals.models import Decision, Status
 from ecsportal.ui.forms import IdField
+from ecsportal.ui.validators import validate_no_bidi_controls
 
 
 class DecisionForm(forms.Form):
     decision = forms.ChoiceField(choices=Decision.choices)
-    comment = forms.CharField(required=False, max_length=1000, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = forms.CharField(
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_no_bidi_controls],
+    )
 
 
 class RequestFilterForm(forms.Form):

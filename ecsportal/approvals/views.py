@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.approvals import registry, selectors, services
 from ecsportal.approvals.forms import DecisionForm, RequestFilterForm
@@ -74,6 +75,7 @@ def approval_list(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(approvals, 50).get_page(request.GET.get("page"))
     context = {"page": page, "filters": request.GET, "accounts": accounts_for_user(user=request.user).order_by("name")}
+    context["can_request_stop"] = accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists()
     template = "approvals/_request_rows.html" if request.htmx else "approvals/list.html"
     return render(request, template, context)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from ecsportal.aws import records
-from ecsportal.aws.errors import AwsError, translate
+from ecsportal.aws.errors import AccountMismatch, AwsError, translate
 from ecsportal.aws.sessions import AccountConfig, client
 
 DESCRIBE_TASKS_BATCH = 100
@@ -49,6 +49,15 @@ def caller_identity(config: AccountConfig, region: str, *, role_arn: str | None 
     sts = client(config, "sts", region, role_arn=role_arn)
     answer = _call(sts.get_caller_identity, "GetCallerIdentity", "")
     return records.Identity(account_id=answer["Account"], arn=answer["Arn"], user_id=answer["UserId"])
+
+
+def verified_identity(config: AccountConfig, region: str) -> records.Identity:
+    """The caller identity, checked against the account ID the portal was told: made-up IDs on
+    one default chain would otherwise all show (and count) the same account's resources."""
+    identity = caller_identity(config, region)
+    if identity.account_id != config.account_id:
+        raise AccountMismatch(declared=config.account_id, reached=identity.account_id)
+    return identity
 
 
 def list_clusters(config: AccountConfig, region: str) -> list[records.Cluster]:

@@ -70,6 +70,23 @@ class NotFound(AwsError):
     kind = "not_found"
 
 
+class AccountMismatch(AwsError):
+    """The credentials work, but they reach another AWS account than the one declared."""
+
+    kind = "account_mismatch"
+
+    def __init__(self, *, declared: str, reached: str) -> None:
+        super().__init__(
+            f"These credentials reach AWS account {reached}, not {declared} as declared. Fix the account ID "
+            "or the credentials and role (Accounts → Edit), then Test connection; until then nothing is "
+            "collected for this account, so another account's tasks are never counted as its own.",
+            code="AccountMismatch",
+            operation="GetCallerIdentity",
+        )
+        self.declared = declared
+        self.reached = reached
+
+
 class InvalidRequest(AwsError):
     kind = "invalid"
 

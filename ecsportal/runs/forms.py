@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 
 from ecsportal.runs.models import RunMode
+from ecsportal.ui.validators import validate_no_bidi_controls
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
 
@@ -33,6 +34,7 @@ class RunCommandForm(forms.Form):
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "Type the command to run."},
+        validators=[validate_no_bidi_controls],  # a command must read as what it runs
         help_text="Runs under /bin/sh -c, so pipes, ; and $VARS work, and the exit code is recorded.",
     )
     raw = forms.BooleanField(
@@ -44,6 +46,7 @@ class RunCommandForm(forms.Form):
         required=False,
         max_length=500,
         widget=forms.Textarea(attrs={"rows": 2}),
+        validators=[validate_no_bidi_controls],
         help_text="Shown to approvers when the account asks for approval of commands.",
     )
 

@@ -154,13 +154,7 @@ def _list_targets(
 ) -> list[_Target]:
     now = timezone.now()
     regions: list[_Target] = []
-    for account in accounts:
-        try:
-            config = account.aws_config()
-        except AwsError as exc:  # e.g. a stored secret no key can decrypt: this account alone fails
-            for region in account.regions:
-                _save_state(run, _Target(account.pk, None, region), now, error=exc)
-            continue
+    for account, config in _verified_configs(run, accounts, now, max_workers):
         regions.extend(_Target(account.pk, config, r) for r in account.regions)
     outcomes = ecs.fan_out(lambda t: ecs.list_clusters(t.config, t.region), regions, max_workers=max_workers)
     targets: list[_Target] = []
@@ -185,6 +179,38 @@ def _list_targets(
     run.clusters_total = len(targets)
     run.save(update_fields=["clusters_total"])
     return targets
+
+
+def _verified_configs(
+    run: CollectionRun, accounts: list[AwsAccount], now: datetime, max_workers: int
+) -> list[tuple[AwsAccount, AccountConfig]]:
+    """The accounts whose credentials reach the account they claim to be (STS GetCallerIdentity).
+
+    An account that reaches another one (made-up IDs on one default chain all reach the same
+    account) would file that account's tasks under its own name and multiply every count; it
+    is recorded as an error on each of its regions and not collected. So is an account whose
+    identity cannot be checked: which account its tasks belong to is then unknown.
+    """
+    configs: list[tuple[AwsAccount, AccountConfig]] = []
+    for account in accounts:
+        try:
+            configs.append((account, account.aws_config()))
+        except AwsError as exc:  # e.g. a stored secret no key can decrypt: this account alone fails
+            for region in account.regions:
+                _save_state(run, _Target(account.pk, None, region), now, error=exc)
+    outcomes = ecs.fan_out(
+        lambda pair: ecs.verified_identity(pair[1], pair[0].regions[0]), configs, max_workers=max_workers
+    )
+    verified = []
+    for outcome in outcomes:
+        account, config = outcome.item
+        if outcome.error is None:
+            verified.append(outcome.item)
+            continue
+        logger.warning("stopped-task collection skips account %s: %s", account.pk, outcome.error.code)
+        for region in account.regions:
+            _save_state(run, _Target(account.pk, config, region), now, error=outcome.error)
+    return verified
 
 
 def _save_state(

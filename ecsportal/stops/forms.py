@@ -7,6 +7,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
 from ecsportal.stops.selectors import stop_target_for_user
+from ecsportal.ui.validators import validate_no_bidi_controls
 
 
 class StopTaskForm(forms.Form):
@@ -23,9 +24,12 @@ class StopTaskForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="Shown to approvers and written into the task's stop reason.",
         error_messages={"required": "Say why this task should be stopped."},
+        validators=[validate_no_bidi_controls],
     )
     break_glass = forms.BooleanField(required=False, label="Break-glass: stop now without approval")
-    break_glass_reason = forms.CharField(required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    break_glass_reason = forms.CharField(
+        required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2}), validators=[validate_no_bidi_controls]
+    )
 
     def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
         self.user = user

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from ecsportal.accounts.models import Role
-from ecsportal.accounts.selectors import account_role_for_user
+from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.approvals import policy
 from ecsportal.approvals.services import ApprovalClosed
 from ecsportal.audit.services import client_ip
@@ -45,6 +45,9 @@ def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, obje
 @require_http_methods(["GET", "POST"])
 def stop_new(request: HttpRequest) -> HttpResponse:
     """Pick or paste a task and say why (GET); review what will happen (POST); confirm (POST confirmed=1)."""
+    if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
+        # Not an empty picker that then says "pick an account": say what is missing.
+        return render(request, "stops/new.html", {"operator_nowhere": True}, status=403)
     params = (request.POST if request.method == "POST" else request.GET).dict()
     form = StopTaskForm(request.POST if request.method == "POST" else None, user=request.user, initial=params)
     if request.method == "POST":

@@ -24,4 +24,88 @@
   });
   document.addEventListener("DOMContentLoaded", syncCredentialFields);
   document.addEventListener("htmx:load", syncCredentialFields);
+
+  // Errors from htmx requests. htmx drops 4xx/5xx answers by default, so a refused decision
+  // (409) or a form error (422) left the page saying nothing. A 4xx answer that is a fragment
+  // (not a whole page) is the server's own explanation: swap it like a success. Anything else
+  // (a full error page, a 5xx, no answer at all) shows the banner instead.
+  var banner = null;
+  function showBanner(text, loginUrl) {
+    banner = banner || document.getElementById("request-error");
+    if (!banner) { return; }
+    banner.querySelector(".request-error-text").textContent = text;
+    var login = banner.querySelector(".request-error-login");
+    if (login) {
+      login.hidden = !loginUrl;
+      if (loginUrl) { login.setAttribute("href", loginUrl + "?next=" + encodeURIComponent(window.location.pathname + window.location.search)); }
+    }
+    banner.hidden = false;
+  }
+  function hideBanner() {
+    banner = banner || document.getElementById("request-error");
+    if (banner) { banner.hidden = true; }
+  }
+  function loginUrl() { return document.body.getAttribute("data-login-url") || "/login/"; }
+  function sessionEnded() { showBanner("Your session has ended — log in again to carry on.", loginUrl()); }
+  window.ecsportal = { showBanner: showBanner, hideBanner: hideBanner, sessionEnded: sessionEnded };
+
+  function messageFor(status) {
+    if (status === 403) { return "You are not allowed to do that (403). Reload the page: your role may have changed."; }
+    if (status === 404) { return "That no longer exists (404). Reload the page to see what is there now."; }
+    if (status === 429) { return "Too many requests (429). Wait a moment and try again."; }
+    if (status >= 500) { return "The server could not complete this request (" + status + "). Try again; if it keeps failing, tell the portal's administrators."; }
+    return "The server refused this request (" + status + "). Reload the page and try again.";
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    var answeredAt = "";
+    try { answeredAt = new URL(xhr.responseURL || "", window.location.href).pathname; } catch (e) { answeredAt = ""; }
+    if (answeredAt === loginUrl()) {  // the login redirect: never swap the login page into a fragment
+      event.detail.shouldSwap = false;
+      sessionEnded();
+      return;
+    }
+    if (xhr.status >= 400 && xhr.status < 500) {
+      var body = xhr.responseText || "";
+      var html = /^text\/html/i.test(xhr.getResponseHeader("Content-Type") || "");
+      if (html && body.trim() && !/^\s*<!doctype/i.test(body)) {
+        event.detail.shouldSwap = true;
+        event.detail.isError = false;
+        return;
+      }
+      event.detail.shouldSwap = false;
+      showBanner(messageFor(xhr.status));
+    } else if (xhr.status >= 500) {
+      showBanner(messageFor(xhr.status));
+    }
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showBanner("The server could not be reached. Check your connection and try again.");
+  });
+  document.addEventListener("htmx:timeout", function () {
+    showBanner("The server took too long to answer. Try again.");
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.closest && event.target.closest("[data-dismiss-banner]")) { hideBanner(); }
+  });
+  // Dim the region being refreshed, so old results never pass for new ones. Background
+  // refreshes (hx-indicator="#quiet-indicator": polling, live updates) stay undimmed.
+  var refreshing = new WeakMap();
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail.elt, target = event.detail.target;
+    var holder = elt && elt.closest ? elt.closest("[hx-indicator]") : null;
+    if (!target || (holder && holder.getAttribute("hx-indicator") === "#quiet-indicator")) { return; }
+    target.classList.add("is-refreshing");
+    target.setAttribute("aria-busy", "true");
+    refreshing.set(event.detail.xhr, target);
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var target = refreshing.get(event.detail.xhr);
+    if (target) {
+      target.classList.remove("is-refreshing");
+      target.removeAttribute("aria-busy");
+      refreshing.delete(event.detail.xhr);
+    }
+  });
 })();

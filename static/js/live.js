@@ -5,26 +5,51 @@
 (function () {
   "use strict";
   var sockets = {};
+  var PROBE_AFTER = 2;  // failed connections in a row before asking whether the session is still alive
 
-  function open(path, eventName, delay) {
+  function giveUp(path, eventName, state) {
+    delete sockets[path];
+    document.body.setAttribute("data-live-" + eventName, state);
+    if (state === "session-ended" && window.ecsportal) { window.ecsportal.sessionEnded(); }
+  }
+
+  // A socket refused before its handshake (logged out, session expired, not allowed) closes
+  // with 1006 and no reason, like a network failure. Ask an HTTP endpoint that can say 401.
+  function sessionAlive(done) {
+    var probe = document.body.getAttribute("data-session-probe-url") || "/session";
+    window.fetch(probe, { credentials: "same-origin", cache: "no-store", redirect: "manual" })
+      .then(function (answer) { done(answer.status !== 401 && answer.type !== "opaqueredirect"); })
+      .catch(function () { done(true); });  // unreachable: keep retrying, the network may come back
+  }
+
+  function open(path, eventName, delay, failures) {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + path);
     var reconnecting = delay > 1000;
+    var opened = false;
     sockets[path] = socket;
     socket.addEventListener("open", function () {
+      opened = true;
       document.body.setAttribute("data-live-" + eventName, "open");
       // Anything may have changed while we were away.
       if (reconnecting) { window.htmx.trigger(document.body, eventName); }
       delay = 1000;
+      failures = 0;
     });
     socket.addEventListener("message", function () {
       window.htmx.trigger(document.body, eventName);
     });
     socket.addEventListener("close", function (event) {
       document.body.setAttribute("data-live-" + eventName, "closed");
-      // 4001 logged out, 4401 not logged in, 4403 not allowed: retrying would not help.
-      if (event.code === 4001 || event.code === 4401 || event.code === 4403) { delete sockets[path]; return; }
-      window.setTimeout(function () { open(path, eventName, Math.min(delay * 2, 30000)); }, delay);
+      // 4001 logged out, 4401 not logged in: the session is over. 4403 not allowed: retrying would not help.
+      if (event.code === 4001 || event.code === 4401) { giveUp(path, eventName, "session-ended"); return; }
+      if (event.code === 4403) { giveUp(path, eventName, "refused"); return; }
+      failures = opened ? 1 : failures + 1;
+      var retry = function () { open(path, eventName, Math.min(delay * 2, 30000), failures); };
+      if (failures < PROBE_AFTER) { window.setTimeout(retry, delay); return; }
+      sessionAlive(function (alive) {
+        if (alive) { window.setTimeout(retry, delay); } else { giveUp(path, eventName, "session-ended"); }
+      });
     });
   }
 
@@ -35,7 +60,7 @@
     found.forEach(function (el) {
       var path = el.getAttribute("data-live-ws");
       if (path && path.charAt(0) === "/" && !sockets[path]) {
-        open(path, el.getAttribute("data-live-event") || "live-refresh", 1000);
+        open(path, el.getAttribute("data-live-event") || "live-refresh", 1000, 0);
       }
     });
   }

@@ -62,7 +62,7 @@ def test_an_approver_approves_and_the_page_shows_the_result(cast, login, pending
     assert fragment.status_code == 200
     assert 'data-status="executed"' in html
     assert "ECS accepted the stop" in html
-    assert "“fine”" in html
+    assert "“<bdi>fine</bdi>”" in html
     assert len(stop_calls) == 1
 
 
@@ -126,3 +126,20 @@ def test_the_list_filters_by_status_and_hides_other_accounts(cast, login, pendin
     assert f'data-request="{pending.pk}"' in client.get("/approvals/?status=pending").content.decode()
     assert f'data-request="{pending.pk}"' not in client.get("/approvals/?status=executed").content.decode()
     assert f'data-request="{pending.pk}"' not in login(cast.outsider).get("/approvals/").content.decode()
+
+
+def test_the_stop_button_is_offered_only_to_operators_somewhere(cast, login, pending):
+    assert 'id="request-stop"' not in login(cast.viewer).get("/approvals/").content.decode()
+    assert 'id="request-stop"' in login(cast.operator).get("/approvals/").content.decode()
+    assert 'id="request-stop"' in login(cast.outsider).get("/approvals/").content.decode()  # admin elsewhere
+
+
+def test_a_decision_on_a_closed_request_answers_409_with_the_card(cast, login, pending):
+    login(cast.operator).post(f"/approvals/{pending.pk}/cancel/")
+    answer = login(cast.approver).post(
+        f"/approvals/{pending.pk}/decide/", {"decision": "approve"}, HTTP_HX_REQUEST="true"
+    )
+    assert answer.status_code == 409
+    html = answer.content.decode()
+    assert html.startswith("{#") is False and 'id="approval-card" data-status="cancelled"' in html
+    assert "This request is already cancelled." in html

@@ -170,7 +170,7 @@ def test_one_clusters_access_denied_shows_on_its_page_only(local_aws, cast, logi
 def test_a_throttled_region_shows_an_error_and_the_other_regions_load(local_aws, cast, login, inject):
     inject(cast.prod, "us-east-1", "ListClusters", "ThrottlingException", message="Rate exceeded")
     html = login(cast.viewer).get("/inventory/").content.decode()
-    assert "Acme Production · us-east-1:</strong> AWS throttled ListClusters" in html
+    assert "<bdi>Acme Production</bdi> · us-east-1:</strong> AWS throttled ListClusters" in html
     assert ">prod-edge</a>" not in html
     assert ">prod-web</a>" in html and ">staging</a>" in html
 
@@ -217,3 +217,12 @@ def test_an_account_whose_secret_cannot_be_read_shows_the_error_not_a_500(local_
     assert "ECSPORTAL_SECRET_KEYS" in cluster.content.decode()
     overview = client.get("/inventory/")
     assert overview.status_code == 200 and ">prod-web</a>" in overview.content.decode()
+
+
+def test_cluster_and_task_breadcrumbs_start_at_the_inventory(local_aws, cast, login):
+    root = '<li class="breadcrumb-item"><a href="/inventory/">Inventory</a></li>'
+    cluster = login(cast.viewer).get(f"/inventory/{cast.prod.pk}/eu-west-1/prod-web/").content.decode()
+    assert cluster.index(root) < cluster.index(">Acme Production</a></li>")
+    task_id = web_task_id(cast)
+    task = login(cast.viewer).get(f"/inventory/{cast.prod.pk}/eu-west-1/prod-web/tasks/{task_id}/").content.decode()
+    assert task.index(root) < task.index(">Acme Production</a></li>")

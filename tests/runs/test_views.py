@@ -237,7 +237,7 @@ def test_the_run_page_shows_who_ran_what_where(cast, login):
     run = _run(cast, status=RunStatus.FAILED, exit_code=3, bytes_out=2048, end_reason="exited with 3")
     html = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
     assert f'id="run-exit-code-{run.pk}">3<' in html
-    assert "exited with 3" in html and "2.0\xa0KB" in html and ">operator " in html
+    assert "exited with 3" in html and "2.0\xa0KB" in html and ">operator</bdi> " in html
     assert f'href="/inventory/{cast.staging.pk}/eu-west-1/staging/tasks/0123456789abcdef/"' in html
     assert 'id="run-cancel"' not in html  # finished
 
@@ -403,3 +403,13 @@ def test_exec_ready_containers_have_a_run_button_for_operators_only(cast, login,
         in html
     )
     assert "run-button" not in login(cast.viewer).get(url).content.decode()
+
+
+@pytest.mark.parametrize("field", ["command", "reason"])
+def test_text_direction_controls_in_a_command_or_reason_are_refused(cast, login, local_aws, field):
+    fields = {"account": cast.staging.pk, "region": "eu-west-1", "cluster": "staging", "task": _staging_task()}
+    values = {"container": "app", "command": "echo ok", "reason": "", field: "echo \u202egnp.exe"}
+    answer = login(cast.operator).post("/runs/new/", {**fields, **values})
+    assert answer.status_code == 422
+    assert "U+202E" in answer.content.decode()
+    assert not Run.objects.exists()

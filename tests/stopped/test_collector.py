@@ -124,7 +124,8 @@ def _task(arn: str, cluster_arn: str) -> dict:
 
 def test_paging_through_three_pages_of_100_and_one_more(local_aws, cast, fresh_clients):
     """moto answers ListTasks in one page; Stubber answers the way ECS does, page by page."""
-    account = AwsAccount.objects.create(name="Paged", account_id="111122223333", regions=["eu-west-1"])
+    # moto's default chain reaches 123456789012: the collector checks the declared ID first.
+    account = AwsAccount.objects.create(name="Paged", account_id=localaws.ACCOUNT_A, regions=["eu-west-1"])
     cluster_arn = "arn:aws:ecs:eu-west-1:111122223333:cluster/paged"
     arns = [f"arn:aws:ecs:eu-west-1:111122223333:task/paged/{i:032x}" for i in range(301)]
     client = sessions.client(account.aws_config(), "ecs", "eu-west-1")
@@ -244,3 +245,31 @@ def test_an_account_whose_secret_cannot_be_read_fails_alone(local_aws, cast):
     failed = ClusterCollection.objects.filter(account=cast.staging)
     assert failed.exists() and all(row.state == "error" and row.last_error_code == "SecretUnreadable" for row in failed)
     assert "ECSPORTAL_SECRET_KEYS" in failed.first().last_error
+
+
+def test_accounts_whose_credentials_reach_another_account_are_not_collected(local_aws, cast):
+    """Seven made-up IDs on moto's default chain all reach 123456789012: before the check,
+    each filed prod's tasks under its own name and every count was multiplied."""
+    impostors = [
+        AwsAccount.objects.create(name=f"Made up {i}", account_id=f"11112222333{i}", regions=["eu-west-1", "us-east-1"])
+        for i in range(7)
+    ]
+    run = collect([cast.prod, *impostors], DEMO)
+    assert StoppedTask.objects.filter(account__in=impostors).count() == 0
+    assert StoppedTask.objects.filter(account=cast.prod).count() >= 12  # the demo estate's, once
+    assert run.clusters_failed == 0  # the refused accounts never got as far as their clusters
+    for account in impostors:
+        errors = ClusterCollection.objects.filter(account=account)
+        assert {(e.region, e.cluster, e.state) for e in errors} == {
+            ("eu-west-1", "", ClusterCollection.State.ERROR),
+            ("us-east-1", "", ClusterCollection.State.ERROR),
+        }
+        error = errors.first()
+        assert error.last_error_code == "AccountMismatch" and error.last_error_kind == "account_mismatch"
+        assert f"reach AWS account {localaws.ACCOUNT_A}, not {account.account_id}" in error.last_error
+
+
+def test_an_account_reached_through_its_role_is_checked_against_the_role_s_account(local_aws, cast):
+    run = collect([cast.staging], DEMO)
+    assert run.clusters_failed == 0 and run.clusters_total == 2
+    assert not ClusterCollection.objects.filter(account=cast.staging, state=ClusterCollection.State.ERROR).exists()

@@ -173,3 +173,24 @@ def test_an_empty_post_asks_for_the_task_instead_of_failing(cast, login, lab):
     assert "Pick account, region, cluster and task, or paste a task ARN." in answer.content.decode()
     assert "Say why this task should be stopped." in answer.content.decode()
     assert not ApprovalRequest.objects.exists()
+
+
+def test_someone_operator_nowhere_is_told_stopping_needs_the_operator_role(cast, login, lab):
+    for method in ("get", "post"):
+        answer = getattr(login(cast.viewer), method)("/stops/new/")
+        assert answer.status_code == 403
+        html = answer.content.decode()
+        assert "Stopping a task needs the operator role on its account." in html
+        assert "Review the stop" not in html and "Pick account" not in html
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_anonymous_users_are_sent_to_log_in_before_the_stop_form(client):
+    assert client.get("/stops/new/")["Location"].startswith("/login/")
+
+
+def test_an_outsider_who_operates_elsewhere_gets_the_form_without_our_accounts(cast, login, lab):
+    page = login(cast.outsider).get("/stops/new/")  # admin of Other Team only
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Review the stop" in html and "Approvals Lab" not in html and "Acme Production" not in html
