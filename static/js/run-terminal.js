@@ -97,11 +97,23 @@
 
   RunView.prototype.onStatus = function (message) {
     this.state.finished = !!message.finished;
-    var facts = document.getElementById("run-facts");
-    if (facts && facts.getAttribute("data-status") !== message.status && window.htmx) {
-      window.htmx.trigger(document.body, "run-status");
-    }
     this.box.setAttribute("data-status", message.status);
+    this.state.refreshes = 0;
+    this.refreshFacts();
+  };
+
+  // Re-fetch #run-facts until it shows the status the socket last reported. htmx drops a
+  // request queued behind one in flight once that one's outerHTML swap has replaced the
+  // element, so two status changes close together (running, then succeeded) would leave the
+  // facts at the first; checking again after every swap closes that gap. Bounded, so a
+  // server that keeps answering something else cannot make the page loop.
+  RunView.prototype.refreshFacts = function () {
+    var facts = document.getElementById("run-facts");
+    var wanted = this.box.getAttribute("data-status");
+    if (!facts || !wanted || !window.htmx || facts.getAttribute("data-status") === wanted) { return; }
+    if (this.state.refreshes >= 5) { return; }
+    this.state.refreshes += 1;
+    window.htmx.trigger(document.body, "run-status");
   };
 
   RunView.prototype.onMessage = function (event) {
@@ -248,6 +260,9 @@
   installStyleShims(box.getAttribute("data-style-nonce"));
   var view = new RunView(box);
   view.connect();
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (event.target && event.target.id === "run-facts") { view.refreshFacts(); }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.Terminal) { view.say("The terminal could not load; download the transcript instead.", "refused"); return; }
     view.openTerminal();

@@ -94,6 +94,42 @@ def test_a_dropped_socket_reconnects_after_the_last_chunk_it_has(page_as, demo_s
     assert len(sockets) >= 2 and sockets[0].endswith("?after=0") and sockets[1].endswith(f"?after={seen}")
 
 
+def test_the_facts_catch_up_when_two_status_changes_arrive_during_one_refresh(page_as, demo_server):
+    # Two status messages close together (running, then succeeded): htmx drops the refresh
+    # queued behind the one in flight once that one's swap replaces #run-facts. Here the first
+    # refresh answers as the server would have a moment earlier ("running"); the page must
+    # still end on what the socket said last.
+    page = page_as("operator")
+    _start(page, demo_server, "echo quick")
+    _wait_until_finished(page)
+    doctored: list[str] = []
+
+    def an_earlier_answer(route):  # noqa: ANN001
+        if doctored or route.request.headers.get("hx-request") != "true":
+            route.continue_()
+            return
+        body = route.fetch().text()
+        body = body.replace('data-status="succeeded"', 'data-status="running"').replace(
+            'data-finished="1"', 'data-finished="0"'
+        )
+        doctored.append(body)
+        route.fulfill(status=200, body=body, headers={"content-type": "text/html; charset=utf-8"})
+
+    page.route(re.compile(r"/runs/\d+/$"), an_earlier_answer)
+    page.evaluate(
+        "() => { window.factSwaps = [];"
+        " document.addEventListener('htmx:afterSettle', e => {"
+        "   if (e.target.id === 'run-facts') { window.factSwaps.push(e.target.dataset.status); } });"
+        " const run = window.ecsportalRun;"
+        " run.onStatus({status: 'running', finished: false});"
+        " run.onStatus({status: 'succeeded', finished: true}); }"
+    )
+    page.wait_for_function("() => window.factSwaps.length >= 2")
+    assert doctored, "the first refresh was not the doctored one"
+    assert page.evaluate("() => window.factSwaps") == ["running", "succeeded"]
+    assert page.locator("#run-facts").get_attribute("data-finished") == "1"
+
+
 def test_markup_in_the_output_is_shown_as_text_and_never_runs(page_as, demo_server):
     page = page_as("operator")
     dialogs: list[str] = []
