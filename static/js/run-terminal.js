@@ -102,11 +102,12 @@
     this.refreshFacts();
   };
 
-  // Re-fetch #run-facts until it shows the status the socket last reported. htmx drops a
-  // request queued behind one in flight once that one's outerHTML swap has replaced the
-  // element, so two status changes close together (running, then succeeded) would leave the
-  // facts at the first; checking again after every swap closes that gap. Bounded, so a
-  // server that keeps answering something else cannot make the page loop.
+  // Re-fetch #run-facts until it shows the status the socket last reported. Two gaps make a
+  // single trigger per status message unreliable: a status that arrives before htmx has
+  // wired the page triggers nothing, and htmx drops a request queued behind one in flight
+  // once that one's outerHTML swap has replaced the element (running, then succeeded, close
+  // together). So this is also called when htmx is ready and after every swap. Bounded, so
+  // a server that keeps answering something else cannot make the page loop.
   RunView.prototype.refreshFacts = function () {
     var facts = document.getElementById("run-facts");
     var wanted = this.box.getAttribute("data-status");
@@ -260,8 +261,10 @@
   installStyleShims(box.getAttribute("data-style-nonce"));
   var view = new RunView(box);
   view.connect();
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.target && event.target.id === "run-facts") { view.refreshFacts(); }
+  // htmx:load fires on the body once htmx has wired the page (status messages that came
+  // before then triggered nothing: no listener yet) and on each new #run-facts after a swap.
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target === document.body || (event.target && event.target.id === "run-facts")) { view.refreshFacts(); }
   });
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.Terminal) { view.say("The terminal could not load; download the transcript instead.", "refused"); return; }
