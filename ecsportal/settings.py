@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from ecsportal.envfile import dot_env_to_read
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
-    env.read_env(str(BASE_DIR / ".env"))
+# `.env` is read when it says DJANGO_READ_DOT_ENV_FILE=true itself, or the environment does;
+# DJANGO_READ_DOT_ENV_FILE=false in the environment keeps it out. The environment always wins.
+_DOT_ENV = dot_env_to_read(os.environ, BASE_DIR / ".env")
+if _DOT_ENV is not None:
+    env.read_env(str(_DOT_ENV))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
