@@ -167,7 +167,11 @@ def env_file_from_example(tmp_path: Path, **values: str) -> Path:
     return path
 
 
-FILLED = {"DJANGO_SECRET_KEY": GOOD_SECRET, "ECSPORTAL_SECRET_KEYS": GOOD_KEY, "DJANGO_ALLOWED_HOSTS": "from-file.example"}
+FILLED = {
+    "DJANGO_SECRET_KEY": GOOD_SECRET,
+    "ECSPORTAL_SECRET_KEYS": GOOD_KEY,
+    "DJANGO_ALLOWED_HOSTS": "from-file.example",
+}
 
 
 def test_a_dot_env_copied_from_the_example_is_read_as_documented(tmp_path):
