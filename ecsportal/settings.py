@@ -16,6 +16,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from ecsportal.envfile import dot_env_to_read
+from ecsportal.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -106,6 +107,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ecsportal.logs.RequestIdMiddleware",  # first: every later log line of the request carries its ID
     "django.middleware.security.SecurityMiddleware",
     "ecsportal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -245,17 +247,8 @@ ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS",
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "botocore": {"level": "WARNING"},
-        "boto3": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
-        # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
-        "ecsportal.ssm.websockets": {"level": "WARNING"},
-    },
-}
+# Logs: `plain` text lines or `json` (one object per line), each with the request's and the run's ID.
+ECSPORTAL_LOG_FORMAT = env.str("ECSPORTAL_LOG_FORMAT", default="plain")
+if ECSPORTAL_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("ECSPORTAL_LOG_FORMAT must be plain or json.")
+LOGGING = logging_config(log_format=ECSPORTAL_LOG_FORMAT, level=env.str("DJANGO_LOG_LEVEL", default="INFO"))
