@@ -247,6 +247,11 @@ ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS",
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 
+# /metrics (Prometheus text format) answers only `Authorization: Bearer <this token>`; unset: 404.
+ECSPORTAL_METRICS_TOKEN = env.str("ECSPORTAL_METRICS_TOKEN", default="")
+if ECSPORTAL_METRICS_TOKEN and len(ECSPORTAL_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("ECSPORTAL_METRICS_TOKEN is too short; use 16 or more random characters.")
+
 # Logs: `plain` text lines or `json` (one object per line), each with the request's and the run's ID.
 ECSPORTAL_LOG_FORMAT = env.str("ECSPORTAL_LOG_FORMAT", default="plain")
 if ECSPORTAL_LOG_FORMAT not in ("plain", "json"):

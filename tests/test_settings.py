@@ -218,3 +218,13 @@ def test_the_file_switch_is_read_like_a_boolean_setting(tmp_path, text, wanted):
     assert dot_env_to_read({"DJANGO_READ_DOT_ENV_FILE": "true"}, path) == path
     assert dot_env_to_read({"DJANGO_READ_DOT_ENV_FILE": "false"}, path) is None
     assert dot_env_to_read({"DJANGO_READ_DOT_ENV_FILE": "true"}, tmp_path / "missing") is None
+
+
+def test_a_short_metrics_token_is_refused_without_echoing_it():
+    message = refusal({**PRODUCTION, "ECSPORTAL_METRICS_TOKEN": "short-Secr3t"})
+    assert "ECSPORTAL_METRICS_TOKEN" in message
+    assert "short-Secr3t" not in message
+
+
+def test_an_unknown_log_format_is_refused():
+    assert "ECSPORTAL_LOG_FORMAT" in refusal({**PRODUCTION, "ECSPORTAL_LOG_FORMAT": "xml"})
