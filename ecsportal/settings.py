@@ -108,6 +108,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "ecsportal.logs.RequestIdMiddleware",  # first: every later log line of the request carries its ID
+    "ecsportal.probes.HealthzForAnyHostMiddleware",  # load balancers probe by IP, not by host name
     "django.middleware.security.SecurityMiddleware",
     "ecsportal.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
