@@ -11,7 +11,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from ecsportal.asgi import application
 from tests.conftest import ROOT
 
-PUBLIC = {"login", "healthz", "session_probe"}  # the probe says 401 itself (tests/test_session_probe.py)
+PUBLIC = {"login", "healthz", "session_probe", "metrics"}  # the probe and /metrics say 401 themselves (their tests)
 
 
 def named_paths() -> list[tuple[str, str]]:
