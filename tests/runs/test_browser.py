@@ -150,7 +150,7 @@ def test_the_facts_catch_up_when_the_status_arrives_before_htmx_is_ready(page_as
         time.sleep(2)  # the socket's status arrives meanwhile
         route.continue_()
 
-    page.route(re.compile(r"addon-search\.js"), slow_script)
+    page.route(re.compile(r"addon-fit\.js"), slow_script)
     page.reload()
     assert page.evaluate("() => window.statusBeforeReady") == "succeeded"  # it did arrive first
     _wait_until_finished(page)
