@@ -20,5 +20,7 @@ urlpatterns = [
     path("stops/", include("ecsportal.stops.urls")),
     path("runs/", include("ecsportal.runs.urls")),
     path("runbooks/", include("ecsportal.runbooks.urls")),
+    # The admin logs in through the portal's login view: one throttled, audited way in.
+    path("admin/login/", views.PortalLoginView.as_view(redirect_authenticated_user=False), name="admin_login"),
     path("admin/", admin.site.urls),
 ]

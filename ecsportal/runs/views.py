@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -15,7 +14,6 @@ from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.audit.services import client_ip
 from ecsportal.inventory.selectors import picker_for_user
-from ecsportal.middleware import policy_with_style_nonce
 from ecsportal.runs import services, transcript
 from ecsportal.runs.forms import RunCommandForm
 from ecsportal.runs.models import Run, RunStatus
@@ -133,13 +131,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _detail_context(request, run)
     if request.htmx:
         return render(request, "runs/_run_facts.html", context)
-    nonce = secrets.token_urlsafe(18)
-    context.update(style_nonce=nonce, socket_path=f"/ws/runs/{run.pk}/")
-    response = render(request, "runs/detail.html", context)
-    # xterm.js writes its colours and cell sizes into <style> elements it creates; this page
-    # alone lets styles carrying its nonce apply (scripts stay 'self' only).
-    response["Content-Security-Policy"] = policy_with_style_nonce(nonce)
-    return response
+    # xterm.js writes its colours and cell sizes into <style> elements it creates. Reading the
+    # nonce makes django-csp add it to this response's style-src (this page alone; scripts stay
+    # 'self' only).
+    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/")
+    return render(request, "runs/detail.html", context)
 
 
 @require_POST
