@@ -300,6 +300,7 @@ LOGGING = {
         "botocore": {"level": "WARNING"},
         "boto3": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # failures and lockouts are in the audit trail
         # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
         "ecsportal.ssm.websockets": {"level": "WARNING"},
     },
