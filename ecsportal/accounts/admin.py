@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.db import transaction
 
 from ecsportal.accounts.models import AwsAccount, Membership
 from ecsportal.audit.services import audit_record, client_ip
@@ -80,3 +81,23 @@ for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGrou
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, _admin)
+
+
+_admin_password_change = admin.site.password_change
+
+
+def _audited_password_change(request, extra_context=None):  # noqa: ANN001, ANN202
+    """The admin's "change my password" page, audited like every other change of a user."""
+    with transaction.atomic():
+        response = _admin_password_change(request, extra_context)
+        if request.method == "POST" and response.status_code == 302:
+            audit_record(
+                actor=request.user,
+                action="user.password_changed",
+                target=request.user.get_username(),
+                source_ip=client_ip(request),
+            )
+    return response
+
+
+admin.site.password_change = _audited_password_change

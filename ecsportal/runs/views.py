@@ -3,6 +3,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -79,6 +80,9 @@ def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, 
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest) -> HttpResponse:
     """Pick a container and type a command (GET); start the run, or its approval, and open it (POST)."""
+    if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
+        # As the stop form: say what is missing rather than offer a picker with nothing in it.
+        raise PermissionDenied("Running commands needs the operator role on at least one account.")
     params = (request.POST if request.method == "POST" else request.GET).dict()
     form = RunCommandForm(request.POST if request.method == "POST" else None, initial=params)
     if request.method == "POST" and form.is_valid():
