@@ -177,7 +177,10 @@ AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contri
 AXES_FAILURE_LIMIT = env.int("ECSPORTAL_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("ECSPORTAL_LOGIN_COOLOFF_MINUTES", default=15.0))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
-AXES_RESET_ON_SUCCESS = True
+# A success does not wipe the count: it would reset the address's failures too, so anyone with one
+# valid login could interleave it between guesses at another. Failures are forgotten a cool-off
+# after the last one.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_CALLABLE = "ecsportal.views.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "ecsportal.audit.services.client_ip"  # the address the audit trail records
 AXES_DISABLE_ACCESS_LOG = True  # logins and failures are in the audit trail already
