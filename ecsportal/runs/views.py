@@ -3,7 +3,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -81,8 +80,10 @@ def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, 
 def run_new(request: HttpRequest) -> HttpResponse:
     """Pick a container and type a command (GET); start the run, or its approval, and open it (POST)."""
     if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
-        # As the stop form: say what is missing rather than offer a picker with nothing in it.
-        raise PermissionDenied("Running commands needs the operator role on at least one account.")
+        # As the stop form: a 403 whose page says what is missing (the operator role), not a picker
+        # with nothing in it; a POST gets the same, before anything reads the form.
+        context = _form_context(request, RunCommandForm(), {})
+        return render(request, "runs/new.html", context, status=403)
     params = (request.POST if request.method == "POST" else request.GET).dict()
     form = RunCommandForm(request.POST if request.method == "POST" else None, initial=params)
     if request.method == "POST" and form.is_valid():
