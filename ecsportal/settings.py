@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,11 +17,17 @@ import environ
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from ecsportal.envfile import dot_env_to_read
+from ecsportal.logs import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
-    env.read_env(str(BASE_DIR / ".env"))
+# `.env` is read when it says DJANGO_READ_DOT_ENV_FILE=true itself, or the environment does;
+# DJANGO_READ_DOT_ENV_FILE=false in the environment keeps it out. The environment always wins.
+_DOT_ENV = dot_env_to_read(os.environ, BASE_DIR / ".env")
+if _DOT_ENV is not None:
+    env.read_env(str(_DOT_ENV))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -104,6 +111,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ecsportal.logs.RequestIdMiddleware",  # first: every later log line of the request carries its ID
+    "ecsportal.probes.HealthzForAnyHostMiddleware",  # load balancers probe by IP, not by host name
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -293,18 +302,13 @@ ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS",
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "botocore": {"level": "WARNING"},
-        "boto3": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
-        "axes": {"level": "WARNING"},  # failures and lockouts are in the audit trail
-        # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
-        "ecsportal.ssm.websockets": {"level": "WARNING"},
-    },
-}
+# /metrics (Prometheus text format) answers only `Authorization: Bearer <this token>`; unset: 404.
+ECSPORTAL_METRICS_TOKEN = env.str("ECSPORTAL_METRICS_TOKEN", default="")
+if ECSPORTAL_METRICS_TOKEN and len(ECSPORTAL_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("ECSPORTAL_METRICS_TOKEN is too short; use 16 or more random characters.")
+
+# Logs: `plain` text lines or `json` (one object per line), each with the request's and the run's ID.
+ECSPORTAL_LOG_FORMAT = env.str("ECSPORTAL_LOG_FORMAT", default="plain")
+if ECSPORTAL_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("ECSPORTAL_LOG_FORMAT must be plain or json.")
+LOGGING = logging_config(log_format=ECSPORTAL_LOG_FORMAT, level=env.str("DJANGO_LOG_LEVEL", default="INFO"))

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("home/<slug:name>/", views.home_panel, name="home_panel"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("session", views.session_probe, name="session_probe"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),

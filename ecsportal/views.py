@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import uuid
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
-from ecsportal import dashboard
+from ecsportal import dashboard, metrics
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.audit.services import audit_record, client_ip
 
@@ -160,3 +161,26 @@ def healthz(request: HttpRequest) -> JsonResponse:
         {"status": "ok" if healthy else "unhealthy", "database": db_detail, "channel_layer": layer_detail},
         status=200 if healthy else 503,
     )
+
+
+@login_not_required
+@require_GET
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus scrapes this with `Authorization: Bearer <ECSPORTAL_METRICS_TOKEN>`.
+
+    No token configured: 404, as if there were no such page. No or another token: 401 or 403.
+    The comparison takes the same time whatever the token holds.
+    """
+    expected = settings.ECSPORTAL_METRICS_TOKEN
+    if not expected:
+        raise Http404("No such page.")
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        response = HttpResponse("A bearer token is needed.\n", status=401, content_type="text/plain")
+        response["WWW-Authenticate"] = 'Bearer realm="ecsportal metrics"'
+        return response
+    if not hmac.compare_digest(given.strip().encode(), expected.encode()):
+        return HttpResponse("Wrong token.\n", status=403, content_type="text/plain")
+    response = HttpResponse(metrics.render(metrics.portal_metrics()), content_type=metrics.CONTENT_TYPE)
+    response["Cache-Control"] = "no-store"
+    return response

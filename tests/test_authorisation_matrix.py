@@ -87,6 +87,8 @@ MATRIX: dict[str, Entry] = {
     "home_panel": Entry(fixed("/home/approvals/"), users()),
     "healthz": Entry(fixed("/healthz"), everyone(), post=everyone("405")),
     "session_probe": Entry(fixed("/session"), {**users(), "anonymous": "401"}, post=everyone("405")),
+    # Prometheus' scrape: its own bearer token, no session (tests/test_metrics.py); unset here, so 404.
+    "metrics": Entry(fixed("/metrics"), everyone("404"), post=everyone("405")),
     "login": Entry(fixed("/login/"), everyone(), post=everyone()),
     "admin_login": Entry(fixed("/admin/login/"), everyone(), post=everyone()),
     # Logging out ends on the login page, whoever asked.

@@ -39,6 +39,7 @@ def start(env: dict[str, str], code: str = REPORT) -> subprocess.CompletedProces
     """Start Django with exactly `env` (plus PATH/HOME), the way a container would."""
     clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH"}}
     clean["DJANGO_SETTINGS_MODULE"] = "ecsportal.settings"
+    clean["DJANGO_ENV_FILE"] = os.devnull  # a developer's own .env never leaks in; tests name their file
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
     )
@@ -164,6 +165,7 @@ def env_example() -> dict[str, str]:
             name, value = line.split("=", 1)
             values[name.strip()] = value.strip()
     assert values["DJANGO_DEBUG"] == "false"
+    values.pop("DJANGO_READ_DOT_ENV_FILE")  # the values are in the environment; no .env is read
     return {**values, **PRODUCTION}
 
 
@@ -221,3 +223,77 @@ def test_production_answers_carry_the_security_headers_and_secure_cookies(tmp_pa
     assert found["plain"] == [301, "https://testserver/login/"]  # plain HTTP is sent to HTTPS
     assert found["health"] == 200  # except the container's own health check over loopback
     assert found["session_age"] == 8 * 3600
+
+
+def env_file_from_example(tmp_path: Path, **values: str) -> Path:
+    """`.env.example` copied and filled in as its first lines tell a user to."""
+    lines = []
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        name = line.split("=", 1)[0]
+        lines.append(f"{name}={values[name]}" if name in values and "=" in line else line)
+    path = tmp_path / ".env"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+FILLED = {
+    "DJANGO_SECRET_KEY": GOOD_SECRET,
+    "ECSPORTAL_SECRET_KEYS": GOOD_KEY,
+    "DJANGO_ALLOWED_HOSTS": "from-file.example",
+}
+
+
+def test_a_dot_env_copied_from_the_example_is_read_as_documented(tmp_path):
+    """The example's own DJANGO_READ_DOT_ENV_FILE=true line is what makes the file count."""
+    found = report({"DJANGO_ENV_FILE": str(env_file_from_example(tmp_path, **FILLED))})
+    assert found["debug"] is False
+    assert found["hosts"] == ["from-file.example"]
+    assert found["secret_key_set"] is True
+
+
+def test_a_dot_env_without_the_switch_is_ignored(tmp_path):
+    path = env_file_from_example(tmp_path, **FILLED, DJANGO_READ_DOT_ENV_FILE="false")
+    found = report({"DJANGO_ENV_FILE": str(path), "DJANGO_DEBUG": "true"})
+    assert found["hosts"] != ["from-file.example"]
+
+
+def test_the_environment_can_keep_a_dot_env_out_and_always_wins_over_it(tmp_path):
+    path = str(env_file_from_example(tmp_path, **FILLED))
+    kept_out = report({"DJANGO_ENV_FILE": path, "DJANGO_READ_DOT_ENV_FILE": "false", "DJANGO_DEBUG": "true"})
+    assert kept_out["hosts"] != ["from-file.example"]
+    overridden = report({"DJANGO_ENV_FILE": path, "DJANGO_ALLOWED_HOSTS": "from-environment.example"})
+    assert overridden["hosts"] == ["from-environment.example"]
+    assert overridden["debug"] is False  # the rest still comes from the file
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("DJANGO_READ_DOT_ENV_FILE=true\n", True),
+        ("export DJANGO_READ_DOT_ENV_FILE = 'yes'  # read me\n", True),
+        ('DJANGO_READ_DOT_ENV_FILE="1"\n', True),
+        ("DJANGO_READ_DOT_ENV_FILE=true\nDJANGO_READ_DOT_ENV_FILE=false\n", False),  # the last line counts
+        ("# DJANGO_READ_DOT_ENV_FILE=true\n", False),
+        ("DJANGO_DEBUG=true\n", False),
+        ("XDJANGO_READ_DOT_ENV_FILE=true\n", False),
+    ],
+)
+def test_the_file_switch_is_read_like_a_boolean_setting(tmp_path, text, wanted):
+    from ecsportal.envfile import dot_env_to_read
+
+    path = tmp_path / ".env"
+    path.write_text(text)
+    assert (dot_env_to_read({}, path) == path) is wanted
+    assert dot_env_to_read({"DJANGO_READ_DOT_ENV_FILE": "true"}, path) == path
+    assert dot_env_to_read({"DJANGO_READ_DOT_ENV_FILE": "false"}, path) is None
+    assert dot_env_to_read({"DJANGO_READ_DOT_ENV_FILE": "true"}, tmp_path / "missing") is None
+
+
+def test_a_short_metrics_token_is_refused_without_echoing_it():
+    message = refusal({**PRODUCTION, "ECSPORTAL_METRICS_TOKEN": "short-Secr3t"})
+    assert "ECSPORTAL_METRICS_TOKEN" in message
+    assert "short-Secr3t" not in message
+
+
+def test_an_unknown_log_format_is_refused():
+    assert "ECSPORTAL_LOG_FORMAT" in refusal({**PRODUCTION, "ECSPORTAL_LOG_FORMAT": "xml"})

@@ -39,6 +39,7 @@ from django.utils import timezone
 
 from ecsportal.aws import ecs, records
 from ecsportal.aws.errors import AccessDenied, AwsError, ExecNotEnabled, TargetNotConnected
+from ecsportal.logs import with_run_id
 from ecsportal.runs import dispatcher
 from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunChunk, RunMode, RunStatus
 from ecsportal.runs.selectors import run_real_command
@@ -341,6 +342,7 @@ def explain_end(end: SessionEnded | None) -> str:
 # -- the coroutine ----------------------------------------------------------------------------------------
 
 
+@with_run_id  # every record the runner writes (its threads' too) carries the run's ID
 async def execute_run(run_pk: int) -> None:
     """Run a queued run to its end; never raises, never leaves the run active."""
     runner = _Runner(run_pk)
