@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from ecsportal.audit.models import AuditEvent
 from ecsportal.audit.services import audit_record
@@ -29,6 +30,8 @@ def test_events_cannot_be_changed_or_deleted(events):
         AuditEvent.objects.filter(pk=event.pk).update(target="rewritten")
     with pytest.raises(TypeError, match="append-only"):
         AuditEvent.objects.all().delete()
+    with pytest.raises(TypeError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.bulk_update([event], ["target"])  # goes through the queryset's update
     assert AuditEvent.objects.filter(target="rewritten").count() == 0
 
 
