@@ -185,6 +185,10 @@ LOGOUT_REDIRECT_URL = "login"
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 AXES_FAILURE_LIMIT = env.int("ECSPORTAL_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.float("ECSPORTAL_LOGIN_COOLOFF_MINUTES", default=15.0))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured(
+        "ECSPORTAL_LOGIN_FAILURE_LIMIT must be 1 or more and ECSPORTAL_LOGIN_COOLOFF_MINUTES more than 0."
+    )
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
 # A success does not wipe the count: it would reset the address's failures too, so anyone with one
 # valid login could interleave it between guesses at another. Failures are forgotten a cool-off
@@ -198,6 +202,8 @@ AXES_VERBOSE = False
 
 # --- Sessions and cookies. A login lasts this long, however active (no sliding renewal).
 SESSION_COOKIE_AGE = int(env.float("ECSPORTAL_SESSION_HOURS", default=12.0) * 3600)
+if SESSION_COOKIE_AGE < 60:
+    raise ImproperlyConfigured("ECSPORTAL_SESSION_HOURS must be at least a minute (e.g. 12).")
 SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -297,3 +297,16 @@ def test_a_short_metrics_token_is_refused_without_echoing_it():
 
 def test_an_unknown_log_format_is_refused():
     assert "ECSPORTAL_LOG_FORMAT" in refusal({**PRODUCTION, "ECSPORTAL_LOG_FORMAT": "xml"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ECSPORTAL_LOGIN_FAILURE_LIMIT", "0"),
+        ("ECSPORTAL_LOGIN_COOLOFF_MINUTES", "0"),
+        ("ECSPORTAL_SESSION_HOURS", "0"),
+        ("ECSPORTAL_SESSION_HOURS", "-1"),
+    ],
+)
+def test_login_and_session_settings_that_would_lock_everyone_out_or_in_are_refused(name, value):
+    assert name in refusal({**PRODUCTION, name: value})
