@@ -117,6 +117,7 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "botocore": {"level": "WARNING"},
             "boto3": {"level": "WARNING"},
             "daphne": {"level": "WARNING"},
+            "axes": {"level": "WARNING"},  # failed logins and lockouts are in the audit trail
             # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
             "ecsportal.ssm.websockets": {"level": "WARNING"},
         },

@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from ecsportal.envfile import dot_env_to_read
@@ -94,6 +96,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "csp",
+    "axes",
     "ecsportal.audit",
     "ecsportal.accounts",
     "ecsportal.inventory",
@@ -110,7 +114,7 @@ MIDDLEWARE = [
     "ecsportal.logs.RequestIdMiddleware",  # first: every later log line of the request carries its ID
     "ecsportal.probes.HealthzForAnyHostMiddleware",  # load balancers probe by IP, not by host name
     "django.middleware.security.SecurityMiddleware",
-    "ecsportal.middleware.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -120,6 +124,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a login refused for too many failures into the login page saying when to retry.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ecsportal.urls"
@@ -174,16 +180,70 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Login throttling (django-axes): after this many failed logins for one username, or from one
+# address, further attempts are refused until the cool-off has passed since the last one.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ECSPORTAL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ECSPORTAL_LOGIN_COOLOFF_MINUTES", default=15.0))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured(
+        "ECSPORTAL_LOGIN_FAILURE_LIMIT must be 1 or more and ECSPORTAL_LOGIN_COOLOFF_MINUTES more than 0."
+    )
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
+# A success does not wipe the count: it would reset the address's failures too, so anyone with one
+# valid login could interleave it between guesses at another. Failures are forgotten a cool-off
+# after the last one.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "ecsportal.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "ecsportal.audit.services.client_ip"  # the address the audit trail records
+AXES_DISABLE_ACCESS_LOG = True  # logins and failures are in the audit trail already
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
+# --- Sessions and cookies. A login lasts this long, however active (no sliding renewal).
+SESSION_COOKIE_AGE = int(env.float("ECSPORTAL_SESSION_HOURS", default=12.0) * 3600)
+if SESSION_COOKIE_AGE < 60:
+    raise ImproperlyConfigured("ECSPORTAL_SESSION_HOURS must be at least a minute (e.g. 12).")
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template (hx-headers), never from the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
 )
+# HTTPS only outside development: redirect plain HTTP (not /healthz, which the container's own
+# check asks over loopback), and tell browsers never to use plain HTTP again (HSTS).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+# Preloading commits every subdomain of the registrable domain in browsers' built-in lists: the
+# domain owner's decision (DJANGO_HSTS_PRELOAD), not a default, so its reminder is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# --- Content Security Policy (django-csp). Nothing inline, nothing from elsewhere. A page that
+# reads `request.csp_nonce` (the run page, for the <style> elements xterm.js creates) gets that
+# response's nonce in style-src; every other page's policy has no nonce at all.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")

@@ -149,6 +149,7 @@ def test_the_web_role_migrates_and_serves_with_its_daphne_flags(tmp_path):
         "DJANGO_ALLOWED_HOSTS": "portal.example.com",
         "ECSPORTAL_SECRET_KEYS": Fernet.generate_key().decode(),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "DJANGO_BEHIND_TLS_PROXY": "true",  # as in production: plain HTTP not from the proxy is redirected
         "ECSPORTAL_LOG_FORMAT": "json",
         "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
         "ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0",
@@ -177,7 +178,9 @@ def test_the_web_role_migrates_and_serves_with_its_daphne_flags(tmp_path):
             time.sleep(0.5)
         assert healthy, "the web role never became healthy"
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/login/", headers={"Host": "portal.example.com", "X-Request-ID": "deploy-test-1"}
+            f"http://127.0.0.1:{port}/login/",
+            # as the TLS proxy forwards it
+            headers={"Host": "portal.example.com", "X-Request-ID": "deploy-test-1", "X-Forwarded-Proto": "https"},
         )
         with urllib.request.urlopen(request, timeout=10) as answer:
             assert answer.status == 200

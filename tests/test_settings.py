@@ -156,6 +156,75 @@ def test_the_data_channel_frame_logger_is_quiet_by_default_and_left_to_the_loggi
     assert found["after_import"] == logging.DEBUG  # importing the SSM modules overrides nothing
 
 
+def env_example() -> dict[str, str]:
+    """.env.example as a production deployment would fill it: its values, with the three
+    secrets it leaves blank set to good ones."""
+    values = {}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            name, value = line.split("=", 1)
+            values[name.strip()] = value.strip()
+    assert values["DJANGO_DEBUG"] == "false"
+    values.pop("DJANGO_READ_DOT_ENV_FILE")  # the values are in the environment; no .env is read
+    return {**values, **PRODUCTION}
+
+
+def test_deploy_checks_pass_without_a_warning_under_the_production_example(tmp_path):
+    env = {**env_example(), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    answer = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert answer.returncode == 0, answer.stdout + answer.stderr
+    assert "System check identified no issues (1 silenced)." in answer.stdout  # security.W021: preload, by choice
+
+
+HEADERS = """
+import json, django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.test import Client
+client = Client()
+secure = client.get("/login/", secure=True)
+plain = client.get("/login/")
+health = client.get("/healthz")
+cookie = secure.cookies["csrftoken"]
+print(json.dumps({
+    "headers": {k: secure.get(k, "") for k in ("Strict-Transport-Security", "X-Frame-Options", "Referrer-Policy",
+                "X-Content-Type-Options", "Content-Security-Policy")},
+    "cookie": {"secure": bool(cookie["secure"]), "httponly": bool(cookie["httponly"]), "samesite": cookie["samesite"]},
+    "plain": [plain.status_code, plain.get("Location", "")],
+    "health": health.status_code,
+    "session_age": __import__("django.conf").conf.settings.SESSION_COOKIE_AGE,
+}))
+"""
+
+
+def test_production_answers_carry_the_security_headers_and_secure_cookies(tmp_path):
+    env = {**env_example(), "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "ECSPORTAL_SESSION_HOURS": "8"}
+    env["DJANGO_ALLOWED_HOSTS"] = "testserver"
+    answer = start(env, code=HEADERS)
+    assert answer.returncode == 0, answer.stderr
+    found = json.loads(answer.stdout.strip().splitlines()[-1])
+    headers = found["headers"]
+    assert headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["Referrer-Policy"] == "same-origin"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'"
+    assert found["cookie"] == {"secure": True, "httponly": True, "samesite": "Lax"}
+    assert found["plain"] == [301, "https://testserver/login/"]  # plain HTTP is sent to HTTPS
+    assert found["health"] == 200  # except the container's own health check over loopback
+    assert found["session_age"] == 8 * 3600
+
+
 def env_file_from_example(tmp_path: Path, **values: str) -> Path:
     """`.env.example` copied and filled in as its first lines tell a user to."""
     lines = []
@@ -228,3 +297,16 @@ def test_a_short_metrics_token_is_refused_without_echoing_it():
 
 def test_an_unknown_log_format_is_refused():
     assert "ECSPORTAL_LOG_FORMAT" in refusal({**PRODUCTION, "ECSPORTAL_LOG_FORMAT": "xml"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ECSPORTAL_LOGIN_FAILURE_LIMIT", "0"),
+        ("ECSPORTAL_LOGIN_COOLOFF_MINUTES", "0"),
+        ("ECSPORTAL_SESSION_HOURS", "0"),
+        ("ECSPORTAL_SESSION_HOURS", "-1"),
+    ],
+)
+def test_login_and_session_settings_that_would_lock_everyone_out_or_in_are_refused(name, value):
+    assert name in refusal({**PRODUCTION, name: value})
