@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "ecsportal.runbooks",
     "ecsportal.demo",
     "ecsportal.ui",
+    "ecsportal.leases",
 ]
 
 MIDDLEWARE = [
