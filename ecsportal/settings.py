@@ -200,6 +200,9 @@ AWS_READ_TIMEOUT = env.float("ECSPORTAL_AWS_READ_TIMEOUT", default=20.0)
 AWS_MAX_ATTEMPTS = env.int("ECSPORTAL_AWS_MAX_ATTEMPTS", default=5)
 # Answer ECS ExecuteCommand locally (moto does not implement it). Demo and tests only.
 ECSPORTAL_LOCAL_EXEC = env.bool("ECSPORTAL_LOCAL_EXEC", default=False)
+# With it: the SSM agent emulator of another process (`manage.py demo --aws-only` prints both).
+ECSPORTAL_LOCAL_EXEC_EMULATOR = env.str("ECSPORTAL_LOCAL_EXEC_EMULATOR", default="")
+ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY = env.str("ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY", default="")
 INVENTORY_CACHE_SECONDS = env.int("ECSPORTAL_INVENTORY_CACHE_SECONDS", default=15)
 # Stopped tasks: ECS forgets them after about an hour, so the embedded server collects them
 # every this many seconds (0 = off, e.g. when `manage.py collect_stopped_tasks --loop` runs instead).
