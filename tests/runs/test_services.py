@@ -162,6 +162,26 @@ def test_a_run_approved_long_after_its_request_is_not_swept_before_a_runner_take
 
 
 @pytest.mark.django_db(transaction=True)
+def test_in_worker_mode_a_run_the_queue_refuses_ends_at_once_saying_why(cast, runs_lab, lab_task, fast_runs):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from ecsportal.runs.dispatcher import RUNS_CHANNEL
+
+    fast_runs.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    }
+    fast_runs.ECSPORTAL_RUNNER_MODE = "worker"
+    async_to_sync(get_channel_layer().send)(RUNS_CHANNEL, {"type": "run.execute", "run_pk": 0})  # nobody consumes
+
+    run = _request(runs_lab, cast.operator, lab_task())  # no exception reaches the view
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.ERROR
+    assert "runs queue did not take it (ChannelFull" in run.end_reason and "runworker ecsportal-runs" in run.end_reason
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_sealed_command_runs_for_real_and_is_wiped_at_the_end(cast, run_as):
     run = await run_as(cast.operator, "echo s3cret-value", shown_command="echo ******")
