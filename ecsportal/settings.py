@@ -151,7 +151,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal")},
+            "CONFIG": {
+                # Every consumer waits in a blocking BZPOPMIN of 5 s; redis-py 8 gives each socket a
+                # 5 s read timeout by default, which tears idle sockets down (1011) every 5 s. Longer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal"),
+            },
         }
     }
 else:

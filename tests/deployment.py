@@ -149,17 +149,31 @@ class Deployment:
             time.sleep(0.1)
         raise RuntimeError("local AWS did not start:\n" + self.log_tail("aws"))
 
-    def start_daphne(self, name: str) -> int:
+    def start_daphne(self, name: str, **env: str) -> int:
+        """A daphne process serving the portal; `env` overrides this deployment's environment."""
         port = free_port()
         self.ports[name] = port
         self._spawn(
             name,
             [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ecsportal.asgi:application"],
+            {**self.env, **env},
         )
         return port
 
-    def start_worker(self, name: str) -> subprocess.Popen:
-        return self._spawn(name, [sys.executable, "manage.py", "runworker", "ecsportal-runs"])
+    def start_worker(self, name: str, **env: str) -> subprocess.Popen:
+        return self._spawn(name, [sys.executable, "manage.py", "runworker", "ecsportal-runs"], {**self.env, **env})
+
+    def stop_process(self, name: str) -> None:
+        """End one portal process (SIGTERM, then SIGKILL) and forget its port."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        self.ports.pop(name, None)
 
     def wait_ready(self, timeout: float = 60) -> None:
         for name, port in self.ports.items():
@@ -310,8 +324,8 @@ class Watched:
     live_chunks: int = 0  # output messages that came after "replayed"
     replayed: bool = False
     statuses: list[dict] = field(default_factory=list)
-    first_at: float | None = None  # loop time of the first output byte
-    finished_at: float | None = None
+    first_at: float | None = None  # time.time() of the first output byte
+    finished_at: float | None = None  # time.time() of the status that said finished
 
     @property
     def last_status(self) -> dict:
@@ -328,7 +342,9 @@ async def watch(
     until=None,  # noqa: ANN001
     on_output=None,  # noqa: ANN001
 ) -> Watched:
-    """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`)."""
+    """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
+
+    `on_output(chunk, arrival, live)`: arrival is time.time(); live is False for the replay."""
     from websockets.asyncio.client import connect
 
     watched = Watched()
@@ -349,19 +365,20 @@ async def watch(
             message = json.loads(await asyncio.wait_for(socket_.recv(), remaining))
             if message["type"] == "output":
                 chunk = base64.b64decode(message["data"])
+                arrival = time.time()
                 if watched.first_at is None:
-                    watched.first_at = loop.time()
+                    watched.first_at = arrival
                 watched.data += chunk
                 watched.seqs.append(message["seq"])
                 watched.live_chunks += watched.replayed
                 if on_output is not None:
-                    on_output(chunk, loop.time())
+                    on_output(chunk, arrival, watched.replayed)
             elif message["type"] == "replayed":
                 watched.replayed = True
             elif message["type"] == "status":
                 watched.statuses.append(message)
                 if message.get("finished"):
-                    watched.finished_at = loop.time()
+                    watched.finished_at = time.time()
             if watched.replayed and watched.last_status.get("finished"):
                 return watched
             if until is not None and until(watched):
