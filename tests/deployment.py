@@ -294,7 +294,8 @@ def login(base: str, username: str, password: str = PASSWORD):  # noqa: ANN201
 
 def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:  # noqa: ANN001
     """POST the run form as the operator; the run's ID from the page it redirects to."""
-    session.get(f"{base}/runs/new/", timeout=30).raise_for_status()
+    if "csrftoken" not in session.cookies:
+        session.get(f"{base}/runs/new/", timeout=30).raise_for_status()
     answer = session.post(
         f"{base}/runs/new/",
         data={
@@ -324,12 +325,17 @@ class Watched:
     live_chunks: int = 0  # output messages that came after "replayed"
     replayed: bool = False
     statuses: list[dict] = field(default_factory=list)
+    reconnects: int = 0
     first_at: float | None = None  # time.time() of the first output byte
     finished_at: float | None = None  # time.time() of the status that said finished
 
     @property
     def last_status(self) -> dict:
         return self.statuses[-1] if self.statuses else {}
+
+
+class WatchTimeout(AssertionError):
+    """The run did not finish (or `until` did not hold) in time."""
 
 
 async def watch(
@@ -344,42 +350,63 @@ async def watch(
 ) -> Watched:
     """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
 
-    `on_output(chunk, arrival, live)`: arrival is time.time(); live is False for the replay."""
+    `on_output(chunk, arrival, live)`: arrival is time.time(); live is False for the replay. Like
+    the run page, a socket that fails (no handshake answer, a close other than a refusal) is
+    opened again a second later from the last seq received; `reconnects` counts those."""
     from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError, InvalidMessage
 
     watched = Watched()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with connect(
-        f"{ws_base}/ws/runs/{run_pk}/?after=0",
-        origin=origin,
-        additional_headers={"Cookie": cookie},
-        max_size=2**24,
-        open_timeout=30,
-        proxy=None,
-    ) as socket_:
-        while True:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise TimeoutError(f"run {run_pk}: still {watched.last_status.get('status')} after {timeout} s")
-            message = json.loads(await asyncio.wait_for(socket_.recv(), remaining))
-            if message["type"] == "output":
-                chunk = base64.b64decode(message["data"])
-                arrival = time.time()
-                if watched.first_at is None:
-                    watched.first_at = arrival
-                watched.data += chunk
-                watched.seqs.append(message["seq"])
-                watched.live_chunks += watched.replayed
-                if on_output is not None:
-                    on_output(chunk, arrival, watched.replayed)
-            elif message["type"] == "replayed":
-                watched.replayed = True
-            elif message["type"] == "status":
-                watched.statuses.append(message)
-                if message.get("finished"):
-                    watched.finished_at = time.time()
-            if watched.replayed and watched.last_status.get("finished"):
-                return watched
-            if until is not None and until(watched):
-                return watched
+    while True:
+        try:
+            async with connect(
+                f"{ws_base}/ws/runs/{run_pk}/?after={watched.seqs[-1] if watched.seqs else 0}",
+                origin=origin,
+                additional_headers={"Cookie": cookie},
+                max_size=2**24,
+                open_timeout=30,
+                proxy=None,
+            ) as socket_:
+                watched.replayed = False
+                if await _read(socket_, watched, run_pk, deadline, timeout, until, on_output):
+                    return watched
+        except (InvalidMessage, ConnectionClosedError, OSError, TimeoutError) as exc:
+            if loop.time() + 1 >= deadline:
+                raise WatchTimeout(f"run {run_pk}: the socket kept failing ({exc!r})") from exc
+            watched.reconnects += 1
+            await asyncio.sleep(1)
+
+
+async def _read(socket_, watched: Watched, run_pk: int, deadline: float, timeout: float, until, on_output) -> bool:  # noqa: ANN001
+    loop = asyncio.get_running_loop()
+    while True:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise WatchTimeout(f"run {run_pk}: still {watched.last_status.get('status')} after {timeout} s")
+        try:
+            text = await asyncio.wait_for(socket_.recv(), remaining)
+        except TimeoutError:
+            raise WatchTimeout(f"run {run_pk}: still {watched.last_status.get('status')} after {timeout} s") from None
+        message = json.loads(text)
+        if message["type"] == "output":
+            chunk = base64.b64decode(message["data"])
+            arrival = time.time()
+            if watched.first_at is None:
+                watched.first_at = arrival
+            watched.data += chunk
+            watched.seqs.append(message["seq"])
+            watched.live_chunks += watched.replayed
+            if on_output is not None:
+                on_output(chunk, arrival, watched.replayed)
+        elif message["type"] == "replayed":
+            watched.replayed = True
+        elif message["type"] == "status":
+            watched.statuses.append(message)
+            if message.get("finished"):
+                watched.finished_at = time.time()
+        if watched.replayed and watched.last_status.get("finished"):
+            return True
+        if until is not None and until(watched):
+            return True

@@ -24,6 +24,10 @@ output starts (the command sleeps until an agreed moment). Per mode:
 - p99 added latency: the 99th percentile of a line's arrival minus its timestamp, for lines
   that arrived live, minus the same percentile read directly from the emulator.
 
+Viewers behave as the run page does: a socket that fails is opened again a second later from
+the last seq received (counted as reconnects); what was missed meanwhile comes from the
+database, so it is not lost, but its lines are not counted as live.
+
 The helpers for latency (`LineClock`, `percentile`, `direct_run`) are the relay benchmark's.
 The last line of output is one JSON object.
 """
@@ -77,6 +81,7 @@ class Tally:
         self.failed: list[str] = []
         self.finished: list[float] = []
         self.seconds = 0.0
+        self.reconnects = 0
 
     def clock(self) -> LineClock:
         clock = LineClock()
@@ -114,6 +119,7 @@ async def direct_phase(registration_url: str, key: str, runs: int, units: int, s
 async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], args: argparse.Namespace) -> Tally:
     """Run i is started through pairs[i % n][0] and watched from pairs[i % n][1]."""
     names = sorted({name for pair in pairs for name in pair})
+    operators = {name: login(deployment.http(name), "operator").cookies for name in names}  # one login each
     viewers = {name: f"sessionid={login(deployment.http(name), 'viewer').cookies['sessionid']}" for name in names}
     target = deployment.exec_target()
     tally = Tally(args.units * UNIT)
@@ -125,9 +131,13 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
     started: list[float] = []
 
     def post(starter: str) -> int:
+        import requests
+
         sessions = local.__dict__.setdefault("sessions", {})
         if starter not in sessions:
-            sessions[starter] = login(deployment.http(starter), "operator")
+            sessions[starter] = requests.Session()
+            sessions[starter].trust_env = False
+            sessions[starter].cookies.update(operators[starter])
         pk = start_run(sessions[starter], deployment.http(starter), target, command)
         started.append(time.time())
         return pk
@@ -153,6 +163,7 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
         if status.get("status") != "succeeded":
             tally.failed.append(f"run {pk}: {status.get('status')}: {status.get('end_reason')}")
         tally.lost += max(0, tally.expected - len(watched.data))
+        tally.reconnects += watched.reconnects
         tally.finished.append(watched.finished_at or time.time())
 
     await asyncio.gather(*(one(i) for i in range(args.runs)))
@@ -175,6 +186,7 @@ def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
         "p99_added_ms": round(p99 - direct_p99, 1),
         "lines_live": len(tally.latencies),
         "failed": len(tally.failed),
+        "reconnects": tally.reconnects,
     }
 
 
