@@ -351,14 +351,16 @@ async def watch(
     """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
 
     `on_output(chunk, arrival, live)`: arrival is time.time(); live is False for the replay. Like
-    the run page, a socket that fails (no handshake answer, a close other than a refusal) is
-    opened again a second later from the last seq received; `reconnects` counts those."""
+    the run page (run-terminal.js), a socket that fails (no handshake answer, a close other than
+    a refusal) is opened again from the last seq received after 1 s, doubling to 30 s;
+    `reconnects` counts those."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosedError, InvalidMessage
 
     watched = Watched()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    delay = 1.0
     while True:
         try:
             async with connect(
@@ -373,10 +375,11 @@ async def watch(
                 if await _read(socket_, watched, run_pk, deadline, timeout, until, on_output):
                     return watched
         except (InvalidMessage, ConnectionClosedError, OSError, TimeoutError) as exc:
-            if loop.time() + 1 >= deadline:
+            if loop.time() + delay >= deadline:
                 raise WatchTimeout(f"run {run_pk}: the socket kept failing ({exc!r})") from exc
             watched.reconnects += 1
-            await asyncio.sleep(1)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
 
 async def _read(socket_, watched: Watched, run_pk: int, deadline: float, timeout: float, until, on_output) -> bool:  # noqa: ANN001

@@ -11,7 +11,7 @@ from django.db import models
 
 class Lease(models.Model):
     name = models.CharField(max_length=100, primary_key=True)
-    holder = models.CharField(max_length=200)  # "<host>:<pid>:<random>" of the process (services.PROCESS_ID)
+    holder = models.CharField(max_length=200)  # "<host>:<pid>:<random>" of the process (services.process_id())
     expires_at = models.DateTimeField()
     taken_at = models.DateTimeField()  # when the current holder took it (renewals keep it)
 

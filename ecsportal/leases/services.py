@@ -1,14 +1,16 @@
 """Leases: one process at a time runs a named job, whatever the number of processes.
 
 `lease_take(name, ttl)` returns True when this process holds the lease for the next `ttl`
-seconds: it renews its own lease, or takes one that has expired, in one conditional UPDATE
+seconds. Each step is one conditional UPDATE, so whoever changes the row first wins:
 
-    UPDATE lease SET holder = me, expires_at = now + ttl WHERE name = … AND (holder = me OR expires_at < now)
+    renew:    UPDATE lease SET expires_at = now + ttl WHERE name = … AND holder = me
+    take:     UPDATE lease SET holder = me, expires_at = now + ttl, taken_at = now
+              WHERE name = … AND expires_at < now
+    create:   INSERT (the first time; of two creators the primary key lets one in)
 
-and creates the row the first time (two processes creating it at once: the primary key lets
-one INSERT in, the other sees an IntegrityError and does not hold it). Exactly one caller's
-statement changes the row, on SQLite (writers serialised) and on PostgreSQL (the second UPDATE
-re-reads the row the first one committed and no longer matches it).
+On SQLite writers are serialised; on PostgreSQL a second UPDATE waiting on the row re-reads
+it once the first commits, finds it no longer matches (new holder, expiry in the future) and
+changes nothing. A lapsed holder may renew as long as nobody has taken the lease meanwhile.
 
 Time is the processes' own clock: the deployment's hosts must agree to within a few seconds
 (NTP), which is small against the TTLs used (twice a job's interval).
@@ -26,11 +28,20 @@ from django.utils import timezone
 
 from ecsportal.leases.models import Lease
 
-PROCESS_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+_ids: dict[int, str] = {}
 
 
-def lease_take(name: str, *, ttl: float, holder: str = PROCESS_ID, now: datetime | None = None) -> bool:
+def process_id() -> str:
+    """This process's holder name, "<host>:<pid>:<random>" (a forked child gets a new one)."""
+    pid = os.getpid()
+    if pid not in _ids:
+        _ids[pid] = f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:8]}"
+    return _ids[pid]
+
+
+def lease_take(name: str, *, ttl: float, holder: str | None = None, now: datetime | None = None) -> bool:
     """Hold `name` for `ttl` seconds from now (renewing, or taking an expired lease); False if another holds it."""
+    holder = holder or process_id()
     now = now or timezone.now()
     expires = now + timedelta(seconds=ttl)
     if Lease.objects.filter(name=name, holder=holder).update(expires_at=expires):
@@ -47,8 +58,9 @@ def lease_take(name: str, *, ttl: float, holder: str = PROCESS_ID, now: datetime
     return True
 
 
-def lease_release(name: str, *, holder: str = PROCESS_ID) -> bool:
+def lease_release(name: str, *, holder: str | None = None) -> bool:
     """Give the lease up now (a process stopping its job), so another process need not wait for it to expire."""
+    holder = holder or process_id()
     return bool(Lease.objects.filter(name=name, holder=holder).update(expires_at=timezone.now() - timedelta(seconds=1)))
 
 
