@@ -351,11 +351,12 @@ async def watch(
     """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
 
     `on_output(chunk, arrival, live)`: arrival is time.time(); live is False for the replay. Like
-    the run page (run-terminal.js), a socket that fails (no handshake answer, a close other than
-    a refusal) is opened again from the last seq received after 1 s, doubling to 30 s;
-    `reconnects` counts those."""
+    the run page (run-terminal.js), a socket that fails is opened again from the last seq
+    received after 1 s, doubling to 30 s; `reconnects` counts those. That includes an HTTP 403
+    before the handshake: daphne answers so when the application has not accepted within its
+    handshake timeout, and a browser sees it as 1006, like a network failure."""
     from websockets.asyncio.client import connect
-    from websockets.exceptions import ConnectionClosedError, InvalidMessage
+    from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
 
     watched = Watched()
     loop = asyncio.get_running_loop()
@@ -374,7 +375,7 @@ async def watch(
                 watched.replayed = False
                 if await _read(socket_, watched, run_pk, deadline, timeout, until, on_output):
                     return watched
-        except (InvalidMessage, ConnectionClosedError, OSError, TimeoutError) as exc:
+        except (InvalidMessage, InvalidStatus, ConnectionClosedError, OSError, TimeoutError) as exc:
             if loop.time() + delay >= deadline:
                 raise WatchTimeout(f"run {run_pk}: the socket kept failing ({exc!r})") from exc
             watched.reconnects += 1

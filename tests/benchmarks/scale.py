@@ -20,7 +20,9 @@ line (``L <time.time()>``) plus padding to 1,000 bytes; every viewer is attached
 output starts (the command sleeps until an agreed moment). Per mode:
 
 - seconds: from that moment until the last viewer saw its run finished (≥ `--seconds`);
-- bytes lost: bytes each run printed that its viewer never received (must be 0);
+- bytes lost: bytes each run printed that its viewer never received (must be 0): all of the
+  output for a run that succeeded, what the portal stored for one that did not (such runs are
+  counted apart, with their end reasons);
 - p99 added latency: the 99th percentile of a line's arrival minus its timestamp, for lines
   that arrived live, minus the same percentile read directly from the emulator.
 
@@ -156,18 +158,30 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
                 on_output=clock.feed,
             )
         except Exception as exc:
-            tally.failed.append(f"run {pk}: {type(exc).__name__}: {exc}")
-            tally.lost += tally.expected
+            tally.failed.append(f"run {pk}: viewer: {type(exc).__name__}: {exc}")
+            received[pk] = (0, "")
             return
         status = watched.last_status
+        received[pk] = (len(watched.data), status.get("status", ""))
         if status.get("status") != "succeeded":
             tally.failed.append(f"run {pk}: {status.get('status')}: {status.get('end_reason')}")
-        tally.lost += max(0, tally.expected - len(watched.data))
         tally.reconnects += watched.reconnects
         tally.finished.append(watched.finished_at or time.time())
 
+    received: dict[int, tuple[int, str]] = {}
     await asyncio.gather(*(one(i) for i in range(args.runs)))
     pool.shutdown()
+    # Lost: what the command printed (all of it for a run that succeeded; what the portal stored
+    # for one that did not) minus what its viewer received.
+    stored = dict(
+        deployment.sql(
+            "SELECT run_id, sum(octet_length(data)) FROM runs_runchunk WHERE run_id = ANY(%s) GROUP BY run_id",
+            (list(received),),
+        )
+    )
+    for pk, (got, status) in received.items():
+        printed = tally.expected if status == "succeeded" else int(stored.get(pk, 0))
+        tally.lost += max(0, printed - got)
     if started and max(started) > start:
         print(f"warning: the last run started {max(started) - start:.1f} s after output began (raise --setup)")
     print(f"  runs started within {max(started) - (start - args.setup):.1f} s", flush=True)
