@@ -24,7 +24,8 @@ output starts (the command sleeps until an agreed moment). Per mode:
   output for a run that succeeded, what the portal stored for one that did not (such runs are
   counted apart, with their end reasons);
 - p99 added latency: the 99th percentile of a line's arrival minus its timestamp, for lines
-  that arrived live, minus the same percentile read directly from the emulator.
+  that arrived live, minus the same percentile read directly from the emulator (null when no
+  viewer was connected live at all).
 
 Viewers behave as the run page does: a socket that fails is opened again a second later from
 the last seq received (counted as reconnects); what was missed meanwhile comes from the
@@ -189,15 +190,20 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
     return tally
 
 
+def _ms(value: float) -> float | None:
+    """Rounded, or None (JSON null) when no line arrived live to measure."""
+    return None if value != value else round(value, 1)
+
+
 def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
     p99 = percentile(tally.latencies, 99)
     return {
         "mode": name,
         "seconds": round(tally.seconds, 2),
         "bytes_lost": tally.lost,
-        "p50_ms": round(percentile(tally.latencies, 50), 1),
-        "p99_ms": round(p99, 1),
-        "p99_added_ms": round(p99 - direct_p99, 1),
+        "p50_ms": _ms(percentile(tally.latencies, 50)),
+        "p99_ms": _ms(p99),
+        "p99_added_ms": _ms(p99 - direct_p99),
         "lines_live": len(tally.latencies),
         "failed": len(tally.failed),
         "reconnects": tally.reconnects,
