@@ -243,6 +243,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Blanks SSM tokens, STS keys and ExecuteCommand commands out of these libraries' DEBUG
+    # output, for the day someone turns them up anyway (ecsportal/logredact.py).
+    "filters": {"redact": {"()": "ecsportal.logredact.RedactSecrets"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
     "loggers": {
@@ -250,6 +253,8 @@ LOGGING = {
         "boto3": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
-        "ecsportal.ssm.websockets": {"level": "WARNING"},
+        "ecsportal.ssm.websockets": {"level": "WARNING", "filters": ["redact"]},
+        "botocore.endpoint": {"filters": ["redact"]},
+        "botocore.parsers": {"filters": ["redact"]},
     },
 }

@@ -76,9 +76,9 @@ def test_rotate_then_drop_the_old_key_and_every_secret_still_opens(cast, setting
     assert "3 secret(s) re-encrypted under the first of 2 key(s); 0 already current; 0 unreadable." in first
     for account in AwsAccount.objects.filter(name__in=SECRETS):
         assert account.secret_access_key_encrypted != before[account.pk]
-        assert Fernet(new.encode()).decrypt(account.secret_access_key_encrypted.encode()).decode() == SECRETS[
-            account.name
-        ]
+        assert (
+            Fernet(new.encode()).decrypt(account.secret_access_key_encrypted.encode()).decode() == SECRETS[account.name]
+        )
 
     again = _rotate()  # idempotent: nothing left to do
     assert "0 secret(s) re-encrypted under the first of 2 key(s); 3 already current; 0 unreadable." in again
