@@ -68,14 +68,14 @@ def everything_logged(caplog):  # noqa: ANN001, ANN201
     for name, config in django_settings.LOGGING["loggers"].items():
         if name in PINNED:
             assert logging.getLevelName(config["level"]) >= logging.WARNING, name
+    caplog.set_level(logging.DEBUG)  # first: caplog then restores the root level it saw
     saved = {}
-    for name in [*logging.root.manager.loggerDict, ""]:
+    for name in logging.root.manager.loggerDict:
         logger = logging.getLogger(name)
         if isinstance(logger, logging.PlaceHolder):
             continue
         saved[name] = logger.level
         logger.setLevel(logging.DEBUG)
-    caplog.set_level(logging.DEBUG)
     yield caplog
     for name, level in saved.items():
         logging.getLogger(name).setLevel(level)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import base64
 
 from tests.conftest import screenshot
-from tests.runs.test_browser import BUFFER, _start, _wait_for_text, _wait_until_finished
+from tests.runs.test_browser import BUFFER, _start, _wait_for_text
 
 # Recorded from the first moment of every page: CSP violations, clipboard writes, window.open.
 WATCH = """
@@ -80,6 +80,11 @@ def _wait_for_tail(page, text: str) -> None:  # noqa: ANN001
     """Like _wait_for_text, for big outputs: reads only the last rows, four times a second (reading
     every row on every frame would slow the very page it waits for), and waits up to a minute."""
     page.wait_for_function(TAIL, arg=text, polling=250, timeout=60000)
+
+
+def _wait_until_finished(page) -> None:  # noqa: ANN001
+    """The facts panel says the run ended (a minute at most: the machine may be busy)."""
+    page.wait_for_selector("#run-facts[data-finished='1']", timeout=60000)
 
 
 def _watch(page) -> dict:  # noqa: ANN001
