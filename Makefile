@@ -6,10 +6,12 @@ PORT   ?= 8000
 
 .PHONY: demo test install lint format bench chromium clean
 
-$(VENV)/.installed: requirements.txt
+# The demo and the tests need the development set (moto, pytest, Playwright, ruff), which
+# includes the runtime set; the Docker image installs requirements.txt alone.
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed

@@ -9,16 +9,25 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from ecsportal.envfile import dot_env_to_read
+from ecsportal.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
-    env.read_env(str(BASE_DIR / ".env"))
+# `.env` is read when it says DJANGO_READ_DOT_ENV_FILE=true itself, or the environment does;
+# DJANGO_READ_DOT_ENV_FILE=false in the environment keeps it out. The environment always wins.
+_DOT_ENV = dot_env_to_read(os.environ, BASE_DIR / ".env")
+if _DOT_ENV is not None:
+    env.read_env(str(_DOT_ENV))
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -87,6 +96,8 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "csp",
+    "axes",
     "ecsportal.audit",
     "ecsportal.accounts",
     "ecsportal.inventory",
@@ -100,8 +111,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "ecsportal.logs.RequestIdMiddleware",  # first: every later log line of the request carries its ID
+    "ecsportal.probes.HealthzForAnyHostMiddleware",  # load balancers probe by IP, not by host name
     "django.middleware.security.SecurityMiddleware",
-    "ecsportal.middleware.ContentSecurityPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -111,6 +124,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it turns a login refused for too many failures into the login page saying when to retry.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "ecsportal.urls"
@@ -165,16 +180,70 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# --- Login throttling (django-axes): after this many failed logins for one username, or from one
+# address, further attempts are refused until the cool-off has passed since the last one.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("ECSPORTAL_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("ECSPORTAL_LOGIN_COOLOFF_MINUTES", default=15.0))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME.total_seconds() <= 0:
+    raise ImproperlyConfigured(
+        "ECSPORTAL_LOGIN_FAILURE_LIMIT must be 1 or more and ECSPORTAL_LOGIN_COOLOFF_MINUTES more than 0."
+    )
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one locks: per user and per address
+# A success does not wipe the count: it would reset the address's failures too, so anyone with one
+# valid login could interleave it between guesses at another. Failures are forgotten a cool-off
+# after the last one.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "ecsportal.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "ecsportal.audit.services.client_ip"  # the address the audit trail records
+AXES_DISABLE_ACCESS_LOG = True  # logins and failures are in the audit trail already
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+
+# --- Sessions and cookies. A login lasts this long, however active (no sliding renewal).
+SESSION_COOKIE_AGE = int(env.float("ECSPORTAL_SESSION_HOURS", default=12.0) * 3600)
+if SESSION_COOKIE_AGE < 60:
+    raise ImproperlyConfigured("ECSPORTAL_SESSION_HOURS must be at least a minute (e.g. 12).")
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template (hx-headers), never from the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
 )
+# HTTPS only outside development: redirect plain HTTP (not /healthz, which the container's own
+# check asks over loopback), and tell browsers never to use plain HTTP again (HSTS).
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+# Preloading commits every subdomain of the registrable domain in browsers' built-in lists: the
+# domain owner's decision (DJANGO_HSTS_PRELOAD), not a default, so its reminder is silenced.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# --- Content Security Policy (django-csp). Nothing inline, nothing from elsewhere. A page that
+# reads `request.csp_nonce` (the run page, for the <style> elements xterm.js creates) gets that
+# response's nonce in style-src; every other page's policy has no nonce at all.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("DJANGO_TIME_ZONE", default="UTC")
@@ -239,22 +308,13 @@ ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS",
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    # Blanks SSM tokens, STS keys and ExecuteCommand commands out of these libraries' DEBUG
-    # output, for the day someone turns them up anyway (ecsportal/logredact.py).
-    "filters": {"redact": {"()": "ecsportal.logredact.RedactSecrets"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "botocore": {"level": "WARNING"},
-        "boto3": {"level": "WARNING"},
-        "daphne": {"level": "WARNING"},
-        # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
-        "ecsportal.ssm.websockets": {"level": "WARNING", "filters": ["redact"]},
-        "botocore.endpoint": {"filters": ["redact"]},
-        "botocore.parsers": {"filters": ["redact"]},
-    },
-}
+# /metrics (Prometheus text format) answers only `Authorization: Bearer <this token>`; unset: 404.
+ECSPORTAL_METRICS_TOKEN = env.str("ECSPORTAL_METRICS_TOKEN", default="")
+if ECSPORTAL_METRICS_TOKEN and len(ECSPORTAL_METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("ECSPORTAL_METRICS_TOKEN is too short; use 16 or more random characters.")
+
+# Logs: `plain` text lines or `json` (one object per line), each with the request's and the run's ID.
+ECSPORTAL_LOG_FORMAT = env.str("ECSPORTAL_LOG_FORMAT", default="plain")
+if ECSPORTAL_LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured("ECSPORTAL_LOG_FORMAT must be plain or json.")
+LOGGING = logging_config(log_format=ECSPORTAL_LOG_FORMAT, level=env.str("DJANGO_LOG_LEVEL", default="INFO"))

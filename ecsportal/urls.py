@@ -9,6 +9,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("home/<slug:name>/", views.home_panel, name="home_panel"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("session", views.session_probe, name="session_probe"),
     path("login/", views.PortalLoginView.as_view(), name="login"),
     path("logout/", views.PortalLogoutView.as_view(), name="logout"),
@@ -20,5 +21,8 @@ urlpatterns = [
     path("stops/", include("ecsportal.stops.urls")),
     path("runs/", include("ecsportal.runs.urls")),
     path("runbooks/", include("ecsportal.runbooks.urls")),
+    # The admin logs in and out through the portal's views: one throttled, audited way in and out.
+    path("admin/login/", views.PortalLoginView.as_view(redirect_authenticated_user=False), name="admin_login"),
+    path("admin/logout/", views.PortalLogoutView.as_view(), name="admin_logout"),
     path("admin/", admin.site.urls),
 ]

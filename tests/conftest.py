@@ -130,6 +130,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "DATABASE_URL": f"sqlite:///{workdir / 'demo.sqlite3'}",
         "REDIS_URL": "",
         "ECSPORTAL_DEMO_PASSWORD": "demo",
+        # Every browser test logs in from 127.0.0.1: headroom for the tests that type a wrong
+        # password on purpose (tests/test_browser_security.py locks it out on purpose, then lifts it).
+        "ECSPORTAL_LOGIN_FAILURE_LIMIT": "10",
         "PYTHONUNBUFFERED": "1",
     }
     log = open(workdir / "demo.log", "w")  # noqa: SIM115

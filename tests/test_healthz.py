@@ -55,3 +55,16 @@ def test_healthz_is_503_when_the_database_does_not_answer():
     assert found["status"] == "unhealthy"
     assert found["database"] == "OperationalError"
     assert found["channel_layer"] == "ok"
+
+
+def test_healthz_answers_a_load_balancer_probing_by_address(client):
+    """An ALB health check sends the target's IP as Host, which is not an allowed host."""
+    answer = client.get("/healthz", HTTP_HOST="10.0.3.7:8000")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+
+
+def test_only_healthz_skips_the_host_check(client):
+    assert client.get("/login/", HTTP_HOST="10.0.3.7:8000").status_code == 400
+    assert client.get("/healthz/../login/", HTTP_HOST="10.0.3.7:8000").status_code == 400
+    assert client.post("/healthz", HTTP_HOST="10.0.3.7:8000").status_code == 400

@@ -1,4 +1,5 @@
-"""Cross-cutting defences: login everywhere, a strict CSP, WebSocket origin checks."""
+"""Cross-cutting defences: a strict CSP, WebSocket origin checks. Login everywhere, role by role,
+is tests/test_authorisation_matrix.py."""
 
 from __future__ import annotations
 
@@ -6,45 +7,9 @@ import re
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from ecsportal.asgi import application
 from tests.conftest import ROOT
-
-PUBLIC = {"login", "healthz", "session_probe"}  # the probe says 401 itself (tests/test_session_probe.py)
-
-
-def named_paths() -> list[tuple[str, str]]:
-    """(name, example path) of every URL the portal serves outside the Django admin."""
-    out = []
-
-    def walk(patterns: list, prefix: str, namespace: str) -> None:
-        for p in patterns:
-            if isinstance(p, URLResolver):
-                if str(p.pattern).startswith("admin/"):
-                    continue
-                walk(p.url_patterns, prefix + str(p.pattern), p.namespace or namespace)
-            elif isinstance(p, URLPattern):
-                path = re.sub(r"<int:[^>]+>", "1", prefix + str(p.pattern))
-                path = re.sub(r"<(?:slug|str):[^>]+>", "x", path)
-                out.append((f"{namespace}:{p.name}" if namespace else p.name, "/" + path))
-
-    walk(get_resolver().url_patterns, "", "")
-    return out
-
-
-@pytest.mark.django_db
-@pytest.mark.parametrize(("name", "path"), named_paths())
-def test_every_page_needs_a_login_except_login_and_healthz(client, name, path):
-    if name in PUBLIC:
-        return
-    if name == "logout":
-        assert client.post(path).status_code == 302
-        return
-    answer = client.get(path)
-    assert answer.status_code in {302, 405}, f"{name} answered {answer.status_code} without login"
-    if answer.status_code == 302:
-        assert answer["Location"].startswith("/login/")
 
 
 @pytest.mark.django_db

@@ -96,6 +96,21 @@ def account_identity_check(*, data: dict[str, Any], account: AwsAccount | None =
         return AwsError(str(exc), code=type(exc).__name__)
 
 
+def _audit_secret(*, actor: AbstractBaseUser, account: AwsAccount, changed: list[str], source_ip: str | None) -> None:
+    """A stored secret set, replaced or removed is an event of its own (never its value), so
+    it can be found in the trail without reading every account change."""
+    if "secret_access_key" not in changed:
+        return
+    audit_record(
+        actor=actor,
+        action="account.secret_set" if account.secret_access_key_encrypted else "account.secret_removed",
+        target=account.name,
+        account=account,
+        details={"access_key_id": account.access_key_id},
+        source_ip=source_ip,
+    )
+
+
 # `with transaction.atomic()` rather than the decorator: the decorator's own frame would hold
 # `data` (with the secret key) where sensitive_variables cannot hide it from error pages.
 @sensitive_variables("data")
@@ -112,6 +127,7 @@ def account_create(*, actor: AbstractBaseUser, data: dict[str, Any], source_ip: 
             details={"fields": changed},
             source_ip=source_ip,
         )
+        _audit_secret(actor=actor, account=account, changed=changed, source_ip=source_ip)
     return account
 
 
@@ -132,6 +148,7 @@ def account_update(
                 details={"fields": changed},  # names only: never the values of secrets
                 source_ip=source_ip,
             )
+            _audit_secret(actor=actor, account=account, changed=changed, source_ip=source_ip)
     return account
 
 

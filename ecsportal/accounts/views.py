@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from ecsportal.accounts import services
@@ -43,6 +43,7 @@ def _report_check(request: HttpRequest, saved: str, checked: Identity | AwsError
         messages.success(request, saved)
 
 
+@require_GET
 def account_list(request: HttpRequest) -> HttpResponse:
     accounts = accounts_for_user(user=request.user).order_by("name")
     roles = roles_by_account_for_user(user=request.user)
@@ -66,7 +67,13 @@ def account_create(request: HttpRequest) -> HttpResponse:
     return render(request, template, {"form": form, "account": None})
 
 
-def account_detail(request: HttpRequest, pk: int, connection: dict | None = None) -> HttpResponse:
+@require_GET
+def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _detail(request, pk)
+
+
+def _detail(request: HttpRequest, pk: int, connection: dict | None = None) -> HttpResponse:
+    """The account's page; "Test connection" (a POST) renders it too, with the outcome."""
     account = account_get_for_user(user=request.user, account_pk=pk)
     roles = roles_by_account_for_user(user=request.user)
     is_admin = roles.get(account.pk, Role.VIEWER) >= Role.ADMIN
@@ -119,7 +126,7 @@ def account_test(request: HttpRequest, pk: int) -> HttpResponse:
         actor=request.user, account=account, source_ip=client_ip(request)
     )
     if not request.htmx:  # without JavaScript: the whole page, with the result in place
-        return account_detail(request, pk, connection={"identity": identity, "error": error})
+        return _detail(request, pk, connection={"identity": identity, "error": error})
     return render(
         request,
         "accounts/_connection_result.html",

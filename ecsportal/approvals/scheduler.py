@@ -1,4 +1,5 @@
-"""Housekeeping for the approval gate in the server process: fail abandoned executions.
+"""Housekeeping for the approval gate in the server process: fail abandoned executions and
+record the expiry of requests whose time ran out.
 
 Started once per process from `asgi.py`; `ECSPORTAL_APPROVAL_SWEEP_SECONDS=0` turns it off.
 """
@@ -9,13 +10,14 @@ import logging
 
 from django.conf import settings
 
-from ecsportal.approvals.services import approval_fail_abandoned
+from ecsportal.approvals.services import approval_fail_abandoned, approvals_expire_due
 from ecsportal.periodic import PeriodicJob, start_periodic
 
 logger = logging.getLogger(__name__)
 
 
 def _sweep() -> None:
+    approvals_expire_due()
     failed = approval_fail_abandoned()
     if failed:
         logger.warning("marked %s abandoned approval execution(s) as failed", failed)

@@ -232,6 +232,23 @@ def _mark_expired(request: ApprovalRequest, *, account: AwsAccount) -> None:
         notify.after_commit(request, "expired", actor=None)
 
 
+def approvals_expire_due() -> int:
+    """Mark pending requests whose time ran out as expired, each audited (`approval.expire`).
+
+    Pages already show such a request as expired; this records when it happened, in the trail
+    and for the requester's live page, without waiting for somebody to click on it. Each row
+    changes by a conditional update, so an approval that landed first wins.
+    """
+    expired = 0
+    due = ApprovalRequest.objects.filter(status=Status.PENDING, expires_at__lte=timezone.now())
+    for request in due.select_related("account"):
+        with transaction.atomic():
+            before = request.status
+            _mark_expired(request, account=request.account)
+            expired += request.status != before
+    return expired
+
+
 def approval_execute(*, request_pk: int) -> ApprovalRequest:
     """Run the executor of a request this caller claimed (status EXECUTING), then record the result.
 

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.functions import Cast
 
 from ecsportal.audit.models import AuditEvent
+
+# What the action filter offers: each family of events, then the actions themselves.
+ACTION_FAMILIES = ["auth.", "user.", "account.", "membership.", "run.", "approval.", "runbook.", "stopped.", "audit."]
 
 
 def audit_events_for_user(
@@ -13,12 +19,17 @@ def audit_events_for_user(
     account_pk: int | None = None,
     action: str = "",
     actor: str = "",
+    since: datetime | None = None,
+    until: datetime | None = None,
     text: str = "",
 ) -> QuerySet[AuditEvent]:
     """Superusers see everything; account admins see their accounts' events only.
 
     `admin_account_pks` comes from the accounts access gate (None means "all", for superusers);
-    this app does not import accounts, keeping the dependency one-way.
+    this app does not import accounts, keeping the dependency one-way. Events that belong to
+    no account (logins, user administration, portal-wide refreshes) are therefore superusers'.
+    `action` matches from the start ("approval." is every approval event); `text` is searched
+    in the target, the people, the account's name, the action, the address and the details.
     """
     events = AuditEvent.objects.all()
     if admin_account_pks is not None:
@@ -29,6 +40,26 @@ def audit_events_for_user(
         events = events.filter(action__startswith=action)
     if actor:
         events = events.filter(actor_username=actor)
+    if since:
+        events = events.filter(created_at__gte=since)
+    if until:
+        events = events.filter(created_at__lt=until)
     if text:
-        events = events.filter(target__icontains=text)
+        events = events.annotate(details_text=Cast("details", TextField())).filter(
+            Q(target__icontains=text)
+            | Q(actor_username__icontains=text)
+            | Q(account_name__icontains=text)
+            | Q(action__icontains=text)
+            | Q(details_text__icontains=text)
+            | Q(source_ip__startswith=text)
+        )
     return events.order_by("-created_at", "-id")
+
+
+def audit_action_choices(*, admin_account_pks: list[int] | None) -> list[str]:
+    """The families and the actions recorded so far in what this user may read."""
+    events = AuditEvent.objects.all()
+    if admin_account_pks is not None:
+        events = events.filter(account_pk__in=admin_account_pks)
+    seen = sorted(set(events.order_by().values_list("action", flat=True).distinct()))
+    return ACTION_FAMILIES + seen

@@ -39,10 +39,11 @@ from django.utils import timezone
 
 from ecsportal.aws import ecs, records
 from ecsportal.aws.errors import AccessDenied, AwsError, ExecNotEnabled, TargetNotConnected
+from ecsportal.logs import with_run_id
 from ecsportal.runs import dispatcher
 from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunChunk, RunMode, RunStatus
 from ecsportal.runs.selectors import run_real_command
-from ecsportal.runs.services import run_end, run_move
+from ecsportal.runs.services import run_end, run_move, run_started
 from ecsportal.ssm.client import SsmClient
 from ecsportal.ssm.session import KMS_UNSUPPORTED, EndKind, SessionEnded
 
@@ -341,6 +342,7 @@ def explain_end(end: SessionEnded | None) -> str:
 # -- the coroutine ----------------------------------------------------------------------------------------
 
 
+@with_run_id  # every record the runner writes (its threads' too) carries the run's ID
 async def execute_run(run_pk: int) -> None:
     """Run a queued run to its end; never raises, never leaves the run active."""
     runner = _Runner(run_pk)
@@ -423,13 +425,7 @@ class _Runner:
         await self.client.resize(run.cols, run.rows)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        moved = await database_sync_to_async(run_move)(
-            run_pk=self.pk,
-            from_statuses=(RunStatus.CONNECTING,),
-            status=RunStatus.RUNNING,
-            started_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-        )
+        moved = await database_sync_to_async(run_started)(run_pk=self.pk, session_id=session.session_id)
         if not moved:  # ended meanwhile (a stale-runner sweep): give the session back
             await self.client.close()
             return

@@ -293,6 +293,33 @@ def run_move(*, run_pk: int, from_statuses: tuple[str, ...], **fields: Any) -> b
     return Run.objects.filter(pk=run_pk, status__in=from_statuses).update(**fields) == 1
 
 
+def run_started(*, run_pk: int, session_id: str = "") -> bool:
+    """CONNECTING → RUNNING once the data channel is open, audited in the same transaction.
+
+    `session_id` is AWS's Session Manager session ID (never its token), so the event can be
+    matched with CloudTrail's ExecuteCommand record. False when the run ended meanwhile.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        if not run_move(
+            run_pk=run_pk,
+            from_statuses=(RunStatus.CONNECTING,),
+            status=RunStatus.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+        ):
+            return False
+        run = Run.objects.select_related("account", "requested_by").get(pk=run_pk)
+        audit_record(
+            actor=run.requested_by,  # on whose behalf the portal opened the session
+            action="run.started",
+            target=_label(run),
+            account=run.account,
+            details={"run": run.pk, "session_id": session_id},
+        )
+    return True
+
+
 def run_end(
     *,
     run_pk: int,

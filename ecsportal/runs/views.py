@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -15,7 +14,6 @@ from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.audit.services import client_ip
 from ecsportal.inventory.selectors import picker_for_user
-from ecsportal.middleware import policy_with_style_nonce
 from ecsportal.runs import services, transcript
 from ecsportal.runs.forms import RunCommandForm, RunFilterForm
 from ecsportal.runs.models import Run, RunStatus
@@ -85,6 +83,11 @@ def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, 
 @require_http_methods(["GET", "POST"])
 def run_new(request: HttpRequest) -> HttpResponse:
     """Pick a container and type a command (GET); start the run, or its approval, and open it (POST)."""
+    if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
+        # As the stop form: a 403 whose page says what is missing (the operator role), not a picker
+        # with nothing in it; a POST gets the same, before anything reads the form.
+        context = _form_context(request, RunCommandForm(), {})
+        return render(request, "runs/new.html", context, status=403)
     params = (request.POST if request.method == "POST" else request.GET).dict()
     form = RunCommandForm(request.POST if request.method == "POST" else None, initial=params)
     if request.method == "POST" and form.is_valid():
@@ -137,13 +140,11 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = _detail_context(request, run)
     if request.htmx:
         return render(request, "runs/_run_facts.html", context)
-    nonce = secrets.token_urlsafe(18)
-    context.update(style_nonce=nonce, socket_path=f"/ws/runs/{run.pk}/")
-    response = render(request, "runs/detail.html", context)
-    # xterm.js writes its colours and cell sizes into <style> elements it creates; this page
-    # alone lets styles carrying its nonce apply (scripts stay 'self' only).
-    response["Content-Security-Policy"] = policy_with_style_nonce(nonce)
-    return response
+    # xterm.js writes its colours and cell sizes into <style> elements it creates. Reading the
+    # nonce makes django-csp add it to this response's style-src (this page alone; scripts stay
+    # 'self' only).
+    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/")
+    return render(request, "runs/detail.html", context)
 
 
 @require_POST

@@ -8,7 +8,7 @@
 * ``emulator`` – ``AgentEmulator``/``start_in_thread``, the other end for demo and tests.
 
 This package imports only the standard library and ``websockets``. The protocol is
-described in shared/docs/ssm-data-channel.md.
+described in docs/ssm-data-channel.md.
 """
 
 from __future__ import annotations

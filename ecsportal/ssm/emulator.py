@@ -5,7 +5,7 @@ That is its purpose (the demo and the tests need real output, real exit codes an
 terminals), so it binds to loopback addresses only and refuses anything else, and serves
 only sessions registered with a token.
 
-What it does, as the agent does in container mode (shared/docs/ssm-data-channel.md):
+What it does, as the agent does in container mode (docs/ssm-data-channel.md):
 
 * accepts the token frame (with or without ``ClientId``/``ClientVersion``) on
   ``/v1/data-channel/<sessionId>``; an unknown session, a wrong token or a session that is

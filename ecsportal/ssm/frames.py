@@ -1,6 +1,6 @@
 """Binary frames of the Session Manager data channel: encode and decode, nothing else.
 
-The layout (shared/docs/ssm-data-channel.md, section 2) is fixed-width and big-endian, so
+The layout (docs/ssm-data-channel.md, section 2) is fixed-width and big-endian, so
 one precompiled ``struct.Struct`` reads and writes the whole 120-byte header; that keeps the
 per-frame cost low enough for multi-megabyte outputs. Decoding validates exactly what AWS's
 Go client validates and reports every failure as ``FrameError``, so callers can drop and

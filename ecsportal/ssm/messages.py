@@ -1,6 +1,6 @@
 """Payloads and whole frames that both ends build: acks, sizes, handshakes, channel_closed.
 
-JSON shapes follow the Go structs named in shared/docs/ssm-data-channel.md. Acks are built
+JSON shapes follow the Go structs named in docs/ssm-data-channel.md. Acks are built
 with string formatting rather than ``json.dumps`` because one is sent for every output
 message and every field is either a fixed name, a hex UUID or an integer.
 """

@@ -1,7 +1,7 @@
 """Why did this task stop? Categories, explanations and failure signatures, as pure functions.
 
 No Django and no boto3 here: the collector stores what `classify` returns, the pages show what
-`CATEGORIES` says, and the tests feed it the messages of `shared/docs/ecs-facts.md` directly.
+`CATEGORIES` says, and the tests feed it the messages of `docs/ecs-facts.md` directly.
 
 The order of the rules matters and follows what an on-call engineer would read first:
 a user's StopTask reason is theirs (it may quote any error text), an AWS error name in the

@@ -96,11 +96,24 @@
 
   RunView.prototype.onStatus = function (message) {
     this.state.finished = !!message.finished;
-    var facts = document.getElementById("run-facts");
-    if (facts && facts.getAttribute("data-status") !== message.status && window.htmx) {
-      window.htmx.trigger(document.body, "run-status");
-    }
     this.box.setAttribute("data-status", message.status);
+    this.state.refreshes = 0;
+    this.refreshFacts();
+  };
+
+  // Re-fetch #run-facts until it shows the status the socket last reported. Two gaps make a
+  // single trigger per status message unreliable: a status that arrives before htmx has
+  // wired the page triggers nothing, and htmx drops a request queued behind one in flight
+  // once that one's outerHTML swap has replaced the element (running, then succeeded, close
+  // together). So this is also called when htmx is ready and after every swap. Bounded, so
+  // a server that keeps answering something else cannot make the page loop.
+  RunView.prototype.refreshFacts = function () {
+    var facts = document.getElementById("run-facts");
+    var wanted = this.box.getAttribute("data-status");
+    if (!facts || !wanted || !window.htmx || facts.getAttribute("data-status") === wanted) { return; }
+    if (this.state.refreshes >= 5) { return; }
+    this.state.refreshes += 1;
+    window.htmx.trigger(document.body, "run-status");
   };
 
   RunView.prototype.onMessage = function (event) {
@@ -287,6 +300,11 @@
   installStyleShims(box.getAttribute("data-style-nonce"));
   var view = new RunView(box);
   view.connect();
+  // htmx:load fires on the body once htmx has wired the page (status messages that came
+  // before then triggered nothing: no listener yet) and on each new #run-facts after a swap.
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target === document.body || (event.target && event.target.id === "run-facts")) { view.refreshFacts(); }
+  });
   document.addEventListener("DOMContentLoaded", function () {
     if (!window.Terminal) { view.say("The terminal could not load; download the transcript instead.", "refused"); return; }
     view.openTerminal();

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.db import transaction
 
 from ecsportal.audit.models import AuditEvent
 from ecsportal.audit.services import audit_record
@@ -29,6 +30,8 @@ def test_events_cannot_be_changed_or_deleted(events):
         AuditEvent.objects.filter(pk=event.pk).update(target="rewritten")
     with pytest.raises(TypeError, match="append-only"):
         AuditEvent.objects.all().delete()
+    with pytest.raises(TypeError, match="append-only"), transaction.atomic():
+        AuditEvent.objects.bulk_update([event], ["target"])  # goes through the queryset's update
     assert AuditEvent.objects.filter(target="rewritten").count() == 0
 
 
@@ -105,3 +108,19 @@ def test_filters_narrow_the_list(events, cast, login):
 def test_the_nav_shows_audit_to_admins_only(cast, login):
     assert 'href="/audit/"' in login(cast.outsider).get("/").content.decode()
     assert 'href="/audit/"' not in login(cast.viewer).get("/").content.decode()
+
+
+def test_the_admin_shows_events_but_cannot_add_change_or_delete_them(events, cast, login):
+    client = login(cast.admin)
+    event = events.first()
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    assert client.get(f"/admin/audit/auditevent/{event.pk}/change/").status_code == 200  # a read-only view
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/change/", {"target": "rewritten"}).status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post("/admin/audit/auditevent/add/", {"action": "forged"}).status_code == 403
+    answer = client.post(
+        "/admin/audit/auditevent/", {"action": "delete_selected", "_selected_action": [event.pk], "post": "yes"}
+    )
+    assert answer.status_code in (200, 302)  # the bulk delete action is not offered; nothing goes
+    assert AuditEvent.objects.filter(pk=event.pk).exists()
+    assert not AuditEvent.objects.filter(target="rewritten").exists()

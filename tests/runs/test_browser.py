@@ -7,6 +7,7 @@ The terminal is read through xterm.js's own buffer API, not pixels.
 from __future__ import annotations
 
 import re
+import time
 
 from tests.conftest import screenshot
 
@@ -92,6 +93,68 @@ def test_a_dropped_socket_reconnects_after_the_last_chunk_it_has(page_as, demo_s
     text = page.evaluate(BUFFER)
     assert text.count("before") == 1 and text.count("after") == 1
     assert len(sockets) >= 2 and sockets[0].endswith("?after=0") and sockets[1].endswith(f"?after={seen}")
+
+
+def test_the_facts_catch_up_when_two_status_changes_arrive_during_one_refresh(page_as, demo_server):
+    # Two status messages close together (running, then succeeded): htmx drops the refresh
+    # queued behind the one in flight once that one's swap replaces #run-facts. Here the first
+    # refresh answers as the server would have a moment earlier ("running"); the page must
+    # still end on what the socket said last.
+    page = page_as("operator")
+    _start(page, demo_server, "echo quick")
+    _wait_until_finished(page)
+    doctored: list[str] = []
+
+    def an_earlier_answer(route):  # noqa: ANN001
+        if doctored or route.request.headers.get("hx-request") != "true":
+            route.continue_()
+            return
+        body = route.fetch().text()
+        body = body.replace('data-status="succeeded"', 'data-status="running"').replace(
+            'data-finished="1"', 'data-finished="0"'
+        )
+        doctored.append(body)
+        route.fulfill(status=200, body=body, headers={"content-type": "text/html; charset=utf-8"})
+
+    page.route(re.compile(r"/runs/\d+/$"), an_earlier_answer)
+    page.evaluate(
+        "() => { window.factSwaps = [];"
+        " document.addEventListener('htmx:afterSettle', e => {"
+        "   if (e.target.id === 'run-facts') { window.factSwaps.push(e.target.dataset.status); } });"
+        " const run = window.ecsportalRun;"
+        " run.onStatus({status: 'running', finished: false});"
+        " run.onStatus({status: 'succeeded', finished: true}); }"
+    )
+    page.wait_for_function("() => window.factSwaps.length >= 2")
+    assert doctored, "the first refresh was not the doctored one"
+    assert page.evaluate("() => window.factSwaps") == ["running", "succeeded"]
+    assert page.locator("#run-facts").get_attribute("data-finished") == "1"
+
+
+def test_the_facts_catch_up_when_the_status_arrives_before_htmx_is_ready(page_as, demo_server):
+    # A slow script holds DOMContentLoaded back, so the socket's "succeeded" arrives before
+    # htmx has wired the page: a trigger then reaches no listener. The facts are made to say
+    # what a page rendered a moment earlier would ("connecting") just before htmx wires the
+    # page; the page must still end on "succeeded".
+    page = page_as("operator")
+    _start(page, demo_server, "echo quick")
+    _wait_until_finished(page)
+    page.add_init_script(
+        "document.addEventListener('DOMContentLoaded', () => {"
+        " window.statusBeforeReady = document.getElementById('run-terminal').dataset.status;"
+        " const facts = document.getElementById('run-facts');"
+        " facts.dataset.status = 'connecting'; facts.dataset.finished = '0'; }, true);"
+    )
+
+    def slow_script(route):  # noqa: ANN001
+        time.sleep(2)  # the socket's status arrives meanwhile
+        route.continue_()
+
+    page.route(re.compile(r"addon-fit\.js"), slow_script)
+    page.reload()
+    assert page.evaluate("() => window.statusBeforeReady") == "succeeded"  # it did arrive first
+    _wait_until_finished(page)
+    assert page.locator("#run-facts").get_attribute("data-status") == "succeeded"
 
 
 def test_markup_in_the_output_is_shown_as_text_and_never_runs(page_as, demo_server):

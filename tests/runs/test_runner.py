@@ -63,10 +63,12 @@ async def test_the_watchdog_ends_a_run_whose_task_stops(cast, run_as, lab_task, 
     arn = await sync_to_async(lab_task)()
     run = await run_as(cast.operator, "echo started; sleep 30", task=arn)
     await _wait_output(run, b"started")
+    # moto's StopTask sets no stop code: give the task one first, or the watchdog could see
+    # the task STOPPED without it in between.
+    localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn).stop_code = "ServiceSchedulerInitiated"
     await sync_to_async(runs_ecs.stop_task)(
         cluster=RUNS_CLUSTER, task=arn, reason="Scaling activity initiated by (deployment ecs-svc/1)"
     )
-    localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn).stop_code = "ServiceSchedulerInitiated"
     run = await wait_ended(run.pk)
     assert run.status == RunStatus.ERROR
     assert "ServiceSchedulerInitiated" in run.end_reason and "Scaling activity initiated" in run.end_reason

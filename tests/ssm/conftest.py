@@ -1,7 +1,7 @@
 """Fixtures for the ssm tests: a real emulator on 127.0.0.1 and a hand-written frame builder.
 
 ``wire`` builds frames with ``struct`` and ``hashlib`` straight from the table in
-shared/docs/ssm-data-channel.md, independently of ``ecsportal.ssm.frames``, so that codec
+docs/ssm-data-channel.md, independently of ``ecsportal.ssm.frames``, so that codec
 tests compare the code against the spec rather than against itself.
 """
 

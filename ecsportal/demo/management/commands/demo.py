@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.utils import reset as reset_lockouts
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
@@ -46,6 +47,7 @@ class Command(BaseCommand):
         localaws.seed_iam(aws.endpoint_url)
         localaws.seed_aws(aws.endpoint_url)
         seed_portal(password=settings.ECSPORTAL_DEMO_PASSWORD)
+        reset_lockouts()  # the passwords were just set again: a lockout from a last session would only confuse
         self._after_seed()
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\necsportal demo is ready at {url}"))

@@ -1,0 +1,45 @@
+#!/bin/sh
+# The image's entry point: one image, one role per container (docs/deploy.md).
+#   web [ARGS]        migrate (unless ECSPORTAL_MIGRATE_ON_START=false), then daphne on $PORT
+#   runner            the run worker: manage.py runworker ecsportal-runs (ECSPORTAL_RUNNER_MODE=worker, Redis)
+#   collector [SECS]  stopped-task history: manage.py collect_stopped_tasks --loop SECS (default 300)
+#   migrate           apply database migrations and exit (a one-off task before a scale-out deploy)
+#   anything else     run as given, e.g. `python manage.py createsuperuser`
+set -eu
+
+role="${1:-web}"
+[ "$#" -gt 0 ] && shift
+
+case "$role" in
+  web)
+    if [ "${ECSPORTAL_MIGRATE_ON_START:-true}" = "true" ]; then
+      python manage.py migrate --noinput
+    fi
+    # --proxy-headers: client address and scheme from the proxy's X-Forwarded-For/-Proto.
+    # Pings every 20 s keep WebSockets alive through proxies that drop idle connections at 60 s.
+    # --http-timeout ends an HTTP answer that takes longer than this (long exports included).
+    # The portal writes its own access line per request (with the request ID), so daphne's is off
+    # unless DAPHNE_ACCESS_LOG names a file (- for stdout).
+    exec daphne \
+      --bind "${BIND:-0.0.0.0}" --port "${PORT:-8000}" \
+      --proxy-headers \
+      --http-timeout "${DAPHNE_HTTP_TIMEOUT:-600}" \
+      --websocket_connect_timeout 10 --websocket_timeout 86400 \
+      --ping-interval 20 --ping-timeout 30 \
+      --application-close-timeout 10 \
+      --access-log "${DAPHNE_ACCESS_LOG:-/dev/null}" \
+      "$@" ecsportal.asgi:application
+    ;;
+  runner)
+    exec python manage.py runworker ecsportal-runs "$@"
+    ;;
+  collector)
+    exec python manage.py collect_stopped_tasks --loop "${1:-300}"
+    ;;
+  migrate)
+    exec python manage.py migrate --noinput "$@"
+    ;;
+  *)
+    exec "$role" "$@"
+    ;;
+esac
