@@ -222,6 +222,9 @@ def _visit_everything_afterwards(cast, setup, run: Run, bodies) -> None:  # noqa
     ):
         admin.get(path)
     admin.get("/audit/", q="Fingerprint")
+    admin.get("/audit/", htmx=True, account=str(setup.account.pk))
+    admin.get("/audit/export.csv")
+    admin.get("/audit/export.csv", account=str(setup.account.pk))
 
 
 def _stored_text() -> list[tuple[str, bytes]]:
