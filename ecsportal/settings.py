@@ -108,6 +108,7 @@ INSTALLED_APPS = [
     "ecsportal.runbooks",
     "ecsportal.demo",
     "ecsportal.ui",
+    "ecsportal.leases",
 ]
 
 MIDDLEWARE = [
@@ -165,7 +166,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal")},
+            "CONFIG": {
+                # Every consumer waits in a blocking BZPOPMIN of 5 s; redis-py 8 gives each socket a
+                # 5 s read timeout by default, which tears idle sockets down (1011) every 5 s. Longer.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal"),
+            },
         }
     }
 else:
@@ -268,6 +274,9 @@ AWS_READ_TIMEOUT = env.float("ECSPORTAL_AWS_READ_TIMEOUT", default=20.0)
 AWS_MAX_ATTEMPTS = env.int("ECSPORTAL_AWS_MAX_ATTEMPTS", default=5)
 # Answer ECS ExecuteCommand locally (moto does not implement it). Demo and tests only.
 ECSPORTAL_LOCAL_EXEC = env.bool("ECSPORTAL_LOCAL_EXEC", default=False)
+# With it: the SSM agent emulator of another process (`manage.py demo --aws-only` prints both).
+ECSPORTAL_LOCAL_EXEC_EMULATOR = env.str("ECSPORTAL_LOCAL_EXEC_EMULATOR", default="")
+ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY = env.str("ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY", default="")
 INVENTORY_CACHE_SECONDS = env.int("ECSPORTAL_INVENTORY_CACHE_SECONDS", default=15)
 # Stopped tasks: ECS forgets them after about an hour, so the embedded server collects them
 # every this many seconds (0 = off, e.g. when `manage.py collect_stopped_tasks --loop` runs instead).

@@ -1,7 +1,8 @@
 """Housekeeping for the approval gate in the server process: fail abandoned executions and
 record the expiry of requests whose time ran out.
 
-Started once per process from `asgi.py`; `ECSPORTAL_APPROVAL_SWEEP_SECONDS=0` turns it off.
+Started once per process from `asgi.py`; the database lease "approvals-housekeeping" lets one
+process of the deployment sweep (periodic.py). `ECSPORTAL_APPROVAL_SWEEP_SECONDS=0` turns it off.
 """
 
 from __future__ import annotations
@@ -25,4 +26,6 @@ def _sweep() -> None:
 
 def start_housekeeping() -> PeriodicJob | None:
     interval = float(getattr(settings, "ECSPORTAL_APPROVAL_SWEEP_SECONDS", 0))
-    return start_periodic(name="approvals-housekeeping", interval=interval, job=_sweep, first_delay=interval)
+    return start_periodic(
+        name="approvals-housekeeping", interval=interval, job=_sweep, first_delay=interval, lease=True
+    )

@@ -70,6 +70,30 @@ def start_data_channel() -> Any:
     return emulator
 
 
+def start_shared_data_channel(key: str) -> Any:
+    """The emulator for portal processes other than this one: sessions registered over its
+    ``/v1/register`` socket with `key` (`use_remote_data_channel` in those processes)."""
+    from ecsportal.ssm.emulator import start_in_thread
+
+    return start_in_thread(host="127.0.0.1", port=0, registration_key=key)
+
+
+def use_remote_data_channel(url: str, key: str) -> None:
+    """In a portal process: hand every locally answered ECS Exec to the emulator at `url`
+    (another process, started by `manage.py demo --aws-only`)."""
+    from ecsportal.aws import local
+    from ecsportal.ssm.emulator import remote_registrar
+
+    remote = remote_registrar(url, key)
+
+    def register(request: local.LocalExecRequest) -> str:
+        return remote(
+            session_id=request.session_id, token=request.token, command=request.command, container=request.container
+        )
+
+    local.set_session_registrar(register)
+
+
 def ecs_backend(account_id: str, region: str) -> Any:
     from moto.ecs.models import ecs_backends
 

@@ -68,7 +68,19 @@ def mode() -> str:
 def dispatch(run_pk: int) -> None:
     """Start a queued run (called after the commit that queued it)."""
     if mode() == "worker":
-        async_to_sync(get_channel_layer().send)(RUNS_CHANNEL, {"type": "run.execute", "run_pk": run_pk})
+        try:
+            async_to_sync(get_channel_layer().send)(RUNS_CHANNEL, {"type": "run.execute", "run_pk": run_pk})
+        except Exception as exc:  # a full queue (no worker consuming) or Redis unreachable: say so, never a 500
+            logger.warning("run %s: could not hand it to the runs workers: %s", run_pk, exc)
+            from ecsportal.runs.models import RunStatus
+            from ecsportal.runs.services import run_end
+
+            run_end(
+                run_pk=run_pk,
+                status=RunStatus.ERROR,
+                end_reason=f"Not run: the runs queue did not take it ({type(exc).__name__}: {exc}). "
+                f"Are the `runworker {RUNS_CHANNEL}` processes up and Redis reachable?",
+            )
         return
     loop = server_loop()
     if loop is None:

@@ -8,6 +8,7 @@ hands it to the dispatcher, then returns.
 from __future__ import annotations
 
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 
 from ecsportal.accounts.selectors import account_allows_role_arn
 from ecsportal.approvals.models import ApprovalRequest
@@ -64,7 +65,14 @@ def run_execute(request: ApprovalRequest) -> Outcome:
         return _refuse(run, "the command, task or container differs from what was approved.")
     if not account_allows_role_arn(account=run.account, role_arn=run.role_arn):
         return _refuse(run, f"the role {run.role_arn} is no longer allowed on {run.account.name}.")
-    if not run_move(run_pk=run.pk, from_statuses=(RunStatus.AWAITING_APPROVAL,), status=RunStatus.QUEUED):
+    # Queued now: the stale sweep counts "no runner took it" from here, not from the request.
+    queued = run_move(
+        run_pk=run.pk,
+        from_statuses=(RunStatus.AWAITING_APPROVAL,),
+        status=RunStatus.QUEUED,
+        heartbeat_at=timezone.now(),
+    )
+    if not queued:
         return Outcome(False, f"Run #{run.pk} changed meanwhile; nothing was run.")
     dispatcher.dispatch(run.pk)
     publish_status_now(run.pk)

@@ -407,8 +407,11 @@ def runs_end_stale(*, stale_after: float | None = None) -> int:
         beat = run.heartbeat_at or run.created_at
         if beat >= cutoff:
             continue
-        if run.status == RunStatus.QUEUED and run.heartbeat_at is None:
-            reason = f"Runner lost: no runner picked the run up within {stale:g} s (is a runs worker running?)."
+        if run.status == RunStatus.QUEUED:  # no runner moved it on (the queue time is its first heartbeat)
+            reason = (
+                f"Runner lost: no runner picked the run up within {stale:g} s "
+                "(are the runs workers up, and not overloaded?)."
+            )
         else:
             reason = f"Runner lost: the process running this session stopped answering for over {stale:g} s."
         rows = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES)

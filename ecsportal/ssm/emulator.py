@@ -27,6 +27,12 @@ Registry API, for the local-AWS ExecuteCommand seam (thread-safe)::
     ...
     emulator.stop()
 
+Registering from another process (the portal's runner processes, when the emulator runs in a
+process of its own: ``manage.py demo --aws-only``): created with ``registration_key``, the
+emulator also serves ``/v1/register``, a WebSocket on which a client sends one JSON text message
+``{"key", "session_id", "token", "command", "container"}`` and receives ``{"stream_url"}``; a
+wrong key is refused with 1008. ``remote_registrar(url, key)`` is that client.
+
 ``python -m ecsportal.ssm.emulator --listen 127.0.0.1:PORT --token TOKEN -- COMMAND ARGS…``
 serves that one command for any session ID, so other clients can be tried against it.
 """
@@ -52,6 +58,7 @@ import sys
 import tempfile
 import termios
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
@@ -81,6 +88,7 @@ logger = logging.getLogger(__name__)
 _WS_LOGGER = logging.getLogger("ecsportal.ssm.websockets")
 
 PATH_PREFIX = "/v1/data-channel/"
+REGISTER_PATH = "/v1/register"
 WINDOW = 2048
 """Unacked output messages at most; beyond this the PTY is not read (bounded memory)."""
 HANDSHAKE_TIMEOUT = 15.0
@@ -146,8 +154,10 @@ class AgentEmulator:
         port: int = 0,
         output_delay: float = 0.0,
         default: SessionSpec | None = None,
+        registration_key: str | None = None,
     ) -> None:
         check_loopback(host)
+        self.registration_key = registration_key
         self.host = host
         self.port = port
         self.output_delay = output_delay
@@ -181,6 +191,11 @@ class AgentEmulator:
     def url_for(self, session_id: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"ws://{host}:{self.port}{PATH_PREFIX}{session_id}?role=publish_subscribe"
+
+    @property
+    def registration_url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}{REGISTER_PATH}"
 
     def register_session(
         self,
@@ -223,6 +238,8 @@ class AgentEmulator:
         return spec
 
     def _check_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        if self.registration_key and urlsplit(request.path).path == REGISTER_PATH:
+            return None
         session_id = urlsplit(request.path).path.removeprefix(PATH_PREFIX)
         if not request.path.startswith(PATH_PREFIX) or not session_id:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such data channel\n")
@@ -231,6 +248,9 @@ class AgentEmulator:
         return None
 
     async def _serve(self, ws: ServerConnection) -> None:
+        if self.registration_key and urlsplit(ws.request.path).path == REGISTER_PATH:
+            await self._register_remote(ws)
+            return
         session_id = urlsplit(ws.request.path).path.removeprefix(PATH_PREFIX)
         spec = await self._accept_token(ws, session_id)
         if spec is None:
@@ -251,6 +271,35 @@ class AgentEmulator:
                 self.retransmissions[session_id] = run.core.retransmissions
                 self._connected.discard(session_id)
                 self._sessions.pop(session_id, None)
+
+    async def _register_remote(self, ws: ServerConnection) -> None:
+        """One registration from another process: the key, then the session; answers its stream URL."""
+        try:
+            first = await asyncio.wait_for(ws.recv(), TOKEN_TIMEOUT)
+            body = json.loads(first) if isinstance(first, str) else None
+        except (TimeoutError, ConnectionClosed, ValueError):
+            body = None
+        fields = ("key", "session_id", "token", "command", "container")
+        key = body.get("key") if isinstance(body, dict) else None
+        if (
+            not isinstance(key, str)
+            or not hmac.compare_digest(key.encode(), (self.registration_key or "").encode())
+            or not all(isinstance(body.get(name), str) for name in fields)
+        ):
+            with contextlib.suppress(ConnectionClosed):
+                await ws.close(1008, "invalid registration")
+            return
+        try:
+            url = self.register_session(
+                session_id=body["session_id"], token=body["token"], command=body["command"], container=body["container"]
+            )
+        except ValueError as error:
+            with contextlib.suppress(ConnectionClosed):
+                await ws.close(1008, str(error))
+            return
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(json.dumps({"stream_url": url}))
+            await ws.close()
 
     async def _accept_token(self, ws: ServerConnection, session_id: str) -> SessionSpec | None:
         """Read the OpenDataChannelInput text frame; close with 1008 unless it is valid."""
@@ -649,6 +698,26 @@ class EmulatorThread:
 def start_in_thread(host: str = "127.0.0.1", port: int = 0, **options: object) -> EmulatorThread:
     """Start an emulator on loopback in a daemon thread and return its handle."""
     return EmulatorThread(AgentEmulator(host=host, port=port, **options)).start()  # type: ignore[arg-type]
+
+
+def remote_registrar(url: str, key: str, *, timeout: float = 10.0) -> Callable[..., str]:
+    """A registrar for an emulator in another process: `register(session_id=, token=, command=, container=)`
+    sends the session over `url` (its ``/v1/register``) and returns the stream URL. Sync, any thread."""
+    from websockets.sync.client import connect
+
+    def register(*, session_id: str, token: str, command: str, container: str = "") -> str:
+        message = {"key": key, "session_id": session_id, "token": token, "command": command, "container": container}
+        with connect(url, open_timeout=timeout, close_timeout=timeout, compression=None, logger=_WS_LOGGER) as ws:
+            ws.send(json.dumps(message))
+            try:
+                answer = json.loads(ws.recv(timeout))
+            except ConnectionClosed as closed:
+                raise RuntimeError(
+                    f"the emulator refused the session: {closed.rcvd.reason if closed.rcvd else ''}"
+                ) from None
+        return str(answer["stream_url"])
+
+    return register
 
 
 # -- command line ------------------------------------------------------------------------------

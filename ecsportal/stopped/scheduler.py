@@ -1,8 +1,9 @@
 """The periodic collector inside the embedded server ("Refresh now" runs start in the collector).
 
 `start_periodic_collector()` is called once from asgi.py (never from AppConfig.ready, so tests
-and management commands do not start threads). Deployments with several server processes set
-ECSPORTAL_STOPPED_COLLECT_INTERVAL=0 and run `manage.py collect_stopped_tasks --loop` once.
+and management commands do not start threads). Every process starts it; the database lease
+"stopped-periodic" lets one process of the deployment collect (periodic.py). Deployments may
+instead set ECSPORTAL_STOPPED_COLLECT_INTERVAL=0 and run `manage.py collect_stopped_tasks --loop`.
 """
 
 from __future__ import annotations
@@ -39,4 +40,5 @@ def start_periodic_collector() -> PeriodicJob | None:
         interval=interval,
         job=lambda: collect_if_due(interval=interval),
         first_delay=min(FIRST_RUN_DELAY, interval),
+        lease=True,
     )

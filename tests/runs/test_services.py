@@ -147,6 +147,41 @@ def test_the_sweep_ends_runs_whose_runner_was_lost(cast, runs_lab, lab_task, que
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_run_approved_long_after_its_request_is_not_swept_before_a_runner_takes_it(cast, runs_lab, lab_task, queued):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    run = _request(runs_lab, cast.operator, lab_task(), reason="why")
+    Run.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=2))  # approved two hours later
+    approvals.approval_decide(actor=cast.approver, request_pk=run.approval_id, decision="approve")
+    assert queued == [run.pk]
+    assert services.runs_end_stale(stale_after=60) == 0  # the wait counts from the approval
+    assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
+    assert services.runs_end_stale(stale_after=60) == 1  # still nobody took it a while later
+    assert "no runner picked" in Run.objects.get(pk=run.pk).end_reason
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_worker_mode_a_run_the_queue_refuses_ends_at_once_saying_why(cast, runs_lab, lab_task, fast_runs):
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from ecsportal.runs.dispatcher import RUNS_CHANNEL
+
+    fast_runs.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 1}}
+    }
+    fast_runs.ECSPORTAL_RUNNER_MODE = "worker"
+    async_to_sync(get_channel_layer().send)(RUNS_CHANNEL, {"type": "run.execute", "run_pk": 0})  # nobody consumes
+
+    run = _request(runs_lab, cast.operator, lab_task())  # no exception reaches the view
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.ERROR
+    assert "runs queue did not take it (ChannelFull" in run.end_reason and "runworker ecsportal-runs" in run.end_reason
+
+
+@pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
 async def test_a_sealed_command_runs_for_real_and_is_wiped_at_the_end(cast, run_as):
     run = await run_as(cast.operator, "echo s3cret-value", shown_command="echo ******")

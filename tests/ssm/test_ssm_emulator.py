@@ -109,6 +109,33 @@ def test_the_thread_helper_serves_sessions_registered_from_another_thread():
         emulator.stop()
 
 
+def test_another_process_registers_sessions_over_the_registration_socket_with_the_key_only():
+    from ecsportal.ssm.emulator import remote_registrar
+
+    emulator = start_in_thread(registration_key="the-key")
+    plain = start_in_thread()  # without a key there is no registration socket at all
+    try:
+        register = remote_registrar(emulator.emulator.registration_url, "the-key")
+        url = register(session_id="remote", token="t", command="echo from-afar", container="web")
+        assert url == emulator.url_for("remote")
+
+        async def run() -> bytes:
+            async with SsmClient(url, "t") as session:
+                return b"".join([c async for c in session])
+
+        assert asyncio.run(run()) == b"from-afar\r\n"
+        with pytest.raises(RuntimeError, match="refused"):
+            remote_registrar(emulator.emulator.registration_url, "not-the-key")(
+                session_id="forged", token="t", command="id"
+            )
+        assert emulator.emulator._lookup("forged") is None
+        with pytest.raises(Exception, match="404"):
+            remote_registrar(plain.emulator.registration_url, "")(session_id="x", token="t", command="id")
+    finally:
+        emulator.stop()
+        plain.stop()
+
+
 def test_output_chunks_are_cut_before_an_incomplete_utf8_sequence():
     data = b"a" * 1023 + "€".encode() + b"z"
     chunks, carry = utf8_chunks(data)

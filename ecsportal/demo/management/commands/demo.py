@@ -4,10 +4,18 @@ Everything runs in this one process on loopback: moto's server as the AWS endpoi
 emulator as the data channel (it runs real commands on this machine), daphne serving the
 portal. Ctrl-C stops all of it. Running it again re-seeds AWS (moto starts empty) and updates
 the portal's users and accounts in place.
+
+`--aws-only` serves no portal: it seeds the database and keeps moto and the emulator up for
+portal processes started separately (several daphne processes, `runworker ecsportal-runs`),
+printing the environment they need; their runs reach the emulator over its registration
+socket (`ECSPORTAL_LOCAL_EXEC_EMULATOR` + `_KEY`). The multi-process test starts it this way.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import threading
 from typing import Any
 
 from axes.utils import reset as reset_lockouts
@@ -27,6 +35,11 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="Loopback address to serve on.")
         parser.add_argument("--port", type=int, default=8000)
         parser.add_argument("--no-serve", action="store_true", help="Seed, print the logins, and exit.")
+        parser.add_argument(
+            "--aws-only",
+            action="store_true",
+            help="Seed, then keep only moto and the emulator up for portal processes started separately.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -43,6 +56,9 @@ class Command(BaseCommand):
         sessions.configure(
             endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
         )
+        if options["aws_only"]:
+            self._aws_only(aws)
+            return
         emulator = localaws.start_data_channel()
         localaws.seed_iam(aws.endpoint_url)
         localaws.seed_aws(aws.endpoint_url)
@@ -65,6 +81,34 @@ class Command(BaseCommand):
             aws.stop()
             return
         self._serve(options["host"], options["port"])
+
+    def _aws_only(self, aws: localaws.LocalAws) -> None:
+        key = settings.ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY or secrets.token_urlsafe(24)
+        emulator = localaws.start_shared_data_channel(key)
+        localaws.seed_iam(aws.endpoint_url)
+        localaws.seed_aws(aws.endpoint_url)
+        seed_portal(password=settings.ECSPORTAL_DEMO_PASSWORD)
+        self.stdout.write("Local AWS and the SSM agent emulator are up; start portal processes with:")
+        for name, value in (
+            ("DJANGO_DEBUG", "true"),
+            ("AWS_ENDPOINT_URL", aws.endpoint_url),
+            ("AWS_ACCESS_KEY_ID", os.environ["AWS_ACCESS_KEY_ID"]),
+            ("AWS_SECRET_ACCESS_KEY", os.environ["AWS_SECRET_ACCESS_KEY"]),
+            ("AWS_DEFAULT_REGION", os.environ["AWS_DEFAULT_REGION"]),
+            ("ECSPORTAL_LOCAL_EXEC", "true"),
+            ("ECSPORTAL_LOCAL_EXEC_EMULATOR", emulator.emulator.registration_url),
+            ("ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY", key),
+        ):
+            self.stdout.write(f"  {name}={value}")
+        self.stdout.write("(and the same DATABASE_URL). Press Ctrl-C to stop.")
+        self.stdout.flush()
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            emulator.stop()
+            aws.stop()
 
     def _after_seed(self) -> None:
         """Hook for apps that add demo data of their own (stopped-task history, approvals)."""

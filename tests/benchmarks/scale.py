@@ -1,0 +1,288 @@
+"""Scale-out under load: many concurrent runs, each watched from the other web process.
+
+Not a test: ``python tests/benchmarks/scale.py`` from the repository root, with PostgreSQL and
+Redis (DATABASE_URL=postgres://…, REDIS_URL=redis://…; a database of its own is created on that
+server and dropped afterwards, and the channel prefix is ECSPORTAL_CHANNEL_PREFIX + "-bench").
+
+Three measurements in one run, on the same local AWS (moto) and SSM agent emulator, which
+`manage.py demo --aws-only` serves in a process of its own:
+
+- **direct**: every stream read straight from the emulator with `SsmClient` (no portal), the
+  baseline the portal's figures are compared with;
+- **multi**: 2 daphne processes and 2 `runworker ecsportal-runs` processes (worker mode, Redis,
+  PostgreSQL); run i is started through one daphne process (the run form, as the operator)
+  and watched over WebSocket from the other one;
+- **single**: everything in one process: one daphne, the in-process runner, the in-memory
+  channel layer, the same PostgreSQL; runs started and watched through it.
+
+Each run prints `--mb` of output at a steady pace over `--seconds`, in units of one timestamped
+line (``L <time.time()>``) plus padding to 1,000 bytes; every viewer is attached before the
+output starts (the command sleeps until an agreed moment). Per mode:
+
+- seconds: from that moment until the last viewer saw its run finished (≥ `--seconds`);
+- bytes lost: bytes each run printed that its viewer never received (must be 0): all of the
+  output for a run that succeeded, what the portal stored for one that did not (such runs are
+  counted apart, with their end reasons);
+- p99 added latency: the 99th percentile of a line's arrival minus its timestamp, for lines
+  that arrived live, minus the same percentile read directly from the emulator (null when no
+  viewer was connected live at all).
+
+Viewers behave as the run page does: a socket that fails is opened again a second later from
+the last seq received (counted as reconnects); what was missed meanwhile comes from the
+database, so it is not lost, but its lines are not counted as live.
+
+The helpers for latency (`LineClock`, `percentile`, `direct_run`) are the relay benchmark's.
+The last line of output is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shlex
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.relay import LineClock, direct_run, percentile
+from tests.deployment import Deployment, login, start_run, watch
+
+UNIT = 1000  # bytes of terminal output per line unit: "L <ts>\r\n" + padding line
+STREAM = (
+    "import sys,time\n"
+    "start=float(sys.argv[1]); units=int(sys.argv[2]); seconds=float(sys.argv[3]); size=int(sys.argv[4])\n"
+    "pad=b'p'*(size-21-2)+b'\\n'\n"
+    "out=sys.stdout.buffer\n"
+    "time.sleep(max(0.0,start-time.time()))\n"
+    "for i in range(units):\n"
+    "    due=start+i*seconds/units; wait=due-time.time()\n"
+    "    if wait>0: time.sleep(wait)\n"
+    "    out.write(b'L %17.6f\\n' % time.time()); out.write(pad); out.flush()\n"
+)
+
+
+def stream_command(start: float, units: int, seconds: float) -> str:
+    return shlex.join([sys.executable, "-c", STREAM, f"{start:.3f}", str(units), str(seconds), str(UNIT)])
+
+
+class Tally:
+    """What one mode measured: latencies of live lines, bytes short, runs that did not succeed."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.clocks: list[LineClock] = []
+        self.lost = 0
+        self.failed: list[str] = []
+        self.finished: list[float] = []
+        self.seconds = 0.0
+        self.reconnects = 0
+
+    def clock(self) -> LineClock:
+        clock = LineClock()
+        self.clocks.append(clock)
+        return clock
+
+    @property
+    def latencies(self) -> list[float]:
+        return [v for c in self.clocks for v in c.latencies]
+
+
+async def direct_phase(registration_url: str, key: str, runs: int, units: int, seconds: float) -> Tally:
+    from ecsportal.ssm.emulator import remote_registrar
+
+    emulator = SimpleNamespace(register_session=remote_registrar(registration_url, key))
+    tally = Tally(units * UNIT)
+    start = time.time() + 3 + runs * 0.01
+    command = stream_command(start, units, seconds)
+
+    async def one(i: int) -> None:
+        clock, got = tally.clock(), [0]
+
+        def on_data(data: bytes, arrival: float, live: bool) -> None:
+            got[0] += len(data)
+            clock.feed(data, arrival, live)
+
+        tally.finished.append(await direct_run(emulator, command, f"scale-{i}-{time.time_ns()}", on_data))
+        tally.lost += max(0, tally.expected - got[0])
+
+    await asyncio.gather(*(one(i) for i in range(runs)))
+    tally.seconds = max(tally.finished) - start
+    return tally
+
+
+async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], args: argparse.Namespace) -> Tally:
+    """Run i is started through pairs[i % n][0] and watched from pairs[i % n][1]."""
+    names = sorted({name for pair in pairs for name in pair})
+    operators = {name: login(deployment.http(name), "operator").cookies for name in names}  # one login each
+    viewers = {name: f"sessionid={login(deployment.http(name), 'viewer').cookies['sessionid']}" for name in names}
+    target = deployment.exec_target()
+    tally = Tally(args.units * UNIT)
+    start = time.time() + args.setup
+    command = stream_command(start, args.units, args.seconds)
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(8)
+    local = threading.local()  # a requests.Session per thread: sessions are not for concurrent use
+    started: list[float] = []
+
+    def post(starter: str) -> int:
+        import requests
+
+        sessions = local.__dict__.setdefault("sessions", {})
+        if starter not in sessions:
+            sessions[starter] = requests.Session()
+            sessions[starter].trust_env = False
+            sessions[starter].cookies.update(operators[starter])
+        pk = start_run(sessions[starter], deployment.http(starter), target, command)
+        started.append(time.time())
+        return pk
+
+    async def one(i: int) -> None:
+        starter, viewer = pairs[i % len(pairs)]
+        pk = await loop.run_in_executor(pool, post, starter)
+        clock = tally.clock()
+        try:
+            watched = await watch(
+                deployment.ws(viewer),
+                deployment.http(viewer),
+                viewers[viewer],
+                pk,
+                timeout=args.setup + args.seconds + 600,
+                on_output=clock.feed,
+            )
+        except Exception as exc:
+            tally.failed.append(f"run {pk}: viewer: {type(exc).__name__}: {exc}")
+            received[pk] = (0, "")
+            return
+        status = watched.last_status
+        received[pk] = (len(watched.data), status.get("status", ""))
+        if status.get("status") != "succeeded":
+            tally.failed.append(f"run {pk}: {status.get('status')}: {status.get('end_reason')}")
+        tally.reconnects += watched.reconnects
+        tally.finished.append(watched.finished_at or time.time())
+
+    received: dict[int, tuple[int, str]] = {}
+    await asyncio.gather(*(one(i) for i in range(args.runs)))
+    pool.shutdown()
+    # Lost: what the command printed (all of it for a run that succeeded; what the portal stored
+    # for one that did not) minus what its viewer received.
+    stored = dict(
+        deployment.sql(
+            "SELECT run_id, sum(octet_length(data)) FROM runs_runchunk WHERE run_id = ANY(%s) GROUP BY run_id",
+            (list(received),),
+        )
+    )
+    for pk, (got, status) in received.items():
+        printed = tally.expected if status == "succeeded" else int(stored.get(pk, 0))
+        tally.lost += max(0, printed - got)
+    if started and max(started) > start:
+        print(f"warning: the last run started {max(started) - start:.1f} s after output began (raise --setup)")
+    print(f"  runs started within {max(started) - (start - args.setup):.1f} s", flush=True)
+    tally.seconds = (max(tally.finished) if tally.finished else time.time()) - start
+    return tally
+
+
+def _ms(value: float) -> float | None:
+    """Rounded, or None (JSON null) when no line arrived live to measure."""
+    return None if value != value else round(value, 1)
+
+
+def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
+    p99 = percentile(tally.latencies, 99)
+    return {
+        "mode": name,
+        "seconds": round(tally.seconds, 2),
+        "bytes_lost": tally.lost,
+        "p50_ms": _ms(percentile(tally.latencies, 50)),
+        "p99_ms": _ms(p99),
+        "p99_added_ms": _ms(p99 - direct_p99),
+        "lines_live": len(tally.latencies),
+        "failed": len(tally.failed),
+        "reconnects": tally.reconnects,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--mb", type=float, default=1.0, help="output per run (MB)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long each run takes to print it")
+    parser.add_argument("--setup", type=float, default=0.0, help="seconds to start every run (default: by count)")
+    args = parser.parse_args()
+    args.units = max(1, int(args.mb * 1_000_000 / UNIT))
+    args.setup = args.setup or 10 + args.runs * 0.15
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url.startswith("redis"):
+        sys.exit("Set DATABASE_URL=postgres://… and REDIS_URL=redis://… (the benchmark measures the scale-out setup).")
+    deployment = Deployment.start(
+        workdir=Path(tempfile.mkdtemp(prefix="scale-bench-")),
+        database_url=database_url,
+        redis_url=redis_url,
+        channel_prefix=os.environ.get("ECSPORTAL_CHANNEL_PREFIX", "ecsportal") + "-bench",
+        settings={"ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0", "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "60"},
+        label="scalebench",
+    )
+    try:
+        print(f"{args.runs} runs × {args.units * UNIT:,} bytes over {args.seconds:g} s each", flush=True)
+        direct = asyncio.run(
+            direct_phase(
+                deployment.env["ECSPORTAL_LOCAL_EXEC_EMULATOR"],
+                deployment.env["ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY"],
+                args.runs,
+                args.units,
+                args.seconds,
+            )
+        )
+        direct_p99 = percentile(direct.latencies, 99)
+        print("direct:", json.dumps(summary("direct", direct, direct_p99)), flush=True)
+
+        for name in ("daphne-a", "daphne-b"):
+            deployment.start_daphne(name)
+        for name in ("runworker-1", "runworker-2"):
+            deployment.start_worker(name)
+        deployment.wait_ready()
+        multi = asyncio.run(portal_phase(deployment, [("daphne-a", "daphne-b"), ("daphne-b", "daphne-a")], args))
+        multi_summary = summary("multi", multi, direct_p99)
+        print("multi:", json.dumps(multi_summary), flush=True)
+        for problem in multi.failed[:5]:
+            print("  ", problem, flush=True)
+        for name in ("daphne-a", "daphne-b", "runworker-1", "runworker-2"):
+            deployment.stop_process(name)
+
+        deployment.start_daphne("single", REDIS_URL="", ECSPORTAL_RUNNER_MODE="inprocess")
+        deployment.wait_ready()
+        single = asyncio.run(portal_phase(deployment, [("single", "single")], args))
+        single_summary = summary("single", single, direct_p99)
+        print("single:", json.dumps(single_summary), flush=True)
+        for problem in single.failed[:5]:
+            print("  ", problem, flush=True)
+    except BaseException:
+        print(deployment.logs_tail(), file=sys.stderr)
+        raise
+    finally:
+        deployment.stop()
+    print(
+        json.dumps(
+            {
+                "runs": args.runs,
+                "bytes_lost": multi.lost + single.lost,
+                "p99_ms_multi": multi_summary["p99_added_ms"],
+                "p99_ms_single": single_summary["p99_added_ms"],
+                "seconds_multi": multi_summary["seconds"],
+                "seconds_single": single_summary["seconds"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
