@@ -109,7 +109,12 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "ecsportal.logs.ContextFilter"}},
+        # redact: blanks SSM tokens, STS keys and ExecuteCommand commands out of these libraries'
+        # DEBUG output, for the day someone turns them up anyway (ecsportal/logredact.py).
+        "filters": {
+            "context": {"()": "ecsportal.logs.ContextFilter"},
+            "redact": {"()": "ecsportal.logredact.RedactSecrets"},
+        },
         "formatters": {"portal": formatter},
         "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "portal", "filters": ["context"]}},
         "root": {"handlers": ["console"], "level": level},
@@ -119,7 +124,9 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "daphne": {"level": "WARNING"},
             "axes": {"level": "WARNING"},  # failed logins and lockouts are in the audit trail
             # The data channel's websockets logger: at DEBUG it dumps frames, the token frame too.
-            "ecsportal.ssm.websockets": {"level": "WARNING"},
+            "ecsportal.ssm.websockets": {"level": "WARNING", "filters": ["redact"]},
+            "botocore.endpoint": {"filters": ["redact"]},
+            "botocore.parsers": {"filters": ["redact"]},
         },
     }
 

@@ -29,6 +29,12 @@ LIST_PAGES = {
     "/inventory/pick/": PICKER,
     "/stops/pick/": PICKER,
     "/stops/new/": [*PICKER, "task_arn", "role_arn"],
+    "/runs/": ["account", "cluster", "user", "status", "page"],
+    "/runs/pick/": PICKER,
+    "/runs/new/": [*PICKER, "role_arn", "command"],
+    "/runbooks/{runbook}/": [*PICKER, "opt_token"],
+    "/runbooks/{runbook}/pick/": PICKER,
+    "/inventory/{prod}/eu-west-1/prod-web/": ["service"],
 }
 NASTY = [
     "99999999999999999999999",
@@ -63,9 +69,14 @@ def _queries(names: list[str]) -> st.SearchStrategy[dict[str, str]]:
 @pytest.mark.parametrize("path", list(LIST_PAGES))
 def test_no_query_string_makes_a_list_page_fail(local_aws, cast, login, path):
     client = login(cast.admin)
+    from ecsportal.runbooks.models import Runbook
+
+    runbook = Runbook.objects.filter(name="Fingerprint a token").values_list("pk", flat=True).first()
+    names = LIST_PAGES[path]
+    path = path.format(runbook=runbook, prod=cast.prod.pk)
 
     @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(query=_queries(LIST_PAGES[path]))
+    @given(query=_queries(names))
     def visit(query: dict[str, str]) -> None:
         answer = client.get(path, query)
         if answer.streaming:
@@ -82,6 +93,8 @@ def test_no_query_string_makes_a_list_page_fail(local_aws, cast, login, path):
         "/approvals/?account=99999999999999999999999",
         "/audit/?account=%C2%B2",
         "/stopped/status/?run=%C2%B2",
+        "/runs/?account=%C2%B2",
+        "/runs/?account=99999999999999999999999",
     ],
 )
 def test_the_reported_crafted_links_open_the_page_unfiltered(cast, login, url):

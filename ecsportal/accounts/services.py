@@ -223,3 +223,60 @@ def account_test_connection(
             source_ip=source_ip,
         )
     return identity, error
+
+
+@dataclasses.dataclass
+class RotationReport:
+    """What `secrets_rotate` did: counts, and the rows it could not read (named, never shown)."""
+
+    rotated: int = 0
+    current: int = 0
+    unreadable: list[str] = dataclasses.field(default_factory=list)
+    keys: int = 0
+    dry_run: bool = False
+
+
+def secrets_rotate(*, dry_run: bool = False) -> RotationReport:
+    """Re-encrypt every stored secret under the first key of ECSPORTAL_SECRET_KEYS.
+
+    Idempotent: a secret the first key already opens is left as it is. A secret no configured
+    key opens is left untouched (and named in the report), so an operator who dropped a key too
+    early can put it back and run again. Each row is replaced only if it still holds the
+    ciphertext that was read (a concurrent edit wins). One audit event per call, counts only.
+    """
+    from django.apps import apps
+
+    from ecsportal.accounts import crypto
+
+    report = RotationReport(keys=crypto.check_keys(), dry_run=dry_run)
+    with transaction.atomic():
+        for (label, field), describe in crypto.SEALED_FIELDS.items():
+            model = apps.get_model(label)
+            rows = model.objects.exclude(**{field: ""}).order_by("pk")
+            for row in rows.select_for_update() if not dry_run else rows:
+                ciphertext = getattr(row, field)
+                if crypto.is_current(ciphertext):
+                    report.current += 1
+                    continue
+                try:
+                    fresh = crypto.rotate(ciphertext)
+                except crypto.SecretUnreadable:
+                    report.unreadable.append(describe(row))
+                    continue
+                if not dry_run:
+                    model.objects.filter(pk=row.pk, **{field: ciphertext}).update(**{field: fresh})
+                report.rotated += 1
+        audit_record(
+            actor=None,
+            action="secrets.rotate",
+            target="ECSPORTAL_SECRET_KEYS",
+            details={
+                "rotated": report.rotated,
+                "already_current": report.current,
+                "unreadable": len(report.unreadable),
+                "unreadable_rows": report.unreadable,
+                "keys_configured": report.keys,
+                "dry_run": dry_run,
+            },
+        )
+    return report

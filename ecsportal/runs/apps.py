@@ -8,6 +8,7 @@ class RunsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from ecsportal.accounts import crypto
         from ecsportal.approvals import registry
         from ecsportal.runs import executor
         from ecsportal.runs.services import ACTION_COMMAND, ACTION_RUNBOOK
@@ -24,3 +25,5 @@ class RunsConfig(AppConfig):
                 policy=policy,
                 target_url=executor.run_url,
             )
+        # A runbook run's real command (secret values in it) is sealed until the run ends.
+        crypto.register_sealed("runs.Run", "command_sealed", lambda run: f"run #{run.pk} on {run.account.name}")

@@ -4,7 +4,8 @@ from typing import Any
 
 from django import forms
 
-from ecsportal.runs.models import RunMode
+from ecsportal.runs.models import RunMode, RunStatus
+from ecsportal.ui.forms import IdField
 from ecsportal.ui.validators import validate_no_bidi_controls
 
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,255}$"
@@ -62,3 +63,12 @@ class RunCommandForm(forms.Form):
         data = super().clean()
         data["mode"] = RunMode.RAW if data.get("raw") else RunMode.SHELL
         return data
+
+
+class RunFilterForm(forms.Form):
+    """The history's query string; each bad value is dropped alone (`ui.forms.valid_filters`)."""
+
+    account = IdField()
+    cluster = forms.CharField(required=False, max_length=255)
+    user = forms.CharField(required=False, max_length=150)
+    status = forms.ChoiceField(required=False, choices=RunStatus.choices)

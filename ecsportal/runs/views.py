@@ -15,28 +15,32 @@ from ecsportal.accounts.selectors import account_role_for_user, accounts_for_use
 from ecsportal.audit.services import client_ip
 from ecsportal.inventory.selectors import picker_for_user
 from ecsportal.runs import services, transcript
-from ecsportal.runs.forms import RunCommandForm
+from ecsportal.runs.forms import RunCommandForm, RunFilterForm
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_chunks, run_get_for_user, runs_for_user
 from ecsportal.stops.selectors import role_choices
+from ecsportal.ui.forms import valid_filters
 
 PAGE_SIZE = 25
 FILTERS = ("account", "cluster", "user", "status")
 
 
 def _filters(request: HttpRequest) -> dict[str, str]:
-    return {name: request.GET.get(name, "").strip()[:255] for name in FILTERS}
+    """The valid filters as text (what the template compares with); a crafted account ID such
+    as `²` (a digit to str.isdigit, not to int) or one past the database's integers is dropped."""
+    valid = valid_filters(RunFilterForm(request.GET))
+    return {name: str(valid.get(name, "")).strip() for name in FILTERS}
 
 
 def _filtered_runs(request: HttpRequest, filters: dict[str, str]) -> QuerySet[Run]:
     runs = runs_for_user(user=request.user)
-    if filters["account"].isdigit():
+    if filters["account"]:
         runs = runs.filter(account_id=int(filters["account"]))
     if filters["cluster"]:
         runs = runs.filter(Q(cluster=filters["cluster"]) | Q(cluster__endswith="/" + filters["cluster"]))
     if filters["user"]:
         runs = runs.filter(requested_by__username=filters["user"])
-    if filters["status"] in RunStatus.values:
+    if filters["status"]:
         runs = runs.filter(status=filters["status"])
     return runs
 

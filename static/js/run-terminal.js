@@ -56,7 +56,6 @@
     this.cols = parseInt(box.getAttribute("data-cols"), 10) || 120;
     this.rows = parseInt(box.getAttribute("data-rows"), 10) || 32;
     this.term = null;
-    this.search = null;
     this.socket = null;
     this.delay = 1000;
     this.received = 0; // bytes of output received, shown while the run is live
@@ -180,10 +179,14 @@
       fontFamily: "SFMono-Regular, Menlo, Consolas, 'Liberation Mono', monospace",
       theme: { background: "#1e1f22", foreground: "#e6e6e6", cursor: "#1e1f22" },
     });
+    // Container output is text. xterm.js turns an OSC 8 hyperlink into a clickable link whose
+    // shown text need not be its target (and asks with a confirm() before opening it); OSC 52
+    // would write the clipboard if a clipboard addon were ever loaded. Both are consumed here
+    // and do nothing: the link's text stays plain text, the clipboard stays the user's.
+    this.term.parser.registerOscHandler(8, function () { return true; });
+    this.term.parser.registerOscHandler(52, function () { return true; });
     var fit = new window.FitAddon.FitAddon();
-    this.search = new window.SearchAddon.SearchAddon();
     this.term.loadAddon(fit);
-    this.term.loadAddon(this.search);
     this.term.open(this.box);
     // Columns are the run's PTY width (the container formats output for it); rows fill the box.
     var fitRows = function () {
@@ -197,17 +200,53 @@
     this.pump();
   };
 
+  // Find in output, row by row over the buffer. Not xterm's search addon: it recursed once per
+  // wrapped row, so a container printing a million-character line overflowed its stack and froze
+  // the page. This costs one pass over at most scrollback + rows rows, whatever a line holds.
+  // Columns are counted in characters, so a match after wide (CJK) characters is highlighted a
+  // little to the left of where it is; it is still found and scrolled to.
+  RunView.prototype.find = function (needle, backwards, incremental) {
+    var term = this.term;
+    if (!term || !needle) { return false; }
+    var buffer = term.buffer.active;
+    var rows = buffer.length;
+    var wanted = needle.toLowerCase();
+    var at = term.getSelectionPosition();
+    var startRow = at ? at.start.y : (backwards ? rows - 1 : 0);
+    var startCol = at ? at.start.x + (backwards ? -1 : (incremental ? 0 : 1)) : (backwards ? Infinity : 0);
+    for (var i = 0; i <= rows; i++) {
+      var row = backwards ? (startRow - i + rows) % rows : (startRow + i) % rows;
+      var line = buffer.getLine(row);
+      if (!line) { continue; }
+      var text = line.translateToString(true).toLowerCase();
+      var col;
+      if (backwards) {
+        var from = i === 0 ? startCol : Infinity;
+        col = from < 0 ? -1 : text.lastIndexOf(wanted, from);
+      } else {
+        col = text.indexOf(wanted, i === 0 ? startCol : 0);
+      }
+      if (col >= 0) {
+        term.select(col, row, needle.length);
+        term.scrollToLine(Math.max(0, row - Math.floor(term.rows / 2)));
+        return true;
+      }
+    }
+    term.clearSelection();
+    return false;
+  };
+
   RunView.prototype.wireSearch = function () {
-    var search = this.search;
+    var self = this;
     var input = document.getElementById("run-search");
     if (!input) { return; }
     input.addEventListener("keydown", function (event) {
       if (event.key !== "Enter") { return; }
       event.preventDefault();
-      if (event.shiftKey) { search.findPrevious(input.value); } else { search.findNext(input.value); }
+      self.find(input.value, event.shiftKey, false);
     });
     input.addEventListener("input", function () {
-      if (input.value) { search.findNext(input.value, { incremental: true }); }
+      if (input.value) { self.find(input.value, false, true); }
     });
   };
 
