@@ -38,6 +38,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from ecsportal.accounts.models import Membership, Role
 from ecsportal.routing import websocket_urlpatterns
 from tests.cookies import session_cookie
+from tests.runs.lab import stored_run
 
 ROLES = ["anonymous", "outsider", "viewer", "operator", "approver", "account_admin", "superuser"]
 LOGGED_IN = ROLES[1:]
@@ -280,7 +281,7 @@ def world(cast, local_aws):  # noqa: ANN001, ANN201
 
     from ecsportal.approvals.models import ApprovalRequest, Status
     from ecsportal.runbooks.models import Runbook
-    from ecsportal.runs.models import Run, RunStatus
+    from ecsportal.runs.models import RunStatus
     from tests.stopped.helpers import row
 
     account_admin = get_user_model().objects.create_user("account_admin", password=cast.password)
@@ -299,18 +300,7 @@ def world(cast, local_aws):  # noqa: ANN001, ANN201
         approvals_required=5,  # no single POST completes it, so nothing reaches AWS
         expires_at=now + timedelta(hours=1),
     )
-    run = Run.objects.create(
-        account=cast.prod,
-        region="eu-west-1",
-        cluster="prod-web",
-        task_arn="arn:aws:ecs:eu-west-1:123456789012:task/prod-web/abc",
-        container="app",
-        command="echo hi",
-        command_sha256="0" * 64,
-        requested_by=cast.operator,
-        status=RunStatus.SUCCEEDED,
-        ended_at=now,
-    )
+    run = stored_run(account=cast.prod, requested_by=cast.operator, status=RunStatus.SUCCEEDED, ended_at=now)
 
     def renew_runbook() -> None:
         world.runbook = Runbook.objects.create(name=f"matrix {Runbook.objects.count()}", command_template="echo hi")

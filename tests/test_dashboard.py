@@ -11,6 +11,7 @@ from django.utils import timezone
 from ecsportal.approvals.models import ApprovalRequest, Status
 from ecsportal.runs.models import Run
 from ecsportal.stopped.models import ClusterCollection
+from tests.runs.lab import stored_run
 from tests.stopped.helpers import row
 
 pytestmark = pytest.mark.django_db
@@ -31,17 +32,7 @@ def _request(account, requester, label: str) -> ApprovalRequest:  # noqa: ANN001
 
 
 def _run(account, user, command: str) -> Run:  # noqa: ANN001
-    return Run.objects.create(
-        account=account,
-        region="eu-west-1",
-        cluster="prod-web",
-        task_arn="arn:aws:ecs:eu-west-1:1:task/prod-web/abc",
-        container="app",
-        command=command,
-        command_sha256="0" * 64,
-        requested_by=user,
-        status="succeeded",
-    )
+    return stored_run(account=account, requested_by=user, command=command, status="succeeded")
 
 
 def _broken_cluster(account, cluster: str, code: str) -> ClusterCollection:  # noqa: ANN001

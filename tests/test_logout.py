@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
+from tests.runs.lab import stored_run
+
 
 @pytest.mark.django_db
 def test_a_typed_logout_url_asks_before_logging_out(client):
@@ -29,20 +31,11 @@ async def test_logging_out_closes_every_live_socket_of_that_user_and_no_one_else
 
     from ecsportal.accounts.sockets import CLOSE_LOGGED_OUT
     from ecsportal.asgi import application
-    from ecsportal.runs.models import Run, RunStatus
+    from ecsportal.runs.models import RunStatus
     from tests.cookies import logged_in
 
-    run = await database_sync_to_async(Run.objects.create)(
-        account=cast.prod,
-        region="eu-west-1",
-        cluster="prod-web",
-        task_arn="arn:aws:ecs:eu-west-1:123456789012:task/prod-web/abc",
-        container="app",
-        command="echo hi",
-        command_sha256="0" * 64,
-        requested_by=cast.operator,
-        status=RunStatus.SUCCEEDED,
-        ended_at=timezone.now(),
+    run = await database_sync_to_async(stored_run)(
+        account=cast.prod, requested_by=cast.operator, status=RunStatus.SUCCEEDED, ended_at=timezone.now()
     )
     approver_client, approver_cookie = await database_sync_to_async(logged_in)(cast.approver)
     _, viewer_cookie = await database_sync_to_async(logged_in)(cast.viewer)

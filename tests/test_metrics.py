@@ -12,6 +12,7 @@ from django.utils import timezone
 from ecsportal.approvals.models import ApprovalRequest, Status
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.stopped.models import ClusterCollection, CollectionRun
+from tests.runs.lab import stored_run
 
 TOKEN = "metrics-token-0123456789abcdef"
 SAMPLE = re.compile(r"^([a-z_]+)(?:\{(.*)\})? (-?[0-9.e+]+)$")
@@ -48,17 +49,7 @@ def scrape(client, token: str | None = TOKEN):  # noqa: ANN001, ANN201
 
 
 def _run(cast, status: str, bytes_out: int = 0) -> Run:  # noqa: ANN001
-    return Run.objects.create(
-        account=cast.staging,
-        region="eu-west-1",
-        cluster="staging",
-        task_arn="arn:aws:ecs:eu-west-1:210987654321:task/staging/abc",
-        container="app",
-        command="echo hi",
-        requested_by=cast.operator,
-        status=status,
-        bytes_out=bytes_out,
-    )
+    return stored_run(account=cast.staging, requested_by=cast.operator, status=status, bytes_out=bytes_out)
 
 
 def _approval(cast, *, status: str = Status.PENDING, action: str = "ecs.stop_task", expires_in: int = 3600):  # noqa: ANN001, ANN202

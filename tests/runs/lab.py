@@ -127,6 +127,22 @@ def run_as(runs_lab, lab_task, fast_runs):  # noqa: ANN001, ANN201
     return _run
 
 
+def stored_run(*, account, requested_by, **fields):  # noqa: ANN001, ANN003, ANN201
+    """A Run row as the services leave one, for tests that need a run without running it."""
+    from ecsportal.runs.models import Run
+
+    values = {
+        "region": "eu-west-1",
+        "cluster": "prod-web",
+        "task_arn": f"arn:aws:ecs:eu-west-1:{account.account_id}:task/prod-web/abc",
+        "container": "app",
+        "command": "echo hi",
+        "command_sha256": "0" * 64,
+    }
+    values.update(fields)
+    return Run.objects.create(account=account, requested_by=requested_by, **values)
+
+
 async def wait_ended(run_pk: int, timeout: float = 30.0):  # noqa: ANN201
     """The run once it has ended (polls the database; fails after `timeout`)."""
     from ecsportal.runs.models import END_STATUSES, Run

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from ecsportal.runs import transcript
-from ecsportal.runs.models import Run, RunChunk
+from ecsportal.runs.models import RunChunk
+from tests.runs.lab import stored_run
 
 
 def _chunks(*parts: tuple[float, bytes]) -> list[SimpleNamespace]:
@@ -70,15 +71,7 @@ def test_asciicast_has_a_v2_header_then_output_events_in_time_order():
 
 @pytest.mark.django_db
 def test_stored_chunks_read_from_the_database_make_the_same_transcript(cast):
-    run = Run.objects.create(
-        account=cast.prod,
-        region="eu-west-1",
-        cluster="web",
-        task_arn="arn:aws:ecs:eu-west-1:111111111111:task/web/abc",
-        container="app",
-        command="echo hi",
-        requested_by=cast.operator,
-    )
+    run = stored_run(account=cast.prod, requested_by=cast.operator)
     RunChunk.objects.create(run=run, seq=2, offset=0.4, data=b"\x1b[1mthere\x1b[0m")
     RunChunk.objects.create(run=run, seq=1, offset=0.1, data=b"hi ")
     chunks = list(RunChunk.objects.filter(run=run).order_by("seq"))  # BinaryField comes back as memoryview
