@@ -8,24 +8,11 @@ from django.db import transaction
 
 from ecsportal.accounts.models import AwsAccount, Membership
 from ecsportal.audit.services import audit_record, client_ip
+from ecsportal.ui.readonly_admin import ReadOnlyAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View only: every change goes through the portal's services, which encrypt and audit it.
-
-    An edit here would bypass the audit trail and the account admins' connection lock.
-    """
-
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-
+# Accounts and memberships are view only here: an edit would bypass the audit trail and the
+# account admins' connection lock.
 @admin.register(AwsAccount)
 class AwsAccountAdmin(ReadOnlyAdmin):
     list_display = ("name", "account_id", "credential_source", "role_arn", "is_enabled")

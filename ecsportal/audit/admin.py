@@ -3,10 +3,11 @@ from __future__ import annotations
 from django.contrib import admin
 
 from ecsportal.audit.models import AuditEvent
+from ecsportal.ui.readonly_admin import ReadOnlyAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read only: the trail is append-only (the model refuses changes too); the audit page at
     /audit/ is the place to search it."""
 
@@ -14,12 +15,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ("action",)
     search_fields = ("actor_username", "target", "account_name", "action")
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:  # noqa: ANN001
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:  # noqa: ANN001
-        return False

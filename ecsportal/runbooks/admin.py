@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ecsportal.accounts.admin import ReadOnlyAdmin
 from ecsportal.runbooks.models import Runbook, RunbookOption
+from ecsportal.ui.readonly_admin import ReadOnlyAdmin
 
 
 class RunbookOptionInline(admin.TabularInline):
