@@ -20,6 +20,7 @@ the time limit and checks with DescribeTasks that the task is still RUNNING.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -28,13 +29,17 @@ import shlex
 import socket
 import uuid
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from ecsportal.aws import ecs, records
@@ -51,6 +56,7 @@ logger = logging.getLogger(__name__)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 MAX_CHUNK = 256 * 1024  # largest RunChunk row (and channel-layer message)
 MAX_PENDING = 4 * 1024 * 1024  # output waiting for the writer before the reader waits too
+T = TypeVar("T")
 
 
 # -- the exit marker -----------------------------------------------------------------------------
@@ -130,16 +136,66 @@ def _insert_chunks(rows: list[RunChunk]) -> None:
     RunChunk.objects.bulk_create(rows)
 
 
+def _on_own_connection(fn: Callable[..., T], args: tuple) -> T:
+    """Run `fn` on the run-database thread; a connection that failed is not reused."""
+    try:
+        return fn(*args)
+    except Exception:
+        _close_connections()
+        raise
+    finally:
+        # With DEBUG on, Django keeps each query's SQL with its parameters (up to 9,000 of
+        # them, each holding a row's bytes) until the next request resets it, and this
+        # thread never serves a request.
+        for connection in connections.all(initialized_only=True):
+            connection.queries_log.clear()
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
 class ChunkSink:
-    """Group commit for every run on one event loop: the rows that runs hand in while a write
-    is in flight are stored together, in one INSERT, on the next round. Each run still has at
-    most one row in flight (its writer waits), and learns when its row is stored."""
+    """The runs of one event loop store their transcript here.
+
+    Group commit: the rows that runs hand in while a write is in flight are stored together,
+    in one INSERT, on the next round. Each run still has at most one row in flight (its writer
+    waits), and learns when its row is stored.
+
+    Its own thread and connection: the rows (and the watchdogs' heartbeats, `call`) do not go
+    through Django's one shared sync thread, where they would queue behind page views, socket
+    checks and every other run's steps, and they do not open and close a database connection
+    per call as `database_sync_to_async` does (CONN_MAX_AGE 0). One thread, one connection,
+    kept while runs are active and closed (thread and all) when the last writer closes.
+    """
 
     def __init__(self) -> None:
         self._rows: list[tuple[RunChunk, asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
-        self._insert = database_sync_to_async(_insert_chunks)
+        self._executor: ThreadPoolExecutor | None = None
+        self._users = 0
+
+    def acquire(self) -> None:
+        """A writer starts: keep the thread and its connection."""
+        self._users += 1
+
+    def release(self) -> None:
+        """A writer ends: the last one closes the connection and lets the thread go."""
+        self._users -= 1
+        if self._users <= 0 and self._executor is not None and not self._rows:
+            executor, self._executor = self._executor, None
+            executor.submit(_close_connections)
+            executor.shutdown(wait=False)
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` on the sink's database thread."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecsportal-run-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _on_own_connection, fn, args)
 
     async def store(self, run_pk: int, seq: int, offset: float, data: bytes) -> None:
         future = asyncio.get_running_loop().create_future()
@@ -154,7 +210,7 @@ class ChunkSink:
             while self._rows:
                 batch, self._rows = self._rows, []
                 try:
-                    await self._insert([row for row, _ in batch])
+                    await self.call(_insert_chunks, [row for row, _ in batch])
                 except Exception as exc:  # each run's writer sees the failure and ends its run
                     for _, future in batch:
                         if not future.done():
@@ -163,6 +219,7 @@ class ChunkSink:
                 for _, future in batch:
                     if not future.done():
                         future.set_result(None)
+                del batch  # the chunks' bytes are the writers' to drop now
 
 
 _sinks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChunkSink] = weakref.WeakKeyDictionary()
@@ -192,7 +249,8 @@ class TranscriptWriter:
         self._space.set()
         self._closing = False
         self._layer = get_channel_layer()
-        self._sink = chunk_sink()
+        self.sink = chunk_sink()
+        self.sink.acquire()
         self._task = asyncio.create_task(self._loop(), name=f"run-{run_pk}-writer")
 
     def append(self, data: bytes) -> None:
@@ -211,6 +269,12 @@ class TranscriptWriter:
             await self._space.wait()
 
     async def _loop(self) -> None:
+        try:
+            await self._write_all()
+        finally:
+            self.sink.release()
+
+    async def _write_all(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
@@ -221,10 +285,11 @@ class TranscriptWriter:
                 offset = self._pending_at
                 self._pending_at = loop.time() - self.started
                 self.seq += 1
-                await self._sink.store(self.run_pk, self.seq, round(offset, 6), data)
+                await self.sink.store(self.run_pk, self.seq, round(offset, 6), data)
                 self.written += len(data)
                 if self._layer is not None:
                     await self._layer.group_send(self.group, {"type": "run.output", "seq": self.seq, "data": data})
+                del data  # held now only by the sockets' queues that have yet to send it
                 if len(self._pending) <= MAX_PENDING // 2:
                     self._space.set()
             self._space.set()
@@ -546,7 +611,7 @@ class _Runner:
                 await client.close()
                 return
             woken = await self._cancelled_within(min(beat, remaining))
-            requested, by = await database_sync_to_async(_heartbeat)(self.pk, self.writer.written)
+            requested, by = await self.writer.sink.call(_heartbeat, self.pk, self.writer.written)
             if woken or requested is not None:
                 await self.cancel(client, by)
                 return

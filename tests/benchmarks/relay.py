@@ -27,6 +27,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import sys
@@ -40,8 +41,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 LINES = (
-    "import sys,time\n"
-    "n=int(sys.argv[1]); gap=float(sys.argv[2]); time.sleep(float(sys.argv[3]))\n"
+    "import fcntl,sys,time\n"
+    "n=int(sys.argv[1]); gap=float(sys.argv[2])\n"
+    "with open(sys.argv[3]) as gate: fcntl.flock(gate, fcntl.LOCK_SH)\n"
+    "time.sleep(float(sys.argv[4]))\n"
     "for i in range(n):\n"
     "    sys.stdout.write('L %.6f\\n' % time.time()); sys.stdout.flush(); time.sleep(gap)\n"
 )
@@ -56,8 +59,28 @@ GENERATOR = (
 )
 
 
-def lines_command(n: int, gap: float, delay: float) -> str:
-    return shlex.join([sys.executable, "-c", LINES, str(n), str(gap), str(delay)])
+def lines_command(n: int, gap: float, gate: str, phase: float) -> str:
+    return shlex.join([sys.executable, "-c", LINES, str(n), str(gap), gate, f"{phase:.6f}"])
+
+
+class StartGate:
+    """Holds every `lines` command before its first line until `open()`: the lines start only
+    once all the runs of a round are started and every viewer is connected and has its replay,
+    so what is measured is streaming with N runs, not N runs being started. A lock file, not a
+    sleep: starting 100 runs takes a varying time on a loaded machine."""
+
+    def __init__(self) -> None:
+        import fcntl
+
+        fd, self.path = tempfile.mkstemp(prefix="relay-gate-")
+        self._file = os.fdopen(fd, "w")
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def open(self) -> None:
+        self._file.close()  # drops the lock; the commands waiting on it go (or pass it later)
+
+    def remove(self) -> None:
+        os.unlink(self.path)
 
 
 def generator_command(size: int) -> str:
@@ -68,10 +91,17 @@ def generator_command(size: int) -> str:
 
 
 def serve(port: int, db: str) -> None:
+    # As deployed: DEBUG off. With DEBUG on, Django formats every query's SQL with its
+    # parameters (each transcript row's bytes) for its query log, which costs time and memory
+    # a deployment never spends.
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-            "DJANGO_DEBUG": "true",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_COOKIES": "false",
+            "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "DATABASE_URL": f"sqlite:///{db}",
             "REDIS_URL": "",
             "ECSPORTAL_LOCAL_EXEC": "true",
@@ -171,7 +201,7 @@ class Portal:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return int(answer.read())
 
-    async def read(self, pk: int, on_data, live_only: bool = True) -> float:  # noqa: ANN001
+    async def read(self, pk: int, on_data, on_replayed=None) -> float:  # noqa: ANN001
         """Read run `pk` to its end; `on_data(bytes, arrival, live)`; returns the time the stream ended."""
         from websockets.asyncio.client import connect
 
@@ -188,6 +218,8 @@ class Portal:
                     on_data(base64.b64decode(message["data"]), time.time(), live)
                 elif message["type"] == "replayed":
                     live = True
+                    if on_replayed is not None:
+                        on_replayed()
                 elif message["type"] == "status" and message["finished"]:
                     if message["status"] not in ("succeeded",):
                         raise RuntimeError(f"run {pk} ended {message['status']}: {message['end_reason']}")
@@ -213,12 +245,14 @@ class LineClock:
                 self.latencies.append((arrival - float(line[2:])) * 1000)
 
 
-async def direct_run(emulator, command: str, name: str, on_data) -> float:  # noqa: ANN001
+async def direct_run(emulator, command: str, name: str, on_data, on_open=None) -> float:  # noqa: ANN001
     from ecsportal.ssm.client import SsmClient
 
     url = emulator.register_session(session_id=name, token="t", command=command)
     async with SsmClient(url, "t", idle_timeout=60) as session:
         await session.resize(200, 50)
+        if on_open is not None:
+            on_open()
         async for chunk in session:
             on_data(chunk, time.time(), True)
     return time.time()
@@ -232,22 +266,38 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -> dict[str, float]:  # noqa: ANN001
-    delay = 1.0 + runs * 0.05  # every viewer is connected before the lines start
-    direct_clocks = [LineClock() for _ in range(runs)]
-    await asyncio.gather(
-        *(
-            direct_run(emulator, lines_command(lines, gap, delay), f"lat-{runs}-{i}-{time.time_ns()}", c.feed)
-            for i, c in enumerate(direct_clocks)
-        )
-    )
-    relay_clocks = [LineClock() for _ in range(runs)]
-    readers = []
-    for clock in relay_clocks:
-        pk = await asyncio.to_thread(portal.start, lines_command(lines, gap, delay))
-        readers.append(asyncio.create_task(portal.read(pk, lambda d, t, live, c=clock: c.feed(d, t, live))))
-    await asyncio.gather(*readers)
-    direct = [v for c in direct_clocks for v in c.latencies]
-    relay = [v for c in relay_clocks for v in c.latencies]
+    """Each run prints `lines` lines every `gap` s, from its own phase in [0, gap) so that the runs
+    do not all print at the same instant, once all of them are streaming (`StartGate`)."""
+
+    def command(gate: StartGate, i: int) -> str:
+        return lines_command(lines, gap, gate.path, gap * i / runs)
+
+    async def round_(start) -> list[float]:  # noqa: ANN001
+        gate = StartGate()
+        ready = asyncio.Semaphore(0)
+        clocks = [LineClock() for _ in range(runs)]
+        try:
+            tasks = [await start(command(gate, i), clock, ready.release) for i, clock in enumerate(clocks)]
+            for _ in range(runs):
+                await ready.acquire()
+        finally:
+            gate.open()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            gate.remove()
+        return [v for c in clocks for v in c.latencies]
+
+    async def start_direct(cmd: str, clock: LineClock, ready) -> asyncio.Task:  # noqa: ANN001
+        name = f"lat-{runs}-{time.time_ns()}"
+        return asyncio.create_task(direct_run(emulator, cmd, name, clock.feed, ready))
+
+    async def start_relay(cmd: str, clock: LineClock, ready) -> asyncio.Task:  # noqa: ANN001
+        pk = await asyncio.to_thread(portal.start, cmd)
+        return asyncio.create_task(portal.read(pk, lambda d, t, live: clock.feed(d, t, live), ready))
+
+    direct = await round_(start_direct)
+    relay = await round_(start_relay)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
         "direct_p99_ms": round(percentile(direct, 99), 2),
