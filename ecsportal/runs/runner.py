@@ -40,6 +40,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connections
+from django.db.models import BigIntegerField, Case, F, Value, When
 from django.utils import timezone
 
 from ecsportal.aws import ecs, records
@@ -151,6 +152,14 @@ def _on_own_connection(fn: Callable[..., T], args: tuple) -> T:
             connection.queries_log.clear()
 
 
+def _shares_one_thread() -> bool:
+    """An in-memory SQLite database (the tests') locks whole tables across connections and
+    fails at once rather than wait ("database table is locked"): there the sink's calls go
+    through Django's shared thread, one connection at a time, as every other call does."""
+    connection = connections["default"]
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
+
+
 def _close_connections() -> None:
     for connection in connections.all(initialized_only=True):
         with contextlib.suppress(Exception):
@@ -158,21 +167,23 @@ def _close_connections() -> None:
 
 
 class ChunkSink:
-    """The runs of one event loop store their transcript here.
+    """The runs of one event loop store their transcript, and beat their heartbeat, here.
 
     Group commit: the rows that runs hand in while a write is in flight are stored together,
-    in one INSERT, on the next round. Each run still has at most one row in flight (its writer
-    waits), and learns when its row is stored.
+    in one INSERT, on the next round, and the heartbeats handed in meanwhile go in the same
+    round (one UPDATE, one SELECT for cancels, for all of them). Each run still has at most
+    one row in flight (its writer waits), and learns when its row is stored.
 
-    Its own thread and connection: the rows (and the watchdogs' heartbeats, `call`) do not go
-    through Django's one shared sync thread, where they would queue behind page views, socket
-    checks and every other run's steps, and they do not open and close a database connection
-    per call as `database_sync_to_async` does (CONN_MAX_AGE 0). One thread, one connection,
-    kept while runs are active and closed (thread and all) when the last writer closes.
+    Its own thread and connection: the rounds do not go through Django's one shared sync
+    thread, where they would queue behind page views, socket checks and every other run's
+    steps, and they do not open and close a database connection per call as
+    `database_sync_to_async` does (CONN_MAX_AGE 0). One thread, one connection, kept while
+    runs are active and closed (thread and all) when the last writer closes.
     """
 
     def __init__(self) -> None:
         self._rows: list[tuple[RunChunk, asyncio.Future[None]]] = []
+        self._beats: list[tuple[int, int, asyncio.Future[tuple[datetime | None, str]]]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
         self._executor: ThreadPoolExecutor | None = None
@@ -185,13 +196,15 @@ class ChunkSink:
     def release(self) -> None:
         """A writer ends: the last one closes the connection and lets the thread go."""
         self._users -= 1
-        if self._users <= 0 and self._executor is not None and not self._rows:
+        if self._users <= 0 and self._executor is not None and not self._rows and not self._beats:
             executor, self._executor = self._executor, None
             executor.submit(_close_connections)
             executor.shutdown(wait=False)
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` on the sink's database thread."""
+        if _shares_one_thread():
+            return await database_sync_to_async(_on_own_connection)(fn, args)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecsportal-run-db")
         loop = asyncio.get_running_loop()
@@ -203,23 +216,63 @@ class ChunkSink:
         self._wake.set()
         await future
 
+    async def heartbeat(self, run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
+        """Write the run's heartbeat and `bytes_out`; its cancel request (time, by whom) if any."""
+        future: asyncio.Future[tuple[datetime | None, str]] = asyncio.get_running_loop().create_future()
+        self._beats.append((run_pk, bytes_out, future))
+        self._wake.set()
+        return await future
+
     async def _loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._rows:
-                batch, self._rows = self._rows, []
+            while self._rows or self._beats:
+                rows, self._rows = self._rows, []
+                beats, self._beats = self._beats, []
                 try:
-                    await self.call(_insert_chunks, [row for row, _ in batch])
-                except Exception as exc:  # each run's writer sees the failure and ends its run
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for _, future in batch:
-                    if not future.done():
+                    row_error, beat_error, answers = await self.call(
+                        _write_round, [row for row, _ in rows], {pk: n for pk, n, _ in beats}
+                    )
+                except Exception as exc:
+                    row_error = beat_error = exc
+                    answers = {}
+                for _, future in rows:
+                    if future.done():
+                        continue
+                    if row_error is None:
                         future.set_result(None)
-                del batch  # the chunks' bytes are the writers' to drop now
+                    else:  # each run's writer sees the failure and ends its run
+                        future.set_exception(row_error)
+                for pk, _, future in beats:
+                    if future.done():
+                        continue
+                    if beat_error is None:
+                        future.set_result(answers.get(pk, (None, "")))
+                    else:
+                        future.set_exception(beat_error)
+                del rows  # the chunks' bytes are the writers' to drop now
+
+
+def _write_round(
+    rows: list[RunChunk], beats: dict[int, int]
+) -> tuple[Exception | None, Exception | None, dict[int, tuple[datetime | None, str]]]:
+    """One round on the sink's thread: the rows, then the heartbeats; each part fails alone."""
+    row_error = beat_error = None
+    answers: dict[int, tuple[datetime | None, str]] = {}
+    if rows:
+        try:
+            _insert_chunks(rows)
+        except Exception as exc:
+            row_error = exc
+    if beats:
+        try:
+            answers = _heartbeats(beats)
+        except Exception as exc:
+            beat_error = exc
+    if row_error is not None or beat_error is not None:
+        _close_connections()  # a connection that failed is not reused
+    return row_error, beat_error, answers
 
 
 _sinks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChunkSink] = weakref.WeakKeyDictionary()
@@ -320,12 +373,20 @@ def _load(run_pk: int) -> Target | None:
     return Target(run=run, config=run.account.aws_config(), command=run_real_command(run=run))
 
 
+def _heartbeats(beats: dict[int, int]) -> dict[int, tuple[datetime | None, str]]:
+    """Heartbeat and `bytes_out` for the active runs among `beats` (pk → bytes out); for each,
+    its cancel request: (when, by whom), or (None, "")."""
+    now = timezone.now()
+    sizes = [When(pk=pk, then=Value(size)) for pk, size in beats.items()]
+    Run.objects.filter(pk__in=list(beats), status__in=ACTIVE_STATUSES).update(
+        heartbeat_at=now, bytes_out=Case(*sizes, default=F("bytes_out"), output_field=BigIntegerField())
+    )
+    rows = Run.objects.filter(pk__in=list(beats)).values("pk", "cancel_requested_at", "cancelled_by__username")
+    return {row["pk"]: (row["cancel_requested_at"], row["cancelled_by__username"] or "") for row in rows}
+
+
 def _heartbeat(run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
-    Run.objects.filter(pk=run_pk, status__in=ACTIVE_STATUSES).update(heartbeat_at=timezone.now(), bytes_out=bytes_out)
-    row = Run.objects.filter(pk=run_pk).values("cancel_requested_at", "cancelled_by__username", "status").first()
-    if row is None:
-        return None, ""
-    return row["cancel_requested_at"], row["cancelled_by__username"] or ""
+    return _heartbeats({run_pk: bytes_out}).get(run_pk, (None, ""))
 
 
 def _aws(fn):  # noqa: ANN001, ANN202
@@ -611,7 +672,7 @@ class _Runner:
                 await client.close()
                 return
             woken = await self._cancelled_within(min(beat, remaining))
-            requested, by = await self.writer.sink.call(_heartbeat, self.pk, self.writer.written)
+            requested, by = await self.writer.sink.heartbeat(self.pk, self.writer.written)
             if woken or requested is not None:
                 await self.cancel(client, by)
                 return

@@ -3,14 +3,16 @@
 Not a test: ``python tests/benchmarks/relay.py`` from the repository root.
 
 A child process serves the portal as `manage.py demo` does (daphne, moto, the SSM agent
-emulator, its own SQLite database, in-process runner). This process measures, in the same
+emulator, its own SQLite database, in-process runner), but with DEBUG off, as deployed. This process measures, in the same
 run, (a) an `SsmClient` reading its own emulator directly and (b) a WebSocket client reading
 the same kind of run through the portal (`ws/runs/<pk>/`), the browser's path: ExecuteCommand,
 the runner, the transcript rows, the channel layer, the consumer, JSON and base64.
 
 - latency: the command prints ``L <time.time()>`` lines; a line's latency is its arrival time
   minus that timestamp. "added" = relay percentile − direct percentile, with 1 and with 100
-  concurrent runs (only lines that arrive live are counted, not the replay).
+  concurrent runs (only lines that arrive live are counted, not the replay). The lines of a
+  round start together (`StartGate`), once every command runs and every viewer has its
+  replay, each run at its own phase: starting 100 runs is not what is measured.
 - throughput: a 50 MB base64 stream (no newlines, so the terminal passes it unchanged),
   seconds from start to the end of the stream, direct / relay.
 - memory: the server's RSS (VmRSS, sampled every 50 ms) growth while it relays 100 MB.
@@ -43,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 LINES = (
     "import fcntl,sys,time\n"
     "n=int(sys.argv[1]); gap=float(sys.argv[2])\n"
+    "sys.stdout.write('R\\n'); sys.stdout.flush()\n"
     "with open(sys.argv[3]) as gate: fcntl.flock(gate, fcntl.LOCK_SH)\n"
     "time.sleep(float(sys.argv[4]))\n"
     "for i in range(n):\n"
@@ -65,9 +68,10 @@ def lines_command(n: int, gap: float, gate: str, phase: float) -> str:
 
 class StartGate:
     """Holds every `lines` command before its first line until `open()`: the lines start only
-    once all the runs of a round are started and every viewer is connected and has its replay,
-    so what is measured is streaming with N runs, not N runs being started. A lock file, not a
-    sleep: starting 100 runs takes a varying time on a loaded machine."""
+    once every command of a round is running (it printed `R`; the agent starts each command
+    in turn, blocking while it does) and every viewer is connected and has its replay, so what
+    is measured is streaming with N runs, not N runs being started. A lock file, not a sleep:
+    starting 100 runs takes a varying time on a loaded machine."""
 
     def __init__(self) -> None:
         import fcntl
@@ -228,31 +232,43 @@ class Portal:
 
 
 class LineClock:
-    """Latency of each `L <timestamp>` line: arrival minus timestamp."""
+    """Latency of each `L <timestamp>` line: arrival minus timestamp. `on_ready` is called once
+    the command's `R` line has arrived (it is running and waits for the gate) and, through a
+    viewer, once the viewer has its replay too (`replayed()`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_ready=None, viewer: bool = False) -> None:  # noqa: ANN001
         self.carry = b""
         self.latencies: list[float] = []
+        self._on_ready = on_ready
+        self._waiting = {"R", "replayed"} if viewer else {"R"}
+
+    def _got(self, what: str) -> None:
+        if what in self._waiting:
+            self._waiting.discard(what)
+            if not self._waiting and self._on_ready is not None:
+                self._on_ready()
+
+    def replayed(self) -> None:
+        self._got("replayed")
 
     def feed(self, data: bytes, arrival: float, count: bool = True) -> None:
         data = self.carry + data
         *lines, self.carry = data.split(b"\n")
-        if not count:
-            return
         for line in lines:
             line = line.strip()
             if line.startswith(b"L "):
-                self.latencies.append((arrival - float(line[2:])) * 1000)
+                if count:
+                    self.latencies.append((arrival - float(line[2:])) * 1000)
+            elif line == b"R":
+                self._got("R")
 
 
-async def direct_run(emulator, command: str, name: str, on_data, on_open=None) -> float:  # noqa: ANN001
+async def direct_run(emulator, command: str, name: str, on_data) -> float:  # noqa: ANN001
     from ecsportal.ssm.client import SsmClient
 
     url = emulator.register_session(session_id=name, token="t", command=command)
     async with SsmClient(url, "t", idle_timeout=60) as session:
         await session.resize(200, 50)
-        if on_open is not None:
-            on_open()
         async for chunk in session:
             on_data(chunk, time.time(), True)
     return time.time()
@@ -272,12 +288,12 @@ async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -
     def command(gate: StartGate, i: int) -> str:
         return lines_command(lines, gap, gate.path, gap * i / runs)
 
-    async def round_(start) -> list[float]:  # noqa: ANN001
+    async def round_(start, viewer: bool) -> list[float]:  # noqa: ANN001
         gate = StartGate()
         ready = asyncio.Semaphore(0)
-        clocks = [LineClock() for _ in range(runs)]
+        clocks = [LineClock(ready.release, viewer) for _ in range(runs)]
         try:
-            tasks = [await start(command(gate, i), clock, ready.release) for i, clock in enumerate(clocks)]
+            tasks = [await start(command(gate, i), clock) for i, clock in enumerate(clocks)]
             for _ in range(runs):
                 await ready.acquire()
         finally:
@@ -288,16 +304,16 @@ async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -
             gate.remove()
         return [v for c in clocks for v in c.latencies]
 
-    async def start_direct(cmd: str, clock: LineClock, ready) -> asyncio.Task:  # noqa: ANN001
+    async def start_direct(cmd: str, clock: LineClock) -> asyncio.Task:
         name = f"lat-{runs}-{time.time_ns()}"
-        return asyncio.create_task(direct_run(emulator, cmd, name, clock.feed, ready))
+        return asyncio.create_task(direct_run(emulator, cmd, name, clock.feed))
 
-    async def start_relay(cmd: str, clock: LineClock, ready) -> asyncio.Task:  # noqa: ANN001
+    async def start_relay(cmd: str, clock: LineClock) -> asyncio.Task:
         pk = await asyncio.to_thread(portal.start, cmd)
-        return asyncio.create_task(portal.read(pk, lambda d, t, live: clock.feed(d, t, live), ready))
+        return asyncio.create_task(portal.read(pk, lambda d, t, live: clock.feed(d, t, live), clock.replayed))
 
-    direct = await round_(start_direct)
-    relay = await round_(start_relay)
+    direct = await round_(start_direct, viewer=False)
+    relay = await round_(start_relay, viewer=True)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
         "direct_p99_ms": round(percentile(direct, 99), 2),
