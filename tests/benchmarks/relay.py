@@ -94,7 +94,7 @@ def generator_command(size: int) -> str:
 # -- the server (child process) ---------------------------------------------------------------------
 
 
-def serve(port: int, db: str) -> None:
+def serve(port: int, db: str, agent: str) -> None:
     # As deployed: DEBUG off. With DEBUG on, Django formats every query's SQL with its
     # parameters (each transcript row's bytes) for its query log, which costs time and memory
     # a deployment never spends.
@@ -135,7 +135,14 @@ def serve(port: int, db: str) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     aws = localaws.LocalAws()
     sessions.configure(endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10)
-    localaws.start_data_channel()
+    from ecsportal.aws import local
+
+    remote = RemoteAgent(agent)
+    local.set_session_registrar(
+        lambda request: remote.register_session(
+            session_id=request.session_id, token=request.token, command=request.command, container=request.container
+        )
+    )
     localaws.seed_iam(aws.endpoint_url)
     localaws.seed_aws(aws.endpoint_url)
     accounts = seed_portal(password="bench")
@@ -189,6 +196,64 @@ def serve(port: int, db: str) -> None:
         signal_handlers=True,
         verbosity=0,
     ).run()
+
+
+# -- the agent (its own process) --------------------------------------------------------------------
+
+
+def run_agent(address_file: str) -> None:
+    """The SSM agent emulator in a process of its own, shared by the direct and the relayed
+    runs: in the portal's process it took the portal's CPU (and its GIL), which no real
+    agent does, and the direct client's likewise. Sessions are registered over a local
+    `multiprocessing` connection."""
+    from multiprocessing.connection import Listener
+
+    from ecsportal.ssm.emulator import start_in_thread
+
+    emulator = start_in_thread()
+    key = bytes.fromhex(os.environ["RELAY_AGENT_KEY"])
+    with Listener(("127.0.0.1", 0), authkey=key) as listener:
+        Path(address_file).write_text(json.dumps(listener.address))
+
+        def answer(connection) -> None:  # noqa: ANN001
+            with connection:
+                while True:
+                    try:
+                        request = connection.recv()
+                    except EOFError:
+                        return
+                    connection.send(emulator.register_session(**request))
+
+        while True:
+            threading.Thread(target=answer, args=(listener.accept(),), daemon=True).start()
+
+
+class RemoteAgent:
+    """`register_session` on the agent process, from any thread."""
+
+    def __init__(self, address_file: str) -> None:
+        self.address = tuple(json.loads(Path(address_file).read_text()))
+        self.key = bytes.fromhex(os.environ["RELAY_AGENT_KEY"])
+        self._local = threading.local()
+
+    def register_session(self, **request: str) -> str:
+        from multiprocessing.connection import Client as Connect
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = Connect(self.address, authkey=self.key)
+        connection.send(request)
+        return connection.recv()
+
+
+def start_agent(workdir: str) -> tuple[subprocess.Popen, str]:
+    address_file = f"{workdir}/agent.json"
+    agent = subprocess.Popen([sys.executable, __file__, "--agent", address_file], cwd=ROOT)
+    for _ in range(300):
+        if Path(address_file).exists() and Path(address_file).read_text():
+            return agent, address_file
+        time.sleep(0.05)
+    raise RuntimeError("the agent process did not start")
 
 
 # -- the clients -------------------------------------------------------------------------------------
@@ -371,22 +436,17 @@ async def memory(portal: Portal, pid: int, size: int) -> dict[str, float]:
     return {"baseline_mb": round(baseline, 1), "peak_mb": round(peak[0], 1), "growth_mb": round(peak[0] - baseline, 1)}
 
 
-async def measure(port: int, cookie: str, pid: int, args: argparse.Namespace) -> dict[str, object]:
-    from ecsportal.ssm.emulator import start_in_thread
-
+async def measure(port: int, cookie: str, pid: int, agent: str, args: argparse.Namespace) -> dict[str, object]:
     portal = Portal(port, cookie)
-    emulator = start_in_thread()
-    try:
-        one = await latency(portal, emulator, 1, args.lines, 0.02)
-        print("1 run:", json.dumps(one), flush=True)
-        hundred = await latency(portal, emulator, 100, max(20, args.lines // 4), 0.05)
-        print("100 runs:", json.dumps(hundred), flush=True)
-        tp = await throughput(portal, emulator, int(args.mb * 1_000_000))
-        print("throughput:", json.dumps(tp), flush=True)
-        mem = await memory(portal, pid, int(args.rss_mb * 1_000_000))
-        print("memory:", json.dumps(mem), flush=True)
-    finally:
-        emulator.stop()
+    emulator = RemoteAgent(agent)
+    one = await latency(portal, emulator, 1, args.lines, 0.02)
+    print("1 run:", json.dumps(one), flush=True)
+    hundred = await latency(portal, emulator, 100, max(20, args.lines // 4), 0.05)
+    print("100 runs:", json.dumps(hundred), flush=True)
+    tp = await throughput(portal, emulator, int(args.mb * 1_000_000))
+    print("throughput:", json.dumps(tp), flush=True)
+    mem = await memory(portal, pid, int(args.rss_mb * 1_000_000))
+    print("memory:", json.dumps(mem), flush=True)
     return {
         "added_p50_ms_1": round(one["relay_p50_ms"] - one["direct_p50_ms"], 2),
         "added_p99_ms_1": round(one["relay_p99_ms"] - one["direct_p99_ms"], 2),
@@ -402,13 +462,17 @@ def main() -> None:
 
         faulthandler.dump_traceback_later(float(os.environ["RELAY_BENCH_TRACE"]), exit=True)
     parser = argparse.ArgumentParser()
-    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DB"))
+    parser.add_argument("--serve", nargs=3, metavar=("PORT", "DB", "AGENT"))
+    parser.add_argument("--agent", metavar="ADDRESS_FILE")
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--rss-mb", type=float, default=100)
     args = parser.parse_args()
+    if args.agent:
+        run_agent(args.agent)
+        return
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1])
+        serve(int(args.serve[0]), args.serve[1], args.serve[2])
         return
     import socket
 
@@ -416,8 +480,10 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="relay-bench-")
+    os.environ["RELAY_AGENT_KEY"] = secrets.token_hex(16)
+    agent, address = start_agent(workdir)
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3"],
+        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3", address],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -431,10 +497,12 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], args))
+        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], address, args))
     finally:
         server.terminate()
         server.wait(timeout=10)
+        agent.terminate()
+        agent.wait(timeout=10)
     print(json.dumps(result))
 
 
