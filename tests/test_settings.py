@@ -63,7 +63,7 @@ def test_good_production_settings_start():
     assert found["debug"] is False
     assert found["hosts"] == ["portal.example.com"]
     assert found["engine"] == "django.db.backends.sqlite3"
-    assert found["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert found["layer"] == "ecsportal.layers.InMemoryChannelLayer"
 
 
 def test_production_never_answers_execute_command_locally_by_default():
@@ -109,7 +109,7 @@ def test_empty_variables_from_env_example_mean_the_defaults():
     found = report({"DJANGO_DEBUG": "true", "DATABASE_URL": "", "REDIS_URL": "", "DJANGO_SECRET_KEY": ""})
     assert found["engine"] == "django.db.backends.sqlite3"
     assert found["name"].endswith("db.sqlite3")
-    assert found["layer"] == "channels.layers.InMemoryChannelLayer"
+    assert found["layer"] == "ecsportal.layers.InMemoryChannelLayer"
     assert found["secret_key_set"] is True
 
 

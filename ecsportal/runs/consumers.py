@@ -87,6 +87,16 @@ class RunConsumer(PortalConsumer):
         await self.send(text_data=json.dumps({"type": "output", "seq": seq, "data": base64.b64encode(data).decode()}))
         self.last_seq = seq
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Live output skips Channels' per-message `aclose_old_connections()`: that is a hop to
+        the one thread Django's database calls share, for every chunk to every socket, and
+        `run_output` needs no database unless it fills a gap (whose `database_sync_to_async`
+        calls close old connections themselves)."""
+        if message.get("type") == "run.output":
+            await self.run_output(message)
+            return
+        await super().dispatch(message)
+
     async def run_output(self, event: dict[str, Any]) -> None:
         seq = int(event["seq"])
         if seq <= self.last_seq:

@@ -20,6 +20,7 @@ the time limit and checks with DescribeTasks that the task is still RUNNING.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -28,13 +29,17 @@ import shlex
 import socket
 import uuid
 import weakref
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import connections
 from django.utils import timezone
 
 from ecsportal.aws import ecs, records
@@ -52,6 +57,7 @@ logger = logging.getLogger(__name__)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 MAX_CHUNK = 256 * 1024  # largest RunChunk row (and channel-layer message)
 MAX_PENDING = 4 * 1024 * 1024  # output waiting for the writer before the reader waits too
+T = TypeVar("T")
 
 
 # -- the exit marker -----------------------------------------------------------------------------
@@ -131,16 +137,78 @@ def _insert_chunks(rows: list[RunChunk]) -> None:
     RunChunk.objects.bulk_create(rows)
 
 
+def _on_own_connection(fn: Callable[..., T], args: tuple) -> T:
+    """Run `fn` on the run-database thread; a connection that failed is not reused."""
+    try:
+        return fn(*args)
+    except Exception:
+        _close_connections()
+        raise
+    finally:
+        # With DEBUG on, Django keeps each query's SQL with its parameters (up to 9,000 of
+        # them, each holding a row's bytes) until the next request resets it, and this
+        # thread never serves a request.
+        for connection in connections.all(initialized_only=True):
+            connection.queries_log.clear()
+
+
+def _shares_one_thread() -> bool:
+    """An in-memory SQLite database (the tests') locks whole tables across connections and
+    fails at once rather than wait ("database table is locked"): there the sink's calls go
+    through Django's shared thread, one connection at a time, as every other call does."""
+    connection = connections["default"]
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        with contextlib.suppress(Exception):
+            connection.close()
+
+
 class ChunkSink:
-    """Group commit for every run on one event loop: the rows that runs hand in while a write
-    is in flight are stored together, in one INSERT, on the next round. Each run still has at
-    most one row in flight (its writer waits), and learns when its row is stored."""
+    """The runs of one event loop store their transcript, and beat their heartbeat, here.
+
+    Group commit: the rows that runs hand in while a write is in flight are stored together,
+    in one INSERT, on the next round, and the heartbeats handed in meanwhile go in the same
+    round (one UPDATE, one SELECT for cancels, for all of them). Each run still has at most
+    one row in flight (its writer waits), and learns when its row is stored.
+
+    Its own thread and connection: the rounds do not go through Django's one shared sync
+    thread, where they would queue behind page views, socket checks and every other run's
+    steps, and they do not open and close a database connection per call as
+    `database_sync_to_async` does (CONN_MAX_AGE 0). One thread, one connection, kept while
+    runs are active and closed (thread and all) when the last writer closes.
+    """
 
     def __init__(self) -> None:
         self._rows: list[tuple[RunChunk, asyncio.Future[None]]] = []
+        self._beats: list[tuple[int, int, asyncio.Future[tuple[datetime | None, str]]]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
-        self._insert = database_sync_to_async(_insert_chunks)
+        self._executor: ThreadPoolExecutor | None = None
+        self._users = 0
+
+    def acquire(self) -> None:
+        """A writer starts: keep the thread and its connection."""
+        self._users += 1
+
+    def release(self) -> None:
+        """A writer ends: the last one closes the connection and lets the thread go."""
+        self._users -= 1
+        if self._users <= 0 and self._executor is not None and not self._rows and not self._beats:
+            executor, self._executor = self._executor, None
+            executor.submit(_close_connections)
+            executor.shutdown(wait=False)
+
+    async def call(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` on the sink's database thread."""
+        if _shares_one_thread():
+            return await database_sync_to_async(_on_own_connection)(fn, args)
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ecsportal-run-db")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _on_own_connection, fn, args)
 
     async def store(self, run_pk: int, seq: int, offset: float, data: bytes) -> None:
         future = asyncio.get_running_loop().create_future()
@@ -148,22 +216,63 @@ class ChunkSink:
         self._wake.set()
         await future
 
+    async def heartbeat(self, run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
+        """Write the run's heartbeat and `bytes_out`; its cancel request (time, by whom) if any."""
+        future: asyncio.Future[tuple[datetime | None, str]] = asyncio.get_running_loop().create_future()
+        self._beats.append((run_pk, bytes_out, future))
+        self._wake.set()
+        return await future
+
     async def _loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while self._rows:
-                batch, self._rows = self._rows, []
+            while self._rows or self._beats:
+                rows, self._rows = self._rows, []
+                beats, self._beats = self._beats, []
                 try:
-                    await self._insert([row for row, _ in batch])
-                except Exception as exc:  # each run's writer sees the failure and ends its run
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
-                    continue
-                for _, future in batch:
-                    if not future.done():
+                    row_error, beat_error, answers = await self.call(
+                        _write_round, [row for row, _ in rows], {pk: n for pk, n, _ in beats}
+                    )
+                except Exception as exc:
+                    row_error = beat_error = exc
+                    answers = {}
+                for _, future in rows:
+                    if future.done():
+                        continue
+                    if row_error is None:
                         future.set_result(None)
+                    else:  # each run's writer sees the failure and ends its run
+                        future.set_exception(row_error)
+                for pk, _, future in beats:
+                    if future.done():
+                        continue
+                    if beat_error is None:
+                        future.set_result(answers.get(pk, (None, "")))
+                    else:
+                        future.set_exception(beat_error)
+                del rows  # the chunks' bytes are the writers' to drop now
+
+
+def _write_round(
+    rows: list[RunChunk], beats: dict[int, int]
+) -> tuple[Exception | None, Exception | None, dict[int, tuple[datetime | None, str]]]:
+    """One round on the sink's thread: the rows, then the heartbeats; each part fails alone."""
+    row_error = beat_error = None
+    answers: dict[int, tuple[datetime | None, str]] = {}
+    if rows:
+        try:
+            _insert_chunks(rows)
+        except Exception as exc:
+            row_error = exc
+    if beats:
+        try:
+            answers = _heartbeats(beats)
+        except Exception as exc:
+            beat_error = exc
+    if row_error is not None or beat_error is not None:
+        _close_connections()  # a connection that failed is not reused
+    return row_error, beat_error, answers
 
 
 _sinks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ChunkSink] = weakref.WeakKeyDictionary()
@@ -193,7 +302,8 @@ class TranscriptWriter:
         self._space.set()
         self._closing = False
         self._layer = get_channel_layer()
-        self._sink = chunk_sink()
+        self.sink = chunk_sink()
+        self.sink.acquire()
         self._task = asyncio.create_task(self._loop(), name=f"run-{run_pk}-writer")
 
     def append(self, data: bytes) -> None:
@@ -212,6 +322,12 @@ class TranscriptWriter:
             await self._space.wait()
 
     async def _loop(self) -> None:
+        try:
+            await self._write_all()
+        finally:
+            self.sink.release()
+
+    async def _write_all(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
@@ -222,10 +338,11 @@ class TranscriptWriter:
                 offset = self._pending_at
                 self._pending_at = loop.time() - self.started
                 self.seq += 1
-                await self._sink.store(self.run_pk, self.seq, round(offset, 6), data)
+                await self.sink.store(self.run_pk, self.seq, round(offset, 6), data)
                 self.written += len(data)
                 if self._layer is not None:
                     await self._layer.group_send(self.group, {"type": "run.output", "seq": self.seq, "data": data})
+                del data  # held now only by the sockets' queues that have yet to send it
                 if len(self._pending) <= MAX_PENDING // 2:
                     self._space.set()
             self._space.set()
@@ -256,12 +373,31 @@ def _load(run_pk: int) -> Target | None:
     return Target(run=run, config=run.account.aws_config(), command=run_real_command(run=run))
 
 
+def _heartbeats(beats: dict[int, int]) -> dict[int, tuple[datetime | None, str]]:
+    """Heartbeat and `bytes_out` for the active runs among `beats` (pk → bytes out); for each,
+    its cancel request: (when, by whom), or (None, "").
+
+    One UPDATE statement run for every run (executemany): an ORM `Case(When…)` over a hundred
+    runs cost more to build than the database took to run it. Only active runs are touched,
+    so a heartbeat still in flight when the run ends cannot overwrite the final `bytes_out`."""
+    connection = connections[Run.objects.db]
+    quote = connection.ops.quote_name
+    meta = Run._meta
+    active = ", ".join(["%s"] * len(ACTIVE_STATUSES))
+    sql = (
+        f"UPDATE {quote(meta.db_table)} SET {quote(meta.get_field('heartbeat_at').column)} = %s, "  # noqa: S608 (model identifiers; values are parameters)
+        f"{quote(meta.get_field('bytes_out').column)} = %s "
+        f"WHERE {quote(meta.pk.column)} = %s AND {quote(meta.get_field('status').column)} IN ({active})"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(now, size, pk, *ACTIVE_STATUSES) for pk, size in beats.items()])
+    rows = Run.objects.filter(pk__in=list(beats)).values("pk", "cancel_requested_at", "cancelled_by__username")
+    return {row["pk"]: (row["cancel_requested_at"], row["cancelled_by__username"] or "") for row in rows}
+
+
 def _heartbeat(run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
-    Run.objects.filter(pk=run_pk, status__in=ACTIVE_STATUSES).update(heartbeat_at=timezone.now(), bytes_out=bytes_out)
-    row = Run.objects.filter(pk=run_pk).values("cancel_requested_at", "cancelled_by__username", "status").first()
-    if row is None:
-        return None, ""
-    return row["cancel_requested_at"], row["cancelled_by__username"] or ""
+    return _heartbeats({run_pk: bytes_out}).get(run_pk, (None, ""))
 
 
 def _aws(fn):  # noqa: ANN001, ANN202
@@ -542,7 +678,7 @@ class _Runner:
                 await client.close()
                 return
             woken = await self._cancelled_within(min(beat, remaining))
-            requested, by = await database_sync_to_async(_heartbeat)(self.pk, self.writer.written)
+            requested, by = await self.writer.sink.heartbeat(self.pk, self.writer.written)
             if woken or requested is not None:
                 await self.cancel(client, by)
                 return

@@ -3,14 +3,16 @@
 Not a test: ``python tests/benchmarks/relay.py`` from the repository root.
 
 A child process serves the portal as `manage.py demo` does (daphne, moto, the SSM agent
-emulator, its own SQLite database, in-process runner). This process measures, in the same
+emulator, its own SQLite database, in-process runner), but with DEBUG off, as deployed. This process measures, in the same
 run, (a) an `SsmClient` reading its own emulator directly and (b) a WebSocket client reading
 the same kind of run through the portal (`ws/runs/<pk>/`), the browser's path: ExecuteCommand,
 the runner, the transcript rows, the channel layer, the consumer, JSON and base64.
 
 - latency: the command prints ``L <time.time()>`` lines; a line's latency is its arrival time
   minus that timestamp. "added" = relay percentile − direct percentile, with 1 and with 100
-  concurrent runs (only lines that arrive live are counted, not the replay).
+  concurrent runs (only lines that arrive live are counted, not the replay). The lines of a
+  round start together (`StartGate`), once every command runs and every viewer has its
+  replay, each run at its own phase: starting 100 runs is not what is measured.
 - throughput: a 50 MB base64 stream (no newlines, so the terminal passes it unchanged),
   seconds from start to the end of the stream, direct / relay.
 - memory: the server's RSS (VmRSS, sampled every 50 ms) growth while it relays 100 MB.
@@ -27,6 +29,7 @@ import asyncio
 import base64
 import json
 import os
+import secrets
 import shlex
 import subprocess
 import sys
@@ -40,8 +43,11 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 LINES = (
-    "import sys,time\n"
-    "n=int(sys.argv[1]); gap=float(sys.argv[2]); time.sleep(float(sys.argv[3]))\n"
+    "import fcntl,sys,time\n"
+    "n=int(sys.argv[1]); gap=float(sys.argv[2])\n"
+    "sys.stdout.write('R\\n'); sys.stdout.flush()\n"
+    "with open(sys.argv[3]) as gate: fcntl.flock(gate, fcntl.LOCK_SH)\n"
+    "time.sleep(float(sys.argv[4]))\n"
     "for i in range(n):\n"
     "    sys.stdout.write('L %.6f\\n' % time.time()); sys.stdout.flush(); time.sleep(gap)\n"
 )
@@ -56,8 +62,29 @@ GENERATOR = (
 )
 
 
-def lines_command(n: int, gap: float, delay: float) -> str:
-    return shlex.join([sys.executable, "-c", LINES, str(n), str(gap), str(delay)])
+def lines_command(n: int, gap: float, gate: str, phase: float) -> str:
+    return shlex.join([sys.executable, "-c", LINES, str(n), str(gap), gate, f"{phase:.6f}"])
+
+
+class StartGate:
+    """Holds every `lines` command before its first line until `open()`: the lines start only
+    once every command of a round is running (it printed `R`; the agent starts each command
+    in turn, blocking while it does) and every viewer is connected and has its replay, so what
+    is measured is streaming with N runs, not N runs being started. A lock file, not a sleep:
+    starting 100 runs takes a varying time on a loaded machine."""
+
+    def __init__(self) -> None:
+        import fcntl
+
+        fd, self.path = tempfile.mkstemp(prefix="relay-gate-")
+        self._file = os.fdopen(fd, "w")
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def open(self) -> None:
+        self._file.close()  # drops the lock; the commands waiting on it go (or pass it later)
+
+    def remove(self) -> None:
+        os.unlink(self.path)
 
 
 def generator_command(size: int) -> str:
@@ -67,11 +94,18 @@ def generator_command(size: int) -> str:
 # -- the server (child process) ---------------------------------------------------------------------
 
 
-def serve(port: int, db: str) -> None:
+def serve(port: int, db: str, agent: str) -> None:
+    # As deployed: DEBUG off. With DEBUG on, Django formats every query's SQL with its
+    # parameters (each transcript row's bytes) for its query log, which costs time and memory
+    # a deployment never spends.
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-            "DJANGO_DEBUG": "true",
+            "DJANGO_DEBUG": "false",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DJANGO_SECURE_COOKIES": "false",
+            "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "DATABASE_URL": f"sqlite:///{db}",
             "REDIS_URL": "",
             "ECSPORTAL_LOCAL_EXEC": "true",
@@ -101,7 +135,14 @@ def serve(port: int, db: str) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     aws = localaws.LocalAws()
     sessions.configure(endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10)
-    localaws.start_data_channel()
+    from ecsportal.aws import local
+
+    remote = RemoteAgent(agent)
+    local.set_session_registrar(
+        lambda request: remote.register_session(
+            session_id=request.session_id, token=request.token, command=request.command, container=request.container
+        )
+    )
     localaws.seed_iam(aws.endpoint_url)
     localaws.seed_aws(aws.endpoint_url)
     accounts = seed_portal(password="bench")
@@ -157,6 +198,64 @@ def serve(port: int, db: str) -> None:
     ).run()
 
 
+# -- the agent (its own process) --------------------------------------------------------------------
+
+
+def run_agent(address_file: str) -> None:
+    """The SSM agent emulator in a process of its own, shared by the direct and the relayed
+    runs: in the portal's process it took the portal's CPU (and its GIL), which no real
+    agent does, and the direct client's likewise. Sessions are registered over a local
+    `multiprocessing` connection."""
+    from multiprocessing.connection import Listener
+
+    from ecsportal.ssm.emulator import start_in_thread
+
+    emulator = start_in_thread()
+    key = bytes.fromhex(os.environ["RELAY_AGENT_KEY"])
+    with Listener(("127.0.0.1", 0), authkey=key) as listener:
+        Path(address_file).write_text(json.dumps(listener.address))
+
+        def answer(connection) -> None:  # noqa: ANN001
+            with connection:
+                while True:
+                    try:
+                        request = connection.recv()
+                    except EOFError:
+                        return
+                    connection.send(emulator.register_session(**request))
+
+        while True:
+            threading.Thread(target=answer, args=(listener.accept(),), daemon=True).start()
+
+
+class RemoteAgent:
+    """`register_session` on the agent process, from any thread."""
+
+    def __init__(self, address_file: str) -> None:
+        self.address = tuple(json.loads(Path(address_file).read_text()))
+        self.key = bytes.fromhex(os.environ["RELAY_AGENT_KEY"])
+        self._local = threading.local()
+
+    def register_session(self, **request: str) -> str:
+        from multiprocessing.connection import Client as Connect
+
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._local.connection = Connect(self.address, authkey=self.key)
+        connection.send(request)
+        return connection.recv()
+
+
+def start_agent(workdir: str) -> tuple[subprocess.Popen, str]:
+    address_file = f"{workdir}/agent.json"
+    agent = subprocess.Popen([sys.executable, __file__, "--agent", address_file], cwd=ROOT)
+    for _ in range(300):
+        if Path(address_file).exists() and Path(address_file).read_text():
+            return agent, address_file
+        time.sleep(0.05)
+    raise RuntimeError("the agent process did not start")
+
+
 # -- the clients -------------------------------------------------------------------------------------
 
 
@@ -171,7 +270,7 @@ class Portal:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return int(answer.read())
 
-    async def read(self, pk: int, on_data, live_only: bool = True) -> float:  # noqa: ANN001
+    async def read(self, pk: int, on_data, on_replayed=None) -> float:  # noqa: ANN001
         """Read run `pk` to its end; `on_data(bytes, arrival, live)`; returns the time the stream ended."""
         from websockets.asyncio.client import connect
 
@@ -188,6 +287,8 @@ class Portal:
                     on_data(base64.b64decode(message["data"]), time.time(), live)
                 elif message["type"] == "replayed":
                     live = True
+                    if on_replayed is not None:
+                        on_replayed()
                 elif message["type"] == "status" and message["finished"]:
                     if message["status"] not in ("succeeded",):
                         raise RuntimeError(f"run {pk} ended {message['status']}: {message['end_reason']}")
@@ -196,21 +297,35 @@ class Portal:
 
 
 class LineClock:
-    """Latency of each `L <timestamp>` line: arrival minus timestamp."""
+    """Latency of each `L <timestamp>` line: arrival minus timestamp. `on_ready` is called once
+    the command's `R` line has arrived (it is running and waits for the gate) and, through a
+    viewer, once the viewer has its replay too (`replayed()`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_ready=None, viewer: bool = False) -> None:  # noqa: ANN001
         self.carry = b""
         self.latencies: list[float] = []
+        self._on_ready = on_ready
+        self._waiting = {"R", "replayed"} if viewer else {"R"}
+
+    def _got(self, what: str) -> None:
+        if what in self._waiting:
+            self._waiting.discard(what)
+            if not self._waiting and self._on_ready is not None:
+                self._on_ready()
+
+    def replayed(self) -> None:
+        self._got("replayed")
 
     def feed(self, data: bytes, arrival: float, count: bool = True) -> None:
         data = self.carry + data
         *lines, self.carry = data.split(b"\n")
-        if not count:
-            return
         for line in lines:
             line = line.strip()
             if line.startswith(b"L "):
-                self.latencies.append((arrival - float(line[2:])) * 1000)
+                if count:
+                    self.latencies.append((arrival - float(line[2:])) * 1000)
+            elif line == b"R":
+                self._got("R")
 
 
 async def direct_run(emulator, command: str, name: str, on_data) -> float:  # noqa: ANN001
@@ -232,22 +347,38 @@ def percentile(values: list[float], p: float) -> float:
 
 
 async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -> dict[str, float]:  # noqa: ANN001
-    delay = 1.0 + runs * 0.05  # every viewer is connected before the lines start
-    direct_clocks = [LineClock() for _ in range(runs)]
-    await asyncio.gather(
-        *(
-            direct_run(emulator, lines_command(lines, gap, delay), f"lat-{runs}-{i}-{time.time_ns()}", c.feed)
-            for i, c in enumerate(direct_clocks)
-        )
-    )
-    relay_clocks = [LineClock() for _ in range(runs)]
-    readers = []
-    for clock in relay_clocks:
-        pk = await asyncio.to_thread(portal.start, lines_command(lines, gap, delay))
-        readers.append(asyncio.create_task(portal.read(pk, lambda d, t, live, c=clock: c.feed(d, t, live))))
-    await asyncio.gather(*readers)
-    direct = [v for c in direct_clocks for v in c.latencies]
-    relay = [v for c in relay_clocks for v in c.latencies]
+    """Each run prints `lines` lines every `gap` s, from its own phase in [0, gap) so that the runs
+    do not all print at the same instant, once all of them are streaming (`StartGate`)."""
+
+    def command(gate: StartGate, i: int) -> str:
+        return lines_command(lines, gap, gate.path, gap * i / runs)
+
+    async def round_(start, viewer: bool) -> list[float]:  # noqa: ANN001
+        gate = StartGate()
+        ready = asyncio.Semaphore(0)
+        clocks = [LineClock(ready.release, viewer) for _ in range(runs)]
+        try:
+            tasks = [await start(command(gate, i), clock) for i, clock in enumerate(clocks)]
+            for _ in range(runs):
+                await ready.acquire()
+        finally:
+            gate.open()
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            gate.remove()
+        return [v for c in clocks for v in c.latencies]
+
+    async def start_direct(cmd: str, clock: LineClock) -> asyncio.Task:
+        name = f"lat-{runs}-{time.time_ns()}"
+        return asyncio.create_task(direct_run(emulator, cmd, name, clock.feed))
+
+    async def start_relay(cmd: str, clock: LineClock) -> asyncio.Task:
+        pk = await asyncio.to_thread(portal.start, cmd)
+        return asyncio.create_task(portal.read(pk, lambda d, t, live: clock.feed(d, t, live), clock.replayed))
+
+    direct = await round_(start_direct, viewer=False)
+    relay = await round_(start_relay, viewer=True)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
         "direct_p99_ms": round(percentile(direct, 99), 2),
@@ -305,22 +436,17 @@ async def memory(portal: Portal, pid: int, size: int) -> dict[str, float]:
     return {"baseline_mb": round(baseline, 1), "peak_mb": round(peak[0], 1), "growth_mb": round(peak[0] - baseline, 1)}
 
 
-async def measure(port: int, cookie: str, pid: int, args: argparse.Namespace) -> dict[str, object]:
-    from ecsportal.ssm.emulator import start_in_thread
-
+async def measure(port: int, cookie: str, pid: int, agent: str, args: argparse.Namespace) -> dict[str, object]:
     portal = Portal(port, cookie)
-    emulator = start_in_thread()
-    try:
-        one = await latency(portal, emulator, 1, args.lines, 0.02)
-        print("1 run:", json.dumps(one), flush=True)
-        hundred = await latency(portal, emulator, 100, max(20, args.lines // 4), 0.05)
-        print("100 runs:", json.dumps(hundred), flush=True)
-        tp = await throughput(portal, emulator, int(args.mb * 1_000_000))
-        print("throughput:", json.dumps(tp), flush=True)
-        mem = await memory(portal, pid, int(args.rss_mb * 1_000_000))
-        print("memory:", json.dumps(mem), flush=True)
-    finally:
-        emulator.stop()
+    emulator = RemoteAgent(agent)
+    one = await latency(portal, emulator, 1, args.lines, 0.02)
+    print("1 run:", json.dumps(one), flush=True)
+    hundred = await latency(portal, emulator, 100, max(20, args.lines // 4), 0.05)
+    print("100 runs:", json.dumps(hundred), flush=True)
+    tp = await throughput(portal, emulator, int(args.mb * 1_000_000))
+    print("throughput:", json.dumps(tp), flush=True)
+    mem = await memory(portal, pid, int(args.rss_mb * 1_000_000))
+    print("memory:", json.dumps(mem), flush=True)
     return {
         "added_p50_ms_1": round(one["relay_p50_ms"] - one["direct_p50_ms"], 2),
         "added_p99_ms_1": round(one["relay_p99_ms"] - one["direct_p99_ms"], 2),
@@ -336,13 +462,17 @@ def main() -> None:
 
         faulthandler.dump_traceback_later(float(os.environ["RELAY_BENCH_TRACE"]), exit=True)
     parser = argparse.ArgumentParser()
-    parser.add_argument("--serve", nargs=2, metavar=("PORT", "DB"))
+    parser.add_argument("--serve", nargs=3, metavar=("PORT", "DB", "AGENT"))
+    parser.add_argument("--agent", metavar="ADDRESS_FILE")
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--rss-mb", type=float, default=100)
     args = parser.parse_args()
+    if args.agent:
+        run_agent(args.agent)
+        return
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1])
+        serve(int(args.serve[0]), args.serve[1], args.serve[2])
         return
     import socket
 
@@ -350,8 +480,10 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     workdir = tempfile.mkdtemp(prefix="relay-bench-")
+    os.environ["RELAY_AGENT_KEY"] = secrets.token_hex(16)
+    agent, address = start_agent(workdir)
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3"],
+        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3", address],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -365,10 +497,12 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], args))
+        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], address, args))
     finally:
         server.terminate()
         server.wait(timeout=10)
+        agent.terminate()
+        agent.wait(timeout=10)
     print(json.dumps(result))
 
 

@@ -5,6 +5,8 @@ Runs are created through the service and executed on the test's event loop (in-p
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -112,6 +114,27 @@ async def test_cancel_sends_ctrl_c_and_ends_cancelled(cast, run_as):
     run = await wait_ended(run.pk)
     assert run.status == RunStatus.CANCELLED
     assert "Cancelled by operator" in run.end_reason and "Ctrl-C" in run.end_reason
+
+
+async def test_a_cancel_recorded_elsewhere_is_seen_by_the_heartbeat(cast, run_as):
+    """A cancel stored by another process (no event in this one) reaches the runner through its
+    heartbeat round, which also keeps `bytes_out` current while the run streams."""
+    from django.utils import timezone
+
+    from ecsportal.runs.models import Run
+
+    run = await run_as(cast.operator, "echo started; sleep 30")
+    await _wait_output(run, b"started")
+    rows = Run.objects.filter(pk=run.pk)
+    for _ in range(100):
+        if (await sync_to_async(rows.get)()).bytes_out > 0:
+            break
+        await asyncio.sleep(0.05)
+    assert (await sync_to_async(rows.get)()).bytes_out == len(await _transcript(run))
+    await sync_to_async(rows.update)(cancel_requested_at=timezone.now(), cancelled_by=cast.operator)
+    run = await wait_ended(run.pk)
+    assert run.status == RunStatus.CANCELLED
+    assert "Cancelled by operator" in run.end_reason
 
 
 async def test_exec_not_enabled_says_how_to_enable_it(cast, run_as, lab_task):
