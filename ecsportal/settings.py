@@ -258,7 +258,9 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# An empty value (as .env.example leaves it) means the default: Path("") would be the working
+# directory, and WhiteNoise would serve every file in it (.env, the SQLite database) under /static/.
+STATIC_ROOT = Path(env.str("DJANGO_STATIC_ROOT", default="").strip() or BASE_DIR / "staticfiles")
 # In development serve straight from static/; in production from STATIC_ROOT, which the Dockerfile fills.
 WHITENOISE_USE_FINDERS = DEBUG or not STATIC_ROOT.is_dir()
 WHITENOISE_AUTOREFRESH = DEBUG

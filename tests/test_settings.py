@@ -66,6 +66,14 @@ def test_good_production_settings_start():
     assert found["layer"] == "ecsportal.layers.InMemoryChannelLayer"
 
 
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_static_root_means_the_default_never_the_working_directory(value):
+    code = "import json, django; from django.conf import settings; django.setup(); print(json.dumps(str(settings.STATIC_ROOT)))"
+    answer = start({**PRODUCTION, "DJANGO_STATIC_ROOT": value}, code=code)
+    assert answer.returncode == 0, answer.stderr
+    assert json.loads(answer.stdout.strip().splitlines()[-1]) == str(ROOT / "staticfiles")
+
+
 def test_production_never_answers_execute_command_locally_by_default():
     assert report(PRODUCTION)["local_exec"] is False
 
