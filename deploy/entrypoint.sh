@@ -15,14 +15,15 @@ case "$role" in
     if [ "${ECSPORTAL_MIGRATE_ON_START:-true}" = "true" ]; then
       python manage.py migrate --noinput
     fi
-    # --proxy-headers: client address and scheme from the proxy's X-Forwarded-For/-Proto.
+    # No --proxy-headers: daphne would believe the FIRST X-Forwarded-For address, which a client
+    # behind an appending proxy (an ALB) chooses. The portal reads the client's address itself
+    # (ECSPORTAL_TRUSTED_PROXY_HOPS) and the scheme from X-Forwarded-Proto (DJANGO_BEHIND_TLS_PROXY).
     # Pings every 20 s keep WebSockets alive through proxies that drop idle connections at 60 s.
     # --http-timeout ends an HTTP answer that takes longer than this (long exports included).
     # The portal writes its own access line per request (with the request ID), so daphne's is off
     # unless DAPHNE_ACCESS_LOG names a file (- for stdout).
     exec daphne \
       --bind "${BIND:-0.0.0.0}" --port "${PORT:-8000}" \
-      --proxy-headers \
       --http-timeout "${DAPHNE_HTTP_TIMEOUT:-600}" \
       --websocket_connect_timeout 10 --websocket_timeout 86400 \
       --ping-interval 20 --ping-timeout 30 \

@@ -219,6 +219,9 @@ CSRF_COOKIE_HTTPONLY = True  # pages send the token from the template (hx-header
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# How many proxies the portal sits behind (nginx, an ALB): the client's address is then read
+# from X-Forwarded-For, counted from the right (audit.services.client_ip). 0: the peer itself.
+ECSPORTAL_TRUSTED_PROXY_HOPS = env.int("ECSPORTAL_TRUSTED_PROXY_HOPS", default=0)
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False) else None
 )

@@ -3,6 +3,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
@@ -12,25 +13,37 @@ from ecsportal.audit.models import AuditEvent
 _SECRET_KEYS = {"secret_access_key", "secret", "password", "token", "token_value", "tokenvalue"}
 
 
-def _scrub(details: dict[str, Any]) -> dict[str, Any]:
-    clean: dict[str, Any] = {}
-    for key, value in details.items():
-        if key.lower() in _SECRET_KEYS:
-            continue
-        clean[key] = _scrub(value) if isinstance(value, dict) else value
-    return clean
+def _scrub(details: Any) -> Any:
+    """`details` without secret-named keys, at any depth (dicts inside lists too)."""
+    if isinstance(details, dict):
+        return {key: _scrub(value) for key, value in details.items() if str(key).lower() not in _SECRET_KEYS}
+    if isinstance(details, list | tuple):
+        return [_scrub(value) for value in details]
+    return details
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client's address as the server saw it. Behind the TLS proxy daphne's
-    `--proxy-headers` (the Dockerfile) puts the forwarded address in REMOTE_ADDR. The login
-    throttle counts failures per this same address (AXES_CLIENT_IP_CALLABLE)."""
+    """The client's address. The login throttle counts failures per this same address
+    (AXES_CLIENT_IP_CALLABLE), so a client must not be able to choose it.
+
+    With `ECSPORTAL_TRUSTED_PROXY_HOPS` = 0 (the default) it is the peer, REMOTE_ADDR. Behind N
+    trusted proxies it is the address the outermost of them saw: the N-th entry of
+    X-Forwarded-For counted from the right, since each proxy appends the address it saw
+    (entries further left are whatever the client sent, and never believed). A request with
+    fewer entries did not come through the proxies: its peer is used.
+    """
     if request is None:
         return None
     address = request.META.get("REMOTE_ADDR") or ""
+    hops = int(getattr(settings, "ECSPORTAL_TRUSTED_PROXY_HOPS", 0) or 0)
+    if hops > 0:
+        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        forwarded = [part for part in forwarded if part]
+        if len(forwarded) >= hops:
+            address = forwarded[-hops]
     try:
         return str(ipaddress.ip_address(address))
-    except ValueError:  # a unix socket, an empty value: no address rather than a bad row
+    except ValueError:  # a unix socket, an empty value, a forged word: no address rather than a bad row
         return None
 
 

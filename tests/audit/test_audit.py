@@ -39,10 +39,15 @@ def test_secrets_are_scrubbed_from_details_at_any_depth(cast):
     event = audit_record(
         actor=cast.admin,
         action="test",
-        details={"secret_access_key": "s1", "Token": "t1", "nested": {"password": "p1", "fields": ["a"]}},
+        details={
+            "secret_access_key": "s1",
+            "Token": "t1",
+            "nested": {"password": "p1", "fields": ["a"]},
+            "changes": [{"changed": {"fields": ["name"]}, "secret": "s2"}],
+        },
     )
     event.refresh_from_db()
-    assert event.details == {"nested": {"fields": ["a"]}}
+    assert event.details == {"nested": {"fields": ["a"]}, "changes": [{"changed": {"fields": ["name"]}}]}
 
 
 def test_records_the_actor_account_and_address(cast, client):
@@ -55,6 +60,29 @@ def test_records_the_actor_account_and_address(cast, client):
         cast.prod.pk,
         "203.0.113.9",
     )
+
+
+@pytest.mark.parametrize(
+    ("hops", "forwarded", "expected"),
+    [
+        (0, "198.51.100.7", "203.0.113.9"),  # no proxy trusted: the peer, whatever the header says
+        (1, "198.51.100.7", "198.51.100.7"),  # nginx replaced the header with the address it saw
+        (1, "6.6.6.6, 198.51.100.7", "198.51.100.7"),  # an appending proxy: the client wrote the first
+        (2, "6.6.6.6, 198.51.100.7, 10.0.0.5", "198.51.100.7"),  # an ALB in front of nginx
+        (2, "198.51.100.7", "203.0.113.9"),  # fewer entries than proxies: not through them, the peer
+        (1, "not-an-address", None),
+    ],
+)
+def test_the_client_address_is_never_one_the_client_chose(cast, client, settings, hops, forwarded, expected):
+    settings.ECSPORTAL_TRUSTED_PROXY_HOPS = hops
+    client.force_login(cast.admin)
+    client.post(
+        f"/accounts/{cast.prod.pk}/enabled/",
+        {"enabled": "0"},
+        REMOTE_ADDR="203.0.113.9",
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+    assert AuditEvent.objects.get(action="account.disable").source_ip == expected
 
 
 def test_system_actions_have_no_actor(cast):
