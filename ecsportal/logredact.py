@@ -15,10 +15,13 @@ import re
 
 REDACTED = "[redacted]"
 
-# "TokenValue": "…", 'tokenValue': '…', SecretAccessKey=…, "sessionToken": "…"
+# "TokenValue": "…", 'tokenValue': '…', SecretAccessKey=…, "sessionToken": "…", and the
+# assumed role's session token as a request header: 'X-Amz-Security-Token': b'…' (botocore.endpoint)
+# or x-amz-security-token:… (botocore.auth's canonical request)
 _KEY_VALUE = re.compile(
     r"""(?ix)
-    (["']?(?:token_?value|secret_?access_?key|session_?token)["']?\s*[:=]\s*\\?["']?)
+    (["']?(?:token_?value|secret_?access_?key|session_?token|(?:x-amz-)?security[-_]?token)["']?
+     \s*[:=]\s*b?\\?["']?)
     [^"'\\\s,}&<]+
     """
 )

@@ -116,7 +116,11 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "redact": {"()": "ecsportal.logredact.RedactSecrets"},
         },
         "formatters": {"portal": formatter},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "portal", "filters": ["context"]}},
+        # redact on the handler too: every record that reaches the console passes it, whichever
+        # logger wrote it (a library's child logger that nobody listed here included).
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "portal", "filters": ["context", "redact"]}
+        },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "botocore": {"level": "WARNING"},
@@ -127,6 +131,7 @@ def logging_config(*, log_format: str, level: str) -> dict[str, Any]:
             "ecsportal.ssm.websockets": {"level": "WARNING", "filters": ["redact"]},
             "botocore.endpoint": {"filters": ["redact"]},
             "botocore.parsers": {"filters": ["redact"]},
+            "botocore.auth": {"filters": ["redact"]},
         },
     }
 

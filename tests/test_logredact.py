@@ -62,6 +62,24 @@ class TokenFrame:
                 },
             ),
         ),
+        # botocore.endpoint, a request signed with an assumed role's session token
+        (
+            "botocore.endpoint",
+            "Sending http request: %s",
+            (
+                "<AWSPreparedRequest stream_output=False, method=POST, url=https://ecs.eu-west-1.amazonaws.com/, "
+                f"headers={{'X-Amz-Date': b'20261203T090000Z', 'X-Amz-Security-Token': b'{SESSION}', "
+                "'Authorization': b'AWS4-HMAC-SHA256 Credential=ASIA1/20261203/eu-west-1/ecs/aws4_request'}>",
+            ),
+        ),
+        # botocore.auth, the canonical request it signs
+        (
+            "botocore.auth",
+            "CanonicalRequest:\n%s",
+            (
+                f"POST\n/\n\nhost:ecs.eu-west-1.amazonaws.com\nx-amz-date:20261203T090000Z\nx-amz-security-token:{SESSION}\n",
+            ),
+        ),
         # the data channel's token frame, as websockets logs it: its text shortened, the
         # frame object (in the record's arguments) whole
         ("ecsportal.ssm.websockets", "> %s", (TokenFrame(),)),
