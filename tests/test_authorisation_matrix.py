@@ -378,21 +378,25 @@ def test_the_django_admin_is_for_portal_admins_only(world):
 # --- CSRF ---------------------------------------------------------------------------------------
 
 
-POSTABLE = sorted(n for n, e in MATRIX.items() if "ok" in e.post.values())
+# Logging out sends everyone to the login page ("login", not "ok"), yet it is a POST that changes
+# state: a page elsewhere must not be able to log the user out, so it needs the token too.
+LOGOUTS = ("logout", "admin_logout")
+POSTABLE = sorted(n for n, e in MATRIX.items() if "ok" in e.post.values() or n in LOGOUTS)
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("htmx", [False, True], ids=["form", "htmx"])
 def test_every_post_without_the_csrf_token_is_refused(world, htmx):
     """Every URL that takes a POST from someone, posted by such a user without the token (a
-    plain form, or htmx with its header), gets Django's CSRF refusal, and nothing is recorded."""
+    plain form, or htmx with its header), gets Django's CSRF refusal, and nothing is recorded;
+    a logout without the token leaves the user logged in."""
     from ecsportal.audit.models import AuditEvent
 
     assert len(POSTABLE) > 20
     before = AuditEvent.objects.count()
     for name in POSTABLE:
         entry = MATRIX[name]
-        role = next(r for r in reversed(ROLES) if entry.post[r] == "ok")
+        role = "superuser" if name in LOGOUTS else next(r for r in reversed(ROLES) if entry.post[r] == "ok")
         client = Client(enforce_csrf_checks=True)
         if role != "anonymous":
             client.force_login(world.users[role])
@@ -401,6 +405,10 @@ def test_every_post_without_the_csrf_token_is_refused(world, htmx):
         headers = {"HX-Request": "true"} if htmx else {}
         answer = client.post(entry.path(world), entry.data, headers=headers)
         assert (answer.status_code, b"CSRF" in answer.content) == (403, True), name
+        if name in LOGOUTS:
+            session = client.session
+            assert session.get("_auth_user_id") == str(world.users[role].pk), f"{name} ended the session"
+            assert client.get("/").status_code == 200, f"{name} logged the user out without the token"
     assert AuditEvent.objects.count() == before
 
 

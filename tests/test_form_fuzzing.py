@@ -9,12 +9,18 @@ The example counts are kept small for the suite's sake; the crafted values are w
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
+from django.urls import resolve
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ecsportal.accounts.models import Membership, Role
+from ecsportal.approvals.models import ApprovalRequest
 from ecsportal.demo import localaws
 from ecsportal.runbooks.models import Runbook
+from ecsportal.runs.models import Run
 from tests.runbooks.test_views import task_id
 
 pytestmark = pytest.mark.django_db
@@ -100,6 +106,34 @@ class Outcomes:
         assert self.codes - {302}, f"nothing was refused: {self.codes}"
 
 
+def assert_made_within_reach(user, answer) -> None:  # noqa: ANN001
+    """A valid call's redirect names what it made (a run, or the approval a stop waits on); that
+    belongs to an account where `user` is at least an operator, its task is in that account's AWS
+    account, and a role override is one that account allows: a crafted ARN, or another account's
+    task under this account's pk, never gets through."""
+    match = resolve(urlsplit(answer["Location"]).path)
+    if match.view_name == "runs:detail":
+        made = Run.objects.select_related("account", "approval").get(pk=match.kwargs["pk"])
+        task_arn, role_arn = made.task_arn, made.role_arn
+        if made.approval is not None:
+            assert made.approval.account_id == made.account_id
+            assert made.approval.target.get("task_arn", task_arn) == task_arn
+    elif match.view_name == "approvals:detail":
+        made = ApprovalRequest.objects.select_related("account").get(pk=match.kwargs["pk"])
+        task_arn, role_arn = made.target["task_arn"], made.target.get("role_arn", "")
+    else:
+        raise AssertionError(f"a valid call led to {answer['Location']}, not to a run or an approval")
+    account = made.account
+    assert Membership.objects.filter(user=user, account=account, role__gte=Role.OPERATOR).exists(), (
+        f"{user} made {made} on {account}, where they are not an operator"
+    )
+    assert task_arn, made
+    if task_arn.startswith("arn:"):
+        assert task_arn.split(":")[4] == account.account_id, (task_arn, account.account_id)
+    if role_arn:
+        assert role_arn == account.role_arn or role_arn in (account.allowed_role_arns or []), role_arn
+
+
 @pytest.fixture
 def targets(local_aws, cast):  # noqa: ANN001, ANN201
     task = task_id(cast, "prod-web", "web")
@@ -136,6 +170,7 @@ def test_the_stop_form_never_fails(cast, login, targets):
         answer = seen.post(client, "/stops/new/", data)
         if answer.status_code == 302:
             assert answer["Location"].startswith("/approvals/")
+            assert_made_within_reach(cast.operator, answer)
 
     post()
     seen.check()
@@ -169,6 +204,7 @@ def test_the_run_form_never_fails(cast, login, targets):
         answer = seen.post(client, "/runs/new/", data)
         if answer.status_code == 302:
             assert answer["Location"].startswith("/runs/")
+            assert_made_within_reach(cast.operator, answer)
 
     post()
     seen.check()
@@ -213,6 +249,7 @@ def test_runbook_values_never_fail(cast, login, targets):
         answer = seen.post(client, f"/runbooks/{book.pk}/", data)
         if answer.status_code == 302:
             assert answer["Location"].startswith("/runs/")
+            assert_made_within_reach(cast.operator, answer)
 
     post()
     seen.check()
@@ -294,3 +331,5 @@ def test_every_crafted_value_in_every_id_and_arn_field(cast, login, targets, pat
         for value in SWEPT:
             answer = client.post(path, {**valid, name: value})
             assert answer.status_code in FINE, (path, name, value, answer.status_code)
+            if answer.status_code == 302:
+                assert_made_within_reach(cast.operator, answer)
