@@ -8,6 +8,7 @@ from collections.abc import Callable
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
@@ -42,11 +43,15 @@ class PortalLoginView(auth_views.LoginView):
 
     def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
         locked_out = bool(getattr(self.request, "axes_locked_out", False))
+        typed = str(form.data.get("username", ""))[:150]
+        # A name no user has is recorded as such: people type their password into the username
+        # box, and the trail (page, CSV export) must not keep it.
+        known = bool(typed) and get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: typed}).exists()
         audit_record(
             actor=None,
             actor_label="anonymous",
             action="auth.login_failed",
-            target=str(form.data.get("username", ""))[:150],
+            target=typed if known else "(unknown username)",
             details={"locked_out": locked_out},
             source_ip=client_ip(self.request),
         )

@@ -263,9 +263,10 @@ def secrets_rotate(*, dry_run: bool = False) -> RotationReport:
                 except crypto.SecretUnreadable:
                     report.unreadable.append(describe(row))
                     continue
-                if not dry_run:
-                    model.objects.filter(pk=row.pk, **{field: ciphertext}).update(**{field: fresh})
-                report.rotated += 1
+                if dry_run:
+                    report.rotated += 1
+                else:  # conditional: a secret changed meanwhile is not overwritten, nor counted
+                    report.rotated += model.objects.filter(pk=row.pk, **{field: ciphertext}).update(**{field: fresh})
         audit_record(
             actor=None,
             action="secrets.rotate",

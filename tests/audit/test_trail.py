@@ -53,6 +53,14 @@ def test_a_login_a_failed_login_and_a_logout_are_each_recorded_with_the_address(
     assert _only("auth.logout").actor_id == cast.viewer.pk
 
 
+def test_a_name_no_user_has_is_not_kept_in_the_trail(cast):
+    # Someone types their password into the username box: the trail must not keep it.
+    _post_login(Client(), "hunter2-my-password", "x")
+    failed = _only("auth.login_failed")
+    assert failed.target == "(unknown username)"
+    assert not AuditEvent.objects.filter(target__contains="hunter2").exists()
+
+
 def test_the_admin_login_page_is_the_portals_audited_login(cast):
     client = Client()
     client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "nope"}, REMOTE_ADDR=ADDRESS)
