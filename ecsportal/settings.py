@@ -155,9 +155,16 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the embedded runner write while pages read.
+    # WAL and a busy timeout let the embedded runner write while pages read. IMMEDIATE: the
+    # runner stores transcripts on a connection of its own, and in WAL a deferred transaction
+    # that read before another connection committed fails at its first write at once
+    # (SQLITE_BUSY_SNAPSHOT, no busy wait); taking the write lock at BEGIN waits instead.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

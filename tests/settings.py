@@ -16,5 +16,12 @@ os.environ.setdefault("ECSPORTAL_RUN_SWEEP_SECONDS", "0")  # nor the stale-run s
 
 from ecsportal.settings import *  # noqa: E402, F403
 
+# The tests' SQLite database is in memory with a shared cache, where a second BEGIN IMMEDIATE
+# fails at once ("table is locked") instead of waiting, and the runner's sink shares Django's one
+# thread there anyway (runner._shares_one_thread). The demo server of the browser tests, on a
+# file, keeps IMMEDIATE.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["OPTIONS"].pop("transaction_mode", None)  # noqa: F405
+
 # The cast's passwords are hashed for every test; the production hasher would dominate the run.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -318,3 +318,51 @@ def test_an_unknown_log_format_is_refused():
 )
 def test_login_and_session_settings_that_would_lock_everyone_out_or_in_are_refused(name, value):
     assert name in refusal({**PRODUCTION, name: value})
+
+
+SNAPSHOT = """
+import threading, django
+django.setup()
+from django.db import connection, transaction
+with connection.cursor() as c:
+    c.execute("CREATE TABLE t (n integer)")
+    c.execute("INSERT INTO t VALUES (0)")
+read, written, outcome = threading.Event(), threading.Event(), []
+
+def page():  # a view: reads, then writes, in one transaction
+    try:
+        with transaction.atomic():
+            with connection.cursor() as c:
+                c.execute("SELECT n FROM t")
+                read.set()
+                written.wait(3)
+                c.execute("UPDATE t SET n = n + 1")
+        outcome.append("ok")
+    except Exception as exc:
+        outcome.append(type(exc).__name__ + ": " + str(exc))
+    finally:
+        connection.close()
+
+def runner():  # the runner's own connection commits a row meanwhile
+    read.wait(3)
+    with connection.cursor() as c:
+        c.execute("UPDATE t SET n = n + 10")
+    written.set()
+    connection.close()
+
+threads = [threading.Thread(target=page), threading.Thread(target=runner)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+with connection.cursor() as c:
+    c.execute("SELECT n FROM t")
+    print(outcome[0], c.fetchone()[0])
+"""
+
+
+def test_a_page_transaction_survives_the_runner_writing_on_its_own_connection(tmp_path):
+    # In WAL a deferred transaction that read before another connection committed fails at its
+    # first write, at once (no busy wait). The settings begin transactions IMMEDIATE on SQLite,
+    # so the other connection waits for the page instead.
+    answer = start({**PRODUCTION, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}, code=SNAPSHOT)
+    assert answer.returncode == 0, answer.stderr
+    assert answer.stdout.split() == ["ok", "11"]
