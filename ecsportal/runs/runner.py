@@ -183,7 +183,7 @@ class ChunkSink:
 
     def __init__(self) -> None:
         self._rows: list[tuple[RunChunk, asyncio.Future[None]]] = []
-        self._beats: list[tuple[int, int, asyncio.Future[tuple[datetime | None, str]]]] = []
+        self._beats: list[tuple[int, int, asyncio.Future[Beat]]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
         self._executor: ThreadPoolExecutor | None = None
@@ -216,9 +216,10 @@ class ChunkSink:
         self._wake.set()
         await future
 
-    async def heartbeat(self, run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
-        """Write the run's heartbeat and `bytes_out`; its cancel request (time, by whom) if any."""
-        future: asyncio.Future[tuple[datetime | None, str]] = asyncio.get_running_loop().create_future()
+    async def heartbeat(self, run_pk: int, bytes_out: int) -> Beat:
+        """Write the run's heartbeat and `bytes_out`; its cancel request (time, by whom) if any,
+        and whether it is still active."""
+        future: asyncio.Future[Beat] = asyncio.get_running_loop().create_future()
         self._beats.append((run_pk, bytes_out, future))
         self._wake.set()
         return await future
@@ -248,7 +249,7 @@ class ChunkSink:
                     if future.done():
                         continue
                     if beat_error is None:
-                        future.set_result(answers.get(pk, (None, "")))
+                        future.set_result(answers.get(pk, QUIET))
                     else:
                         future.set_exception(beat_error)
                 del rows  # the chunks' bytes are the writers' to drop now
@@ -256,10 +257,10 @@ class ChunkSink:
 
 def _write_round(
     rows: list[RunChunk], beats: dict[int, int]
-) -> tuple[Exception | None, Exception | None, dict[int, tuple[datetime | None, str]]]:
+) -> tuple[Exception | None, Exception | None, dict[int, Beat]]:
     """One round on the sink's thread: the rows, then the heartbeats; each part fails alone."""
     row_error = beat_error = None
-    answers: dict[int, tuple[datetime | None, str]] = {}
+    answers: dict[int, Beat] = {}
     if rows:
         try:
             _insert_chunks(rows)
@@ -317,7 +318,10 @@ class TranscriptWriter:
             self._space.clear()
 
     async def room(self) -> None:
-        """Wait while too much output is waiting to be written (the SSM client then holds the agent)."""
+        """Wait while too much output is waiting to be written (the SSM client then holds the agent).
+        A writer that failed stops the reader here, instead of letting output pile up unwritten."""
+        if self._task.done() and not self._task.cancelled() and self._task.exception() is not None:
+            raise self._task.exception()
         if not self._space.is_set() and not self._task.done():
             await self._space.wait()
 
@@ -373,9 +377,14 @@ def _load(run_pk: int) -> Target | None:
     return Target(run=run, config=run.account.aws_config(), command=run_real_command(run=run))
 
 
-def _heartbeats(beats: dict[int, int]) -> dict[int, tuple[datetime | None, str]]:
+Beat = tuple[datetime | None, str, bool]  # the cancel request (when, by whom), and whether the run is still active
+QUIET: Beat = (None, "", True)
+
+
+def _heartbeats(beats: dict[int, int]) -> dict[int, Beat]:
     """Heartbeat and `bytes_out` for the active runs among `beats` (pk → bytes out); for each,
-    its cancel request: (when, by whom), or (None, "").
+    its cancel request, (when, by whom) or (None, ""), and whether it is still active (a run
+    ended elsewhere, by the stale sweep say, tells its runner to stop).
 
     One UPDATE statement run for every run (executemany): an ORM `Case(When…)` over a hundred
     runs cost more to build than the database took to run it. Only active runs are touched,
@@ -392,12 +401,17 @@ def _heartbeats(beats: dict[int, int]) -> dict[int, tuple[datetime | None, str]]
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     with connection.cursor() as cursor:
         cursor.executemany(sql, [(now, size, pk, *ACTIVE_STATUSES) for pk, size in beats.items()])
-    rows = Run.objects.filter(pk__in=list(beats)).values("pk", "cancel_requested_at", "cancelled_by__username")
-    return {row["pk"]: (row["cancel_requested_at"], row["cancelled_by__username"] or "") for row in rows}
+    rows = Run.objects.filter(pk__in=list(beats)).values(
+        "pk", "cancel_requested_at", "cancelled_by__username", "status"
+    )
+    return {
+        row["pk"]: (row["cancel_requested_at"], row["cancelled_by__username"] or "", row["status"] in ACTIVE_STATUSES)
+        for row in rows
+    }
 
 
-def _heartbeat(run_pk: int, bytes_out: int) -> tuple[datetime | None, str]:
-    return _heartbeats({run_pk: bytes_out}).get(run_pk, (None, ""))
+def _heartbeat(run_pk: int, bytes_out: int) -> Beat:
+    return _heartbeats({run_pk: bytes_out}).get(run_pk, QUIET)
 
 
 def _aws(fn):  # noqa: ANN001, ANN202
@@ -574,10 +588,8 @@ class _Runner:
                 await self.writer.room()
         finally:
             watchdog.cancel()
-            try:
-                await watchdog
-            except asyncio.CancelledError:
-                pass
+            # Whatever the watchdog ended with (cancelled, or an error), the session is closed.
+            await asyncio.gather(watchdog, return_exceptions=True)
             await self.client.close()
         exit_code = None
         if marker:
@@ -678,7 +690,15 @@ class _Runner:
                 await client.close()
                 return
             woken = await self._cancelled_within(min(beat, remaining))
-            requested, by = await self.writer.sink.heartbeat(self.pk, self.writer.written)
+            try:
+                requested, by, active = await self.writer.sink.heartbeat(self.pk, self.writer.written)
+            except Exception as exc:  # one failed round (the database restarted): the next one reconnects
+                logger.warning("run %s: heartbeat failed: %s", self.pk, exc)
+                requested, by, active = None, "", True
+            if not active:  # ended elsewhere (the stale sweep, say): give the session back
+                self.stop = (RunStatus.ERROR, "The run was ended elsewhere while it was running.")
+                await client.close()
+                return
             if woken or requested is not None:
                 await self.cancel(client, by)
                 return

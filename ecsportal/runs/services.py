@@ -10,13 +10,14 @@ the commit.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ecsportal.accounts import crypto
@@ -328,6 +329,7 @@ def run_end(
     exit_code: int | None = None,
     bytes_out: int | None = None,
     only_runner: str | None = None,
+    stale_before: datetime | None = None,
 ) -> bool:
     """End an active run (conditional: an end already recorded wins), audited, then published."""
     fields: dict[str, Any] = {
@@ -343,6 +345,10 @@ def run_end(
         rows = Run.objects.filter(pk=run_pk, status__in=ACTIVE_STATUSES)
         if only_runner is not None:
             rows = rows.filter(runner_id=only_runner)
+        if stale_before is not None:  # the sweep: only if no heartbeat came in meanwhile, in the same UPDATE
+            rows = rows.filter(
+                Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, created_at__lt=stale_before)
+            )
         if rows.update(**fields) != 1:
             return False
         run = Run.objects.select_related("account").get(pk=run_pk)
@@ -414,9 +420,7 @@ def runs_end_stale(*, stale_after: float | None = None) -> int:
             )
         else:
             reason = f"Runner lost: the process running this session stopped answering for over {stale:g} s."
-        rows = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES)
-        rows = rows.filter(heartbeat_at__lt=cutoff) if run.heartbeat_at else rows.filter(heartbeat_at=None)
-        if rows.exists() and run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason=reason):
+        if run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason=reason, stale_before=cutoff):
             ended += 1
     for run in Run.objects.filter(status=RunStatus.AWAITING_APPROVAL).select_related("account"):
         run_settle_approval(run=run)

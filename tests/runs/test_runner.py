@@ -137,6 +137,24 @@ async def test_a_cancel_recorded_elsewhere_is_seen_by_the_heartbeat(cast, run_as
     assert "Cancelled by operator" in run.end_reason
 
 
+async def test_a_run_ended_elsewhere_stops_its_runner(cast, run_as):
+    """The stale sweep of another process ended the run (clock skew, a slow loop): its runner
+    learns it at the next heartbeat and gives the session back instead of streaming on."""
+    from ecsportal.runs import dispatcher
+    from ecsportal.runs.services import run_end
+
+    run = await run_as(cast.operator, "echo started; sleep 30; echo never")
+    await _wait_output(run, b"started")
+    task = dispatcher.local_task(run.pk)
+    assert task is not None
+    ended = await sync_to_async(run_end)(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost: test")
+    assert ended
+    await asyncio.wait_for(asyncio.shield(task), 10)  # the runner finished, long before the sleep
+    run = await wait_ended(run.pk)
+    assert run.end_reason == "Runner lost: test"  # the first end stands
+    assert b"never" not in await _transcript(run)
+
+
 async def test_exec_not_enabled_says_how_to_enable_it(cast, run_as, lab_task):
     arn = await sync_to_async(lab_task)(exec_enabled=False)
     run = await wait_ended((await run_as(cast.operator, "true", task=arn)).pk)

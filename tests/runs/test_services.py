@@ -147,6 +147,19 @@ def test_the_sweep_ends_runs_whose_runner_was_lost(cast, runs_lab, lab_task, que
 
 
 @pytest.mark.django_db(transaction=True)
+def test_the_sweep_never_ends_a_run_whose_heartbeat_came_in_after_it_looked(cast, runs_lab, lab_task, queued):
+    # The sweep's end repeats the staleness test in its own conditional UPDATE: a heartbeat that
+    # lands between the sweep's read and its end keeps the run alive.
+    cutoff = timezone.now() - timedelta(seconds=60)
+    run = _request(runs_lab, cast.operator, lab_task())
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
+    assert not services.run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost", stale_before=cutoff)
+    assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
+    Run.objects.filter(pk=run.pk).update(heartbeat_at=cutoff - timedelta(seconds=1))
+    assert services.run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost", stale_before=cutoff)
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_run_approved_long_after_its_request_is_not_swept_before_a_runner_takes_it(cast, runs_lab, lab_task, queued):
     runs_lab.approvals_for_commands = 1
     runs_lab.save()
