@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
-from channels.layers import InMemoryChannelLayer
+from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.test import Client
 
@@ -83,9 +83,11 @@ def everything_logged(caplog):  # noqa: ANN001, ANN201
 
 @pytest.fixture
 def channel_messages(monkeypatch):  # noqa: ANN001, ANN201
-    """Every message sent to a channel or a group through the (in-memory) channel layer."""
+    """Every message sent to a channel or a group through the configured channel layer
+    (in memory, or Redis under CI)."""
     seen: list[dict] = []
-    send, group_send = InMemoryChannelLayer.send, InMemoryChannelLayer.group_send
+    layer_class = type(get_channel_layer())
+    send, group_send = layer_class.send, layer_class.group_send
 
     async def recording_send(self, channel, message):  # noqa: ANN001, ANN202
         seen.append(message)
@@ -95,8 +97,8 @@ def channel_messages(monkeypatch):  # noqa: ANN001, ANN201
         seen.append(message)
         return await group_send(self, group, message)
 
-    monkeypatch.setattr(InMemoryChannelLayer, "send", recording_send)
-    monkeypatch.setattr(InMemoryChannelLayer, "group_send", recording_group_send)
+    monkeypatch.setattr(layer_class, "send", recording_send)
+    monkeypatch.setattr(layer_class, "group_send", recording_group_send)
     return seen
 
 
