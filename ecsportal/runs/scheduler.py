@@ -2,7 +2,7 @@
 
 asgi.py is loaded by every daphne process and by `manage.py runworker ecsportal-runs`, so every
 process starts it; the database lease "runs-sweep" lets one of them sweep at a time (periodic.py),
-and another takes over within two intervals when that process dies. It runs soon after the
+and another takes over within three intervals when that process dies. It runs soon after the
 process starts (runs left active by a process that died end as "runner lost") and then every
 ECSPORTAL_RUN_SWEEP_SECONDS; it also settles runs whose approval ended.
 
