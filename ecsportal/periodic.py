@@ -7,7 +7,7 @@ raised: one bad pass must not end the loop. `PeriodicJob.stop()` ends the loop b
 
 Every process of a deployment starts the same jobs; with `lease=True` a pass runs only in the
 process that holds the job's database lease (`ecsportal.leases`), so the job runs once per
-deployment. The holder renews the lease at each pass for twice the interval; when it stops
+deployment. The holder renews the lease before and after each pass for twice the interval; when it stops
 renewing (its process died), another process takes the lease over at its first pass after
 the lease expired, that is within three intervals. The jobs stay correct if two passes ever
 overlap (every write they make is conditional): the lease saves work, it is not a lock.
@@ -64,6 +64,7 @@ class PeriodicJob:
                 try:
                     if self._holds_lease():
                         self.job()
+                        self._holds_lease()  # renewed after a long pass too, so the next wait is covered
                 except Exception:
                     logger.exception("periodic job %s failed", self.name)
                 finally:
