@@ -18,7 +18,6 @@ from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.test import Client
@@ -29,8 +28,9 @@ from ecsportal.audit.models import AuditEvent
 from ecsportal.aws import local
 from ecsportal.demo import localaws
 from ecsportal.runbooks.models import Runbook
-from ecsportal.runs.models import END_STATUSES, Run, RunChunk, RunStatus
+from ecsportal.runs.models import Run, RunChunk, RunStatus
 from tests.runbooks.test_views import task_id
+from tests.runs.lab import wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -246,17 +246,6 @@ def _stored_text() -> list[tuple[str, bytes]]:
     return rows
 
 
-async def _wait_ended(run_pk: int, timeout: float = 30.0) -> Run:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        run = await database_sync_to_async(Run.objects.get)(pk=run_pk)
-        if run.status in END_STATUSES:
-            return run
-        assert loop.time() < deadline, f"run {run_pk} still {run.status}"
-        await asyncio.sleep(0.05)
-
-
 async def test_known_secrets_and_ssm_tokens_appear_nowhere(
     cast, runner, everything_logged, channel_messages, ssm_tokens
 ):
@@ -268,7 +257,7 @@ async def test_known_secrets_and_ssm_tokens_appear_nowhere(
     setup = await sync_to_async(_set_up_account_through_the_form)(cast, bodies)
     run = await sync_to_async(_request_the_runbook_run)(cast, setup, bodies)
     await sync_to_async(_approve)(cast, run, bodies)
-    run = await _wait_ended(run.pk)
+    run = await wait_ended(run.pk)
     assert (run.status, run.exit_code) == (RunStatus.SUCCEEDED, 0), run.end_reason
     await sync_to_async(_visit_everything_afterwards)(cast, setup, run, bodies)
 

@@ -20,9 +20,10 @@ from django.test import Client
 from ecsportal.approvals.models import ApprovalRequest
 from ecsportal.audit.models import AuditEvent
 from ecsportal.runbooks.models import Runbook
-from ecsportal.runs.models import END_STATUSES, Run, RunMode, RunStatus
+from ecsportal.runs.models import Run, RunMode, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from tests.runbooks.test_views import task_id
+from tests.runs.lab import wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
@@ -46,17 +47,6 @@ def runner(settings, local_aws, data_channel):  # noqa: ANN001, ANN201
     settings.ECSPORTAL_RUNNER_MODE = "inprocess"
     settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS = 0.2
     settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS = 0.5
-
-
-async def _wait_ended(run_pk: int, timeout: float = 30.0) -> Run:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        run = await database_sync_to_async(Run.objects.get)(pk=run_pk)
-        if run.status in END_STATUSES:
-            return run
-        assert loop.time() < deadline, f"run {run_pk} still {run.status}"
-        await asyncio.sleep(0.05)
 
 
 def _submit(user, runbook: Runbook, cast, **values: str) -> tuple[int, str, Run | None]:  # noqa: ANN001
@@ -85,7 +75,7 @@ async def _run(user, runbook, cast, **values: str) -> Run:  # noqa: ANN001
     status, location, run = await sync_to_async(_submit)(user, runbook, cast, **values)
     assert status == 302 and run is not None
     assert location == f"/runs/{run.pk}/"
-    return await _wait_ended(run.pk)
+    return await wait_ended(run.pk)
 
 
 def _printed(transcript: bytes) -> str:
@@ -179,7 +169,7 @@ async def test_once_approved_the_sealed_command_runs_with_the_real_secret(cast, 
     # thread-sensitive: the runner's database calls wait for this one (SQLite's shared
     # in-memory test database refuses concurrent writers instead of waiting)
     await sync_to_async(approval_decide)(actor=cast.approver, request_pk=run.approval_id, decision="approve")
-    run = await _wait_ended(run.pk)
+    run = await wait_ended(run.pk)
 
     transcript = await sync_to_async(run_transcript_bytes)(run=run)
     assert run.status == RunStatus.SUCCEEDED
