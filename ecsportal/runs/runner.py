@@ -196,10 +196,18 @@ class ChunkSink:
     def release(self) -> None:
         """A writer ends: the last one closes the connection and lets the thread go."""
         self._users -= 1
-        if self._users <= 0 and self._executor is not None and not self._rows and not self._beats:
-            executor, self._executor = self._executor, None
-            executor.submit(_close_connections)
-            executor.shutdown(wait=False)
+        self._shut_down_when_idle()
+
+    def _shut_down_when_idle(self, *, now: bool = False) -> None:
+        """Close the thread's connection and let the thread go, once no writer uses it and
+        nothing waits to be written (checked again after every round), or `now`."""
+        if self._executor is None:
+            return
+        if not now and (self._users > 0 or self._rows or self._beats):
+            return
+        executor, self._executor = self._executor, None
+        executor.submit(_close_connections)
+        executor.shutdown(wait=False)
 
     async def call(self, fn: Callable[..., T], *args: object) -> T:
         """`fn(*args)` on the sink's database thread."""
@@ -225,6 +233,12 @@ class ChunkSink:
         return await future
 
     async def _loop(self) -> None:
+        try:
+            await self._rounds()
+        finally:  # the loop is ending (cancelled): its connection goes too
+            self._shut_down_when_idle(now=True)
+
+    async def _rounds(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -253,6 +267,7 @@ class ChunkSink:
                     else:
                         future.set_exception(beat_error)
                 del rows  # the chunks' bytes are the writers' to drop now
+            self._shut_down_when_idle()
 
 
 def _write_round(
