@@ -10,11 +10,8 @@ import asyncio
 import asyncio.runners
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from ecsportal.demo import localaws
+from tests.deployment import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -139,24 +137,6 @@ def login(client):  # noqa: ANN001, ANN201
     return _login
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`manage.py demo` in a subprocess, as a user starts it, on a free port and its own SQLite."""
@@ -183,7 +163,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", timeout=90)
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=90)
     except RuntimeError:
         proc.kill()
         raise RuntimeError("demo did not start:\n" + (workdir / "demo.log").read_text()) from None

@@ -95,10 +95,16 @@ class Outcomes:
     def __init__(self) -> None:
         self.codes: set[int] = set()
 
-    def post(self, client, path: str, data: dict[str, str]):  # noqa: ANN001, ANN201
+    def post(self, client, path: str, data: dict[str, str], *, lands_on: str = "", made_by=None):  # noqa: ANN001, ANN201
+        """POST; a valid call (302) must land under `lands_on`, and what it made must be within
+        `made_by`'s reach (assert_made_within_reach) when a user is given."""
         answer = client.post(path, data)
         assert answer.status_code in FINE, (path, data, answer.status_code)
         self.codes.add(answer.status_code)
+        if answer.status_code == 302:
+            assert answer["Location"].startswith(lands_on), answer["Location"]
+            if made_by is not None:
+                assert_made_within_reach(made_by, answer)
         return answer
 
     def check(self) -> None:
@@ -167,10 +173,7 @@ def test_the_stop_form_never_fails(cast, login, targets):
         )
     )
     def post(data: dict[str, str]) -> None:
-        answer = seen.post(client, "/stops/new/", data)
-        if answer.status_code == 302:
-            assert answer["Location"].startswith("/approvals/")
-            assert_made_within_reach(cast.operator, answer)
+        seen.post(client, "/stops/new/", data, lands_on="/approvals/", made_by=cast.operator)
 
     post()
     seen.check()
@@ -201,10 +204,7 @@ def test_the_run_form_never_fails(cast, login, targets):
         )
     )
     def post(data: dict[str, str]) -> None:
-        answer = seen.post(client, "/runs/new/", data)
-        if answer.status_code == 302:
-            assert answer["Location"].startswith("/runs/")
-            assert_made_within_reach(cast.operator, answer)
+        seen.post(client, "/runs/new/", data, lands_on="/runs/", made_by=cast.operator)
 
     post()
     seen.check()
@@ -246,10 +246,7 @@ def test_runbook_values_never_fail(cast, login, targets):
         )
     )
     def post(data: dict[str, str]) -> None:
-        answer = seen.post(client, f"/runbooks/{book.pk}/", data)
-        if answer.status_code == 302:
-            assert answer["Location"].startswith("/runs/")
-            assert_made_within_reach(cast.operator, answer)
+        seen.post(client, f"/runbooks/{book.pk}/", data, lands_on="/runs/", made_by=cast.operator)
 
     post()
     seen.check()
@@ -286,9 +283,7 @@ def test_the_account_form_never_fails(cast, login, local_aws):
         )
     )
     def create(data: dict[str, str]) -> None:
-        answer = seen.post(client, "/accounts/new/", {"name": f"Fuzzed {next(names)}", **data})
-        if answer.status_code == 302:
-            assert answer["Location"].startswith("/accounts/")
+        seen.post(client, "/accounts/new/", {"name": f"Fuzzed {next(names)}", **data}, lands_on="/accounts/")
 
     create()
     seen.check()
