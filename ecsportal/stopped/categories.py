@@ -3,10 +3,12 @@
 No Django and no boto3 here: the collector stores what `classify` returns, the pages show what
 `CATEGORIES` says, and the tests feed it the messages of `docs/ecs-facts.md` directly.
 
-The order of the rules matters and follows what an on-call engineer would read first:
-a user's StopTask reason is theirs (it may quote any error text), an AWS error name in the
-task's reason beats the same in a container's, a container error beats the generic "Essential
-container in task exited", known scheduler and host messages come next, then exit codes.
+The order of the rules matters and follows what an on-call engineer would read first: the
+portal's own stops (`ecsportal #N: …`, written by `stops/reason.py`) are recognised whatever
+stop code comes with them; a user's StopTask reason is theirs (it may quote any error text);
+an AWS error name in the task's reason beats the same in a container's; a container error
+beats the generic "Essential container in task exited"; known scheduler and host messages
+come next, then exit codes.
 """
 
 from __future__ import annotations
@@ -203,6 +205,14 @@ _ALL = [
         kind=ROUTINE,
     ),
     _c(
+        "portal",
+        "Stopped through ecsportal",
+        "Stopped through this portal's stop action: the reason names the approval request, who asked, "
+        "who approved, and why.",
+        ["The approval request the reason names (its page has the whole conversation and the audit trail)."],
+        kind=ROUTINE,
+    ),
+    _c(
         "exit-0",
         "Essential container exited cleanly (0)",
         "An essential container's process finished with exit code 0, which stops the whole task.",
@@ -311,6 +321,8 @@ _STOP_CODES = {
     "ServiceSchedulerInitiated": "scheduler",
     "UserInitiated": "user-initiated",
 }
+# What `stops.reason.stop_reason` writes into StopTask's reason: `ecsportal #<request>: …`.
+PORTAL_REASON = re.compile(r"^ecsportal #(\d+): ")
 _ESSENTIAL_EXITED = re.compile(r"essential container in task exited", re.I)
 _EXIT_CATEGORIES = {0: "exit-0", 1: "exit-1", 137: "exit-137", 139: "exit-139", 143: "exit-143"}
 
@@ -370,6 +382,8 @@ def _by_exit_code(containers: Sequence[ContainerFacts], reason: str) -> Explanat
 def classify(*, stop_code: str, stopped_reason: str, containers: Sequence[ContainerFacts] = ()) -> Explanation:
     """The category of one stopped task, the container it is about, and the text it came from."""
     stopped_reason = stopped_reason or ""
+    if PORTAL_REASON.match(stopped_reason):  # whatever stop code the API reports with it
+        return Explanation(CATEGORIES["portal"], "", stopped_reason)
     if stop_code == "UserInitiated":
         return Explanation(CATEGORIES["user-initiated"], "", stopped_reason)
     task_error = _error_category(stopped_reason)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from ecsportal.stopped.categories import (
@@ -85,11 +87,6 @@ def test_each_error_name_of_the_facts_file_gets_its_category(reason, expected):
         ("ENI attachment failed", "TaskFailedToStart", "failed-to-start"),
         ("Something ECS has not said before", "TaskFailedToStart", "failed-to-start"),
         ("Task was replaced to rebalance", "InfrastructureHealth", "infrastructure"),
-        (
-            "ecsportal #12: runaway report (requested by operator, approved by approver)",
-            "UserInitiated",
-            "user-initiated",
-        ),
         ("Task stopped by user", "UserInitiated", "user-initiated"),
     ],
 )
@@ -165,6 +162,24 @@ def test_a_user_s_stop_reason_is_theirs_even_when_it_quotes_an_error_name():
     assert category_of("restarting after OutOfMemoryError last night", "UserInitiated") == "user-initiated"
 
 
+PORTAL_REASON = "ecsportal #12: runaway report (requested by operator, approved by approver)"
+
+
+# moto reports no stop code for StopTask, AWS reports UserInitiated; the containers say 143 or nothing.
+@pytest.mark.parametrize("stop_code", ["UserInitiated", "", "EssentialContainerExited"])
+@pytest.mark.parametrize("containers", [(), (ContainerFacts("app", 143), ContainerFacts("envoy", None))])
+def test_the_portal_s_own_stops_are_their_own_routine_category(stop_code, containers):
+    explained = classify(stop_code=stop_code, stopped_reason=PORTAL_REASON, containers=containers)
+    assert explained.category.id == "portal"
+    assert explained.category.label == "Stopped through ecsportal"
+    assert explained.category.is_routine
+
+
+def test_a_reason_that_merely_mentions_ecsportal_is_not_a_portal_stop():
+    assert category_of("restarted by hand, see ecsportal #12: later", "UserInitiated") == "user-initiated"
+    assert category_of("ecsportal #x: typed by someone", "") == "unknown"
+
+
 def test_unknown_text_is_unknown():
     assert category_of("The moon was in the wrong phase") == "unknown"
     assert category_of("") == "unknown"
@@ -229,3 +244,25 @@ def test_different_failures_do_not_group():
 
 def test_region_names_and_words_survive_normalization():
     assert normalize_reason("unable to reach eu-west-1 endpoint") == "unable to reach eu-west-1 endpoint"
+
+
+@pytest.mark.django_db
+def test_rows_kept_before_the_portal_category_existed_are_reclassified(cast):
+    from django.apps import apps
+
+    from tests.stopped.helpers import row
+
+    migration = importlib.import_module("ecsportal.stopped.migrations.0002_portal_stops_category")
+    ours = row(cast.prod, stop_code="UserInitiated", containers=(("app", 143, ""),), reason=PORTAL_REASON)
+    theirs = row(cast.prod, stop_code="UserInitiated", reason="ecsportal said so")
+    expected = (ours.category, ours.signature)
+    StoppedTask = apps.get_model("stopped", "StoppedTask")
+    StoppedTask.objects.filter(pk=ours.pk).update(category="user-initiated", signature="0" * 40)
+
+    migration.reclassify(apps, None)
+
+    ours.refresh_from_db()
+    assert (ours.category, ours.signature) == expected == ("portal", ours.signature)
+    theirs_before = (theirs.category, theirs.signature)
+    theirs.refresh_from_db()
+    assert (theirs.category, theirs.signature) == theirs_before
