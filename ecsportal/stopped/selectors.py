@@ -142,7 +142,12 @@ def stopped_page_for_user(*, user: AbstractBaseUser, filters: StoppedFilters) ->
 
 @dataclass(frozen=True)
 class FilterChoices:
-    """Options of the filter form: the user's accounts, their regions and known clusters."""
+    """Options of the filter form: the user's accounts, their regions and known clusters.
+
+    A value in the URL that is none of these (an account the user cannot see, a region or
+    stop code no account lists) stays applied, and the page adds it to its control as the
+    selected option: an empty table never sits under controls that all say "All".
+    """
 
     accounts: list[AwsAccount]
     regions: list[str]
@@ -150,6 +155,10 @@ class FilterChoices:
     categories: list[categories.Category]
     stop_codes: list[str]
     ranges: dict[str, str]
+
+    @property
+    def account_pks(self) -> list[int]:
+        return [a.pk for a in self.accounts]
 
 
 def filter_choices_for_user(*, user: AbstractBaseUser) -> FilterChoices:

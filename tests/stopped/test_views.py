@@ -125,6 +125,25 @@ def test_filters_return_exactly_the_matching_rows(cast, estate, login, query, ex
     assert exported(login(cast.viewer), query) == arns(estate, *expected)
 
 
+@pytest.mark.parametrize(
+    ("query", "control", "shown"),
+    [
+        ("account=999", "f-account", '<option value="999" selected>#999: not one of your accounts</option>'),
+        ("region=mars-1", "f-region", "<option selected>mars-1</option>"),
+        ("stop_code=x", "f-stop-code", "<option selected>x</option>"),
+    ],
+)
+def test_a_filter_that_matches_nothing_is_shown_in_its_control_not_as_all(cast, estate, login, query, control, shown):
+    client = login(cast.viewer)
+    html = client.get(f"/stopped/?{query}&range=all").content.decode()
+    select = html[html.index(f'id="{control}"') :]
+    select = select[: select.index("</select>")]
+    assert shown in select
+    assert select.count(" selected") == 1  # not also "All …"
+    assert "No stopped tasks match these filters." in html
+    assert exported(client, f"{query}&range=all") == set()  # the export applies the same filter
+
+
 def test_the_signature_filter_returns_the_rows_of_one_signature(cast, estate, login):
     assert estate["oom"].signature == estate["oom2"].signature != estate["staging"].signature
     assert exported(login(cast.viewer), f"signature={estate['oom'].signature}") == arns(estate, "oom", "oom2")
