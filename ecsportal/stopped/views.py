@@ -4,14 +4,18 @@ import csv
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import trigger_client_event
 
+from ecsportal.accounts.models import Role
+from ecsportal.accounts.selectors import roles_by_account_for_user
 from ecsportal.audit.services import client_ip
 from ecsportal.stopped import categories, selectors, services
 from ecsportal.stopped.forms import StatusForm, StoppedFilterForm, StoppedFilters
@@ -43,6 +47,27 @@ def stopped_list(request: HttpRequest) -> HttpResponse:
     return render(request, "stopped/list.html", context)
 
 
+def _live_links(request: HttpRequest, task: StoppedTask) -> dict[str, str]:
+    """Where the task's cluster, service and task live in the inventory, and the run form set
+    to its cluster (the picker then lists that service's live tasks); empty where the inventory
+    would refuse: a disabled account, a region no longer enabled, a run without the operator role."""
+    account = task.account
+    if not account.is_enabled or task.region not in account.regions:
+        return {}
+    where = (account.pk, task.region, task.cluster)
+    links = {
+        "cluster": reverse("inventory:cluster", args=where),
+        "task": reverse("inventory:task", args=(*where, task.task_id)),
+    }
+    if task.service:
+        links["service"] = links["cluster"] + "?" + urlencode({"service": task.service})
+        role = roles_by_account_for_user(user=request.user).get(account.pk)
+        if role is not None and role >= Role.OPERATOR:
+            picker = {"account": account.pk, "region": task.region, "cluster": task.cluster}
+            links["run"] = reverse("runs:new") + "?" + urlencode(picker)
+    return links
+
+
 @require_GET
 def stopped_detail(request: HttpRequest, pk: int) -> HttpResponse:
     task = selectors.stopped_task_get_for_user(user=request.user, pk=pk)
@@ -55,6 +80,7 @@ def stopped_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "containers": [{**c, "meaning": categories.exit_code_meaning(c.get("exit_code"))} for c in task.containers],
         "same_signature": selectors.stopped_count(same),
         "same_signature_query": StoppedFilters(signature=task.signature, range="all").query(),
+        "live": _live_links(request, task),
     }
     return render(request, "stopped/detail.html", context)
 

@@ -100,6 +100,39 @@ def test_the_detail_explains_the_task(cast, estate, login):
     assert "2 tasks with the same signature" in html
 
 
+def _href(html: str, element_id: str) -> str | None:
+    found = re.search(rf'id="{element_id}"[^>]*href="([^"]+)"', html)
+    return found[1].replace("&amp;", "&") if found else None
+
+
+def test_the_detail_links_cluster_service_and_task_to_the_inventory(cast, estate, login):
+    task = estate["oom"]
+    html = login(cast.viewer).get(f"/stopped/{task.pk}/").content.decode()
+    cluster = f"/inventory/{cast.prod.pk}/eu-west-1/prod-web/"
+    assert _href(html, "live-cluster") == cluster
+    assert _href(html, "live-service") == cluster + "?service=web"
+    assert _href(html, "live-task") == f"{cluster}tasks/{task.task_id}/"
+    assert _href(html, "run-on-service") is None  # a viewer may not run commands
+
+
+def test_an_operator_is_offered_a_command_on_a_live_task_of_the_service(cast, estate, login):
+    html = login(cast.operator).get(f"/stopped/{estate['oom'].pk}/").content.decode()
+    assert _href(html, "run-on-service") == f"/runs/new/?account={cast.prod.pk}&region=eu-west-1&cluster=prod-web"
+
+
+def test_a_standalone_task_has_no_service_link_and_no_run_offer(cast, estate, login):
+    html = login(cast.operator).get(f"/stopped/{estate['batch'].pk}/").content.decode()
+    assert _href(html, "live-cluster") and not _href(html, "live-service") and not _href(html, "run-on-service")
+    assert "standalone task" in html
+
+
+def test_a_disabled_account_s_task_links_nowhere_the_inventory_would_refuse(cast, estate, login):
+    cast.prod.is_enabled = False
+    cast.prod.save()
+    html = login(cast.operator).get(f"/stopped/{estate['oom'].pk}/").content.decode()
+    assert not any(_href(html, i) for i in ("live-cluster", "live-service", "live-task", "run-on-service"))
+
+
 @pytest.mark.parametrize(
     ("query", "expected"),
     [
