@@ -20,6 +20,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
 from ecsportal import dashboard, metrics
+from ecsportal.accounts.forms import PortalLoginForm
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.audit.services import audit_record, client_ip
 
@@ -32,6 +33,7 @@ class PortalLoginView(auth_views.LoginView):
     the throttle (django-axes) is recorded as such."""
 
     template_name = "registration/login.html"
+    form_class = PortalLoginForm
     redirect_authenticated_user = True
 
     def form_valid(self, form: AuthenticationForm) -> HttpResponse:
@@ -41,9 +43,9 @@ class PortalLoginView(auth_views.LoginView):
             audit_record(actor=user, action="auth.login", target=user.get_username(), source_ip=client_ip(self.request))
         return response
 
-    def form_invalid(self, form: AuthenticationForm) -> HttpResponse:
+    def form_invalid(self, form: PortalLoginForm) -> HttpResponse:
         locked_out = bool(getattr(self.request, "axes_locked_out", False))
-        typed = str(form.data.get("username", ""))[:150]
+        typed = form.checked_username()
         # A name no user has is recorded as such: people type their password into the username
         # box, and the trail (page, CSV export) must not keep it.
         known = bool(typed) and get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: typed}).exists()

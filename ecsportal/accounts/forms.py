@@ -4,7 +4,9 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 
 from ecsportal.accounts import validators as v
 from ecsportal.accounts.models import AwsAccount, CredentialSource, Role
@@ -215,3 +217,27 @@ class MembershipForm(forms.Form):
 
 class RoleForm(forms.Form):
     role = forms.TypedChoiceField(choices=Role.choices, coerce=int)
+
+
+class PortalLoginForm(AuthenticationForm):
+    """Django's login form, refusing a username no user can have before anything queries it.
+
+    AuthenticationForm sets the username field's max_length after the field is built, so the
+    length is never validated: a longer name reached django-axes, whose 255-character column
+    PostgreSQL refuses (a 500). A NUL fails the field, but PostgreSQL refuses it in any query,
+    the failure's audit included. Both now get the page's one message for a wrong login.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["username"]
+        field.validators.append(MaxLengthValidator(field.max_length))
+
+    def clean(self) -> dict[str, Any]:
+        if "username" in self.errors:  # never authenticated, so the throttle never sees it
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+    def checked_username(self) -> str:
+        """The typed username once it passed the field's checks (safe to query), or ""."""
+        return str(getattr(self, "cleaned_data", {}).get("username") or "")
