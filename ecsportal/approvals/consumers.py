@@ -18,7 +18,16 @@ from ecsportal.approvals.notify import approvers_group, request_group
 from ecsportal.approvals.selectors import approval_get_for_user, approver_account_pks
 
 
-class ApprovalConsumer(PortalConsumer):
+class _ListenOnly(PortalConsumer):
+    """The browser has nothing to say on these sockets: every frame it sends (text, binary,
+    malformed or deeply nested JSON) is dropped before any decoding, so none can raise in the
+    consumer (a traceback and close 1011) or cost the server time."""
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        return None
+
+
+class ApprovalConsumer(_ListenOnly):
     """One request's page: tells the viewer when its status or decisions change."""
 
     async def authorise(self, user: Any) -> list[str] | None:
@@ -29,22 +38,16 @@ class ApprovalConsumer(PortalConsumer):
             return None
         return [request_group(int(pk))]
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Listen-only socket: whatever the browser sends is ignored."""
-
     async def approval_changed(self, event: dict[str, Any]) -> None:
         await self.send_json({"changed": "approval", "pk": event["pk"]})
 
 
-class InboxConsumer(PortalConsumer):
+class InboxConsumer(_ListenOnly):
     """An approver's inbox and navigation count: any change on an account they approve for."""
 
     async def authorise(self, user: Any) -> list[str] | None:
         accounts = await database_sync_to_async(approver_account_pks)(user=user)
         return [approvers_group(pk) for pk in accounts] or None
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Listen-only socket: whatever the browser sends is ignored."""
 
     async def approval_changed(self, event: dict[str, Any]) -> None:
         await self.send_json({"changed": "inbox", "pk": event["pk"]})

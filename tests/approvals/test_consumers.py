@@ -86,3 +86,27 @@ async def test_an_approver_of_another_account_hears_nothing(cast, stop_target):
     await sync_to_async(stop_request)(actor=cast.operator, target=target, reason="not yours")
     assert await communicator.receive_nothing(timeout=0.5)
     await communicator.disconnect()
+
+
+HOSTILE_FRAMES = [
+    {"text_data": "not json"},
+    {"text_data": "{"},
+    {"bytes_data": b"\x00\xff\xfe binary"},
+    {"text_data": "[" * 100_000 + "]" * 100_000},  # deeper than json's recursion limit
+    {"text_data": '{"a":' * 50_000 + "1" + "}" * 50_000},
+    {"text_data": '{"changed": "inbox"}'},
+]
+
+
+@pytest.mark.parametrize("path", ["inbox", "request"])
+async def test_the_listen_only_sockets_ignore_whatever_the_browser_sends(cast, pending, path):
+    url = "/ws/approvals/inbox/" if path == "inbox" else f"/ws/approvals/{pending.pk}/"
+    communicator, connected = await _connect(url, cast.approver)
+    assert connected
+    for frame in HOSTILE_FRAMES:
+        await communicator.send_to(**frame)
+    assert await communicator.receive_nothing(timeout=0.2)  # no answer, and not closed (1011)
+    await sync_to_async(services.approval_decide)(actor=cast.approver, request_pk=pending.pk, decision="reject")
+    message = json.loads(await communicator.receive_from(timeout=5))
+    assert message["pk"] == pending.pk  # still listening
+    await communicator.disconnect()
