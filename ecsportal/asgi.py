@@ -18,6 +18,7 @@ from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  #
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
+from ecsportal import httplimits  # noqa: E402
 from ecsportal.accounts.sockets import UnknownPathConsumer  # noqa: E402
 from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
@@ -39,6 +40,7 @@ application = LoopCapture(
         }
     )
 )
+httplimits.install()  # an overlong address gets 414, not a silently closed connection
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
 start_housekeeping()  # approvals left executing by a process that died; off when 0
 start_run_sweep()  # runs whose runner was lost (on start and periodically); off when 0
