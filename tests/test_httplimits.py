@@ -6,7 +6,6 @@ import socket
 from unittest.mock import Mock
 from urllib.parse import urlsplit
 
-import pytest
 from daphne.http_protocol import HTTPFactory
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
