@@ -171,8 +171,20 @@ class _BaseOptionFormSet(forms.BaseInlineFormSet):
         ]
 
 
+# The formset builds as many forms as the posted TOTAL_FORMS says, up to absolute_max (2,000 by
+# default: a 400-digit count took seconds and rendered 9.4 MB); past MAX_OPTIONS it is a form error.
+MAX_OPTIONS = 30
+
 OptionFormSet = forms.inlineformset_factory(
-    Runbook, RunbookOption, form=RunbookOptionForm, formset=_BaseOptionFormSet, extra=2, can_delete=True
+    Runbook,
+    RunbookOption,
+    form=RunbookOptionForm,
+    formset=_BaseOptionFormSet,
+    extra=2,
+    can_delete=True,
+    max_num=MAX_OPTIONS,
+    absolute_max=MAX_OPTIONS,
+    validate_max=True,
 )
 
 

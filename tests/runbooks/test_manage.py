@@ -189,3 +189,22 @@ def test_the_django_admin_shows_runbooks_but_cannot_change_them(cast, login, ech
     assert client.post(f"/admin/runbooks/runbook/{echo_book.pk}/delete/", {"post": "yes"}).status_code == 403
     echo_book.refresh_from_db()
     assert echo_book.name == "Echo"
+
+
+@pytest.mark.parametrize("count", ["9" * 400, "2001", "31"])
+def test_a_huge_option_count_is_a_form_error_not_thousands_of_forms(cast, login, count):
+    answer = login(cast.admin).post("/runbooks/manage/new/", _form([cast.prod], **{"options-TOTAL_FORMS": count}))
+    assert answer.status_code == 422
+    assert len(answer.content) < 200_000  # the page with two options is ~30 KB; 2,000 forms were 9.4 MB
+    assert "Please submit at most 30 forms." in answer.content.decode()
+    assert not Runbook.objects.filter(name="Grep a log").exists()
+
+
+def test_a_runbook_with_the_most_options_allowed_is_saved(cast, login):
+    names = [f"opt{i}" for i in range(30)]
+    fields = {"options-TOTAL_FORMS": "30", "command_template": "echo " + " ".join(f"{{{n}}}" for n in names)}
+    for i, name in enumerate(names):
+        fields |= {f"options-{i}-name": name, f"options-{i}-kind": "text", f"options-{i}-required": "on"}
+    answer = login(cast.admin).post("/runbooks/manage/new/", _form([cast.prod], **fields))
+    assert answer.status_code == 302
+    assert Runbook.objects.get(name="Grep a log").options.count() == 30
