@@ -6,6 +6,7 @@ Screenshots land in var/screenshots/ (audit, audit-filtered, login-locked).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,7 @@ def test_the_login_page_says_until_when_after_too_many_failures(browser, demo_se
         assert locked.is_visible()
         text = locked.inner_text()
         assert "Too many failed logins" in text and "Try again after" in text and "15 minutes" in text
+        assert re.search(r"Try again after \d\d:\d\d your time", text)  # the viewer's clock, not the server's
         assert page.input_value("#id_username") == "mallory"  # kept, the password never
         screenshot(page, "login-locked")
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 from tests.conftest import screenshot
 
@@ -54,3 +55,35 @@ def test_the_page_reads_on_a_narrow_laptop(page_as, demo_server):
     assert page.locator("svg.stopped-chart rect.bar").count() > 10
     assert page.locator("#stopped-chart").bounding_box()["width"] <= 800
     screenshot(page, "stopped-list-800")
+
+
+def _local_title(iso: str, zone: str, offset: timedelta, label: str) -> str:
+    when = datetime.fromisoformat(iso).astimezone(UTC)
+    local = (when + offset).strftime("%Y-%m-%d %H:%M:%S")
+    return f"{local} your time ({zone}, {label})\n{when:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def test_times_show_the_viewer_s_own_time_and_utc_on_hover_also_after_an_htmx_swap(browser, demo_server):
+    context = browser.new_context(timezone_id="Asia/Tokyo", viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.goto(f"{demo_server}/login/")
+        page.fill("#id_username", "viewer")
+        page.fill("#id_password", "demo")
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{demo_server}/")
+        page.goto(f"{demo_server}/stopped/")
+        first = page.locator("#stopped-table time").first
+        expected = _local_title(first.get_attribute("datetime"), "Asia/Tokyo", timedelta(hours=9), "UTC+09:00")
+        assert first.get_attribute("title") == expected
+        assert re.fullmatch(r"\d+\s\w+(,\s\d+\s\w+)? ago|now", first.inner_text().replace("\xa0", " "))
+
+        page.select_option("#f-range", "all")  # the table is swapped in by htmx
+        page.wait_for_url(re.compile(r"range=all"))
+        page.wait_for_function("() => !document.querySelector('#stopped-results.is-refreshing')")
+        swapped = page.locator("#stopped-table time").last
+        page.wait_for_function("el => el.title.includes('your time (Asia/Tokyo')", arg=swapped.element_handle())
+        assert swapped.get_attribute("title").endswith(" UTC")
+    finally:
+        context.close()

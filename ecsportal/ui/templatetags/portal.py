@@ -12,7 +12,8 @@ register = template.Library()
 
 @register.simple_tag
 def when(value: datetime | None, empty: str = "—") -> str:
-    """A relative time with the absolute UTC time on hover."""
+    """A relative time with the absolute UTC time on hover; app.js adds the viewer's local time
+    and zone to the hover (the `datetime` attribute is what it reads)."""
     if value is None:
         return empty
     if timezone.is_naive(value):
