@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # ecsportal: one image for every role (web, runner, collector, migrate); docs/deploy.md.
 #   docker build -t ecsportal .
 # Runtime requirements only (requirements.txt); tests, docs and tools stay out (.dockerignore).

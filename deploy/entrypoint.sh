@@ -10,6 +10,35 @@ set -eu
 role="${1:-web}"
 [ "$#" -gt 0 ] && shift
 
+# SQLite (the default: var/db.sqlite3, or a sqlite:// DATABASE_URL) needs its directory
+# writable by the portal's user, uid 10001. A host directory bind-mounted on /app/var is often
+# root's, and SQLite then says only "unable to open database file": say what is wrong instead.
+sqlite_dir_check() {
+  case "${DATABASE_URL:-}" in
+    "") file="var/db.sqlite3" ;;
+    sqlite://:memory:*|sqlite:///:memory:*) return 0 ;;
+    sqlite:*) file="${DATABASE_URL#sqlite://}"; file="${file#/}"; file="${file%%\?*}" ;;
+    *) return 0 ;;
+  esac
+  dir="$(dirname "$file")"
+  if [ ! -d "$dir" ]; then
+    echo "ecsportal: the SQLite database $file cannot be created: $dir does not exist." >&2
+    exit 78  # EX_CONFIG
+  fi
+  if [ ! -w "$dir" ] || { [ -e "$file" ] && [ ! -w "$file" ]; }; then
+    echo "ecsportal: cannot write the SQLite database $file: its directory $dir belongs to" \
+      "uid:gid $(stat -c '%u:%g' "$dir"), and this process runs as $(id -u):$(id -g)." >&2
+    echo "Give the directory (a bind mount on /app/var) to the image's user, uid 10001:" \
+      "chown -R 10001:10001 <host directory>; or mount a named volume there, or set DATABASE_URL" \
+      "to PostgreSQL (docs/deploy.md, \"The image\")." >&2
+    exit 78  # EX_CONFIG
+  fi
+}
+
+case "$role" in
+  web|migrate|runner|collector) sqlite_dir_check ;;
+esac
+
 case "$role" in
   web)
     if [ "${ECSPORTAL_MIGRATE_ON_START:-true}" = "true" ]; then

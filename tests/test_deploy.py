@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -126,6 +127,59 @@ def test_the_doc_names_every_setting():
     doc = (ROOT / "docs" / "deploy.md").read_text()
     missing = {name for name in settings_listed() if f"`{name}`" not in doc}
     assert not missing, f"docs/deploy.md does not mention {sorted(missing)}"
+
+
+def test_the_dockerfile_needs_no_frontend_from_a_registry():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert not re.search(r"^#\s*syntax\s*=", dockerfile, re.M | re.I)  # BuildKit would pull it, even offline
+
+
+def test_every_compose_service_runs_under_an_init():
+    services = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]
+    assert {name for name, service in services.items() if service.get("init") is not True} == set()
+
+
+def test_the_deploy_doc_is_true_to_the_image():
+    doc = (ROOT / "docs" / "deploy.md").read_text()
+    assert "has not\nbeen built" not in doc and "not been built" not in doc.replace("\n", " ")
+    assert re.search(r"docker run [^\n]*--init", doc)
+    assert "10001:10001" in doc
+    fernet = [line for line in doc.splitlines() if "Fernet.generate_key" in line]
+    assert fernet and all("docker run --rm ecsportal python -c" in line for line in fernet)
+
+
+def _unprivileged() -> list[str]:
+    """How to run a command as a user that cannot write a directory root made (setpriv as root)."""
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] if os.geteuid() == 0 else []
+
+
+@pytest.mark.parametrize("role", ["web", "migrate", "runner", "collector"])
+def test_the_entry_point_says_what_is_wrong_when_the_database_directory_is_not_writable(role):
+    # Made where any user can reach it (pytest's own temporary tree is root's alone), owned by
+    # the test's user and not writable by the one the entry point runs as: a root-owned bind mount.
+    with tempfile.TemporaryDirectory() as parent:
+        os.chmod(parent, 0o755)  # noqa: S103  (readable, as a mount point is; still not writable)
+        data = Path(parent) / "var"
+        data.mkdir(mode=0o755)
+        if os.geteuid() != 0:
+            data.chmod(0o555)
+        _assert_refused(data, role)
+
+
+def _assert_refused(data: Path, role: str) -> None:
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite:///{data / 'db.sqlite3'}"}
+    answer = subprocess.run(
+        [*_unprivileged(), "sh", str(DEPLOY / "entrypoint.sh"), role],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+        cwd=ROOT,
+    )
+    assert answer.returncode == 78, answer.stderr
+    assert f"cannot write the SQLite database {data / 'db.sqlite3'}" in answer.stderr
+    assert "chown -R 10001:10001" in answer.stderr and "docs/deploy.md" in answer.stderr
+    assert not (data / "db.sqlite3").exists()
 
 
 def test_the_entry_point_passes_other_commands_through():
