@@ -15,15 +15,17 @@ Network failures never raise: a channel that cannot be opened, a refused token, 
 connection, a silent agent all end the iteration and are described by ``end``. Only
 programming errors (a malformed URL, a size out of range) raise.
 
-The driver opens the WebSocket, sends the token frame, then runs two tasks: one pumps
-frames from the socket through the core and queues output for the iterator, the other
-ticks every 100 ms for retransmission, the input grace period and the idle timeout. The
-output queue is bounded, so a slow consumer stops the socket being read and the agent is
-held back by TCP rather than this process buffering without limit.
+The driver opens the WebSocket, sends the token frame, then runs three tasks: a reader
+that pumps frames from the socket through the core and queues output for the iterator, a
+writer that sends what the core has to send (acks, input, retransmissions) in batches when
+woken, and a ticker that runs every 100 ms for retransmission, the input grace period and the
+idle timeout. The output queue is bounded, so a slow consumer stops the socket being read and
+the agent is held back by TCP rather than this process buffering without limit.
 
-The token is kept in a private attribute, sent once, and never logged: WebSocket frame
-dumps go to a dedicated logger pinned at INFO so that turning on DEBUG logging elsewhere
-cannot print the token frame.
+The token is kept in a private attribute, sent once, and never logged by this module:
+websockets' frame dumps go to the dedicated logger ``ecsportal.ssm.websockets``, which
+``settings.LOGGING`` (``logs.py``) sets to WARNING with the redaction filter, so turning on
+DEBUG logging elsewhere cannot print the token frame; nothing here changes its level.
 
 ``python -m ecsportal.ssm.client --url URL --token TOKEN`` copies stdin to the session and
 the session's output to stdout, for trying a server by hand.
