@@ -2,20 +2,18 @@
 
 `ECSPORTAL_RUNNER_MODE`:
 
-- ``inprocess`` (default): the coroutine runs on the ASGI server's event loop, the loop the
-  WebSocket consumers use. Daphne has no lifespan event, so `LoopCapture` (the outermost ASGI
-  app in asgi.py) records the running loop on every connection; sync code (views, approval
-  executors, all in threads) asks that loop to start it with `call_soon_threadsafe(start_local)`
-  (on the loop's own thread, `start_local` directly). The in-memory channel layer is not
-  thread-safe across loops, which is why the runner must live on that loop. A process with no
-  server loop (a management command, a shell) starts a private loop on a daemon thread.
+- ``inprocess`` (default): the coroutine is scheduled on the ASGI server's event loop, the
+  loop the WebSocket consumers use. Daphne has no lifespan event, so `LoopCapture` (the
+  outermost ASGI app in asgi.py) records the running loop on every connection; sync code
+  (views, approval executors, all in threads) hands the coroutine over with
+  `run_coroutine_threadsafe`. The in-memory channel layer is not thread-safe across loops,
+  which is why the runner must live on that loop and not on a private one.
 - ``worker``: a message to the channel ``ecsportal-runs``; `RunWorkerConsumer` (routed under
-  "channel" in asgi.py) runs it in `manage.py runworker ecsportal-runs`. Needs Redis. When the
-  channel layer refuses the message (Redis down, the queue full), the run is ended at once as
-  an error that says so, never a 500.
+  "channel" in asgi.py) runs it in `manage.py runworker ecsportal-runs`. Needs Redis.
 
 Tasks are kept in a module-level dict until they finish: asyncio keeps only weak references.
 """
+
 from __future__ import annotations
 
 import asyncio
