@@ -26,6 +26,8 @@ from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsum
 from ecsportal.runs.scheduler import start_run_sweep  # noqa: E402
 from ecsportal.stopped.scheduler import start_periodic_collector  # noqa: E402
 
+httplimits.install()  # under daphne, an overlong address gets 414, not a silently closed connection
+
 # The catch-all goes after every app's routes, so a route added to routing.py can never land
 # behind it: a path nobody serves is refused cleanly instead of raising (a 500).
 routes = [*websocket_urlpatterns, re_path(r"", UnknownPathConsumer.as_asgi())]
@@ -40,7 +42,6 @@ application = LoopCapture(
         }
     )
 )
-httplimits.install()  # an overlong address gets 414, not a silently closed connection
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
 start_housekeeping()  # approvals left executing by a process that died; off when 0
 start_run_sweep()  # runs whose runner was lost (on start and periodically); off when 0
