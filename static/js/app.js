@@ -25,6 +25,36 @@
   document.addEventListener("DOMContentLoaded", syncCredentialFields);
   document.addEventListener("htmx:load", syncCredentialFields);
 
+  // Times. The server writes <time datetime="…" title="… UTC">5 minutes ago</time> (the `when`
+  // tag); on hover the viewer also gets their own time and zone. With data-local-text, the
+  // text itself becomes the viewer's time (the login page's "try again after").
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function stamp(d, utc) {
+    var p = utc
+      ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
+      : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
+    return p[0] + "-" + pad(p[1]) + "-" + pad(p[2]) + " " + pad(p[3]) + ":" + pad(p[4]) + ":" + pad(p[5]);
+  }
+  function zoneOf(d) {
+    var offset = -d.getTimezoneOffset(), sign = offset < 0 ? "-" : "+", name = "";
+    offset = Math.abs(offset);
+    try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { name = ""; }
+    return (name ? name + ", " : "") + "UTC" + sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
+  }
+  function localiseTimes(root) {
+    if (!root || !root.querySelectorAll) { return; }
+    var times = Array.prototype.slice.call(root.querySelectorAll("time[datetime]"));
+    if (root.matches && root.matches("time[datetime]")) { times.push(root); }
+    times.forEach(function (el) {
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) { return; }
+      el.setAttribute("title", stamp(d, false) + " your time (" + zoneOf(d) + ")\n" + stamp(d, true) + " UTC");
+      if (el.hasAttribute("data-local-text")) { el.textContent = pad(d.getHours()) + ":" + pad(d.getMinutes()) + " your time"; }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
+  document.addEventListener("htmx:load", function (event) { localiseTimes(event.detail.elt); });
+
   // Errors from htmx requests. htmx drops 4xx/5xx answers by default, so a refused decision
   // (409) or a form error (422) left the page saying nothing. A 4xx answer that is a fragment
   // (not a whole page) is the server's own explanation: swap it like a success. Anything else
@@ -108,34 +138,4 @@
       refreshing.delete(event.detail.xhr);
     }
   });
-
-  // Times. The server writes <time datetime="…" title="… UTC">5 minutes ago</time> (the `when`
-  // tag); on hover the viewer also gets their own time and zone. With data-local-text, the
-  // text itself becomes the viewer's time (the login page's "try again after").
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function stamp(d, utc) {
-    var p = utc
-      ? [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds()]
-      : [d.getFullYear(), d.getMonth() + 1, d.getDate(), d.getHours(), d.getMinutes(), d.getSeconds()];
-    return p[0] + "-" + pad(p[1]) + "-" + pad(p[2]) + " " + pad(p[3]) + ":" + pad(p[4]) + ":" + pad(p[5]);
-  }
-  function zoneOf(d) {
-    var offset = -d.getTimezoneOffset(), sign = offset < 0 ? "-" : "+", name = "";
-    offset = Math.abs(offset);
-    try { name = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { name = ""; }
-    return (name ? name + ", " : "") + "UTC" + sign + pad(Math.floor(offset / 60)) + ":" + pad(offset % 60);
-  }
-  function localiseTimes(root) {
-    if (!root || !root.querySelectorAll) { return; }
-    var times = Array.prototype.slice.call(root.querySelectorAll("time[datetime]"));
-    if (root.matches && root.matches("time[datetime]")) { times.push(root); }
-    times.forEach(function (el) {
-      var d = new Date(el.getAttribute("datetime"));
-      if (isNaN(d.getTime())) { return; }
-      el.setAttribute("title", stamp(d, false) + " your time (" + zoneOf(d) + ")\n" + stamp(d, true) + " UTC");
-      if (el.hasAttribute("data-local-text")) { el.textContent = pad(d.getHours()) + ":" + pad(d.getMinutes()) + " your time"; }
-    });
-  }
-  document.addEventListener("DOMContentLoaded", function () { localiseTimes(document); });
-  document.addEventListener("htmx:load", function (event) { localiseTimes(event.detail.elt); });
 })();
