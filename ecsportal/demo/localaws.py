@@ -368,7 +368,7 @@ def _run(
     return [t["taskArn"] for t in ecs.run_task(**params)["tasks"]]
 
 
-def _shape_containers(task: Any, specs: list[ContainerSpec], *, running: bool, exec_enabled: bool) -> None:
+def shape_containers(task: Any, specs: list[ContainerSpec], *, running: bool, exec_enabled: bool) -> None:
     """Give the moto task one container per spec, with the fields real ECS returns."""
     template = task.containers[0]
     shaped = []
@@ -419,7 +419,7 @@ def seed_aws(
                 task_spec.capacity_provider,
             ):
                 task = find_task(spec.account_id, spec.region, arn)
-                _shape_containers(task, task_spec.containers, running=True, exec_enabled=task_spec.exec_enabled)
+                shape_containers(task, task_spec.containers, running=True, exec_enabled=task_spec.exec_enabled)
                 task.enable_execute_command = task_spec.exec_enabled
                 task.started_at = now - timedelta(hours=3, minutes=len(arns) * 7)
                 task.availability_zone = f"{spec.region}{'abc'[len(arns) % 3]}"
@@ -472,7 +472,7 @@ def _seed_stopped(ecs: Any, spec: ClusterSpec, stopped: StoppedSpec, families: s
     arn = _run(ecs, spec.name, stopped.family, containers, stopped.service, 1, "")[0]
     ecs.stop_task(cluster=spec.name, task=arn, reason=stopped.stopped_reason)
     task = find_task(spec.account_id, spec.region, arn)
-    _shape_containers(task, containers, running=False, exec_enabled=False)
+    shape_containers(task, containers, running=False, exec_enabled=False)
     for c, (_, exit_code, reason) in zip(task.containers, stopped.containers, strict=True):
         c.exitCode = exit_code
         c.reason = reason

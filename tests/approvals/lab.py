@@ -1,8 +1,5 @@
-"""A lab for the gate: its own account, region and cluster in the local AWS, and fresh tasks.
-
-The demo estate is shared by every test of the session; stopping its tasks would change what
-other tests see. The lab is an account of its own (moto's default AWS account, in a region
-the demo does not use), and every test runs the tasks it stops.
+"""A lab for the gate: its own account, region and cluster in the local AWS (`tests/lab.py`),
+and fresh tasks: every test runs the tasks it stops. conftest.py imports the fixtures.
 """
 
 from __future__ import annotations
@@ -13,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 from ecsportal.demo import localaws
+from tests.lab import lab_account, lab_cluster, lab_task
 
 LAB_REGION = "ap-southeast-2"
 LAB_CLUSTER = "approvals-lab"
@@ -20,15 +18,7 @@ LAB_CLUSTER = "approvals-lab"
 
 @pytest.fixture(scope="session")
 def lab_ecs(local_aws):  # noqa: ANN001, ANN201
-    ecs = localaws.boto_client(local_aws.endpoint_url, "ecs", LAB_REGION)
-    ecs.create_cluster(clusterName=LAB_CLUSTER)
-    for family in ("lab-web", "lab-job"):
-        ecs.register_task_definition(
-            family=family,
-            containerDefinitions=[{"name": "app", "image": "lab/app:1", "memory": 256, "cpu": 128, "essential": True}],
-        )
-    ecs.create_service(cluster=LAB_CLUSTER, serviceName="web", taskDefinition="lab-web", desiredCount=1)
-    return ecs
+    return lab_cluster(local_aws.endpoint_url, region=LAB_REGION, cluster=LAB_CLUSTER, families=("lab-web", "lab-job"))
 
 
 @pytest.fixture
@@ -36,10 +26,8 @@ def run_task(lab_ecs) -> Callable[..., str]:  # noqa: ANN001
     """`run_task(service="web")` → the ARN of a new running task in the lab cluster."""
 
     def _run(service: str = "web") -> str:
-        params = {"cluster": LAB_CLUSTER, "taskDefinition": "lab-web" if service else "lab-job", "count": 1}
-        if service:
-            params["group"] = f"service:{service}"
-        return lab_ecs.run_task(launchType="FARGATE", **params)["tasks"][0]["taskArn"]
+        family = "lab-web" if service else "lab-job"
+        return lab_task(lab_ecs, region=LAB_REGION, cluster=LAB_CLUSTER, family=family, service=service)
 
     return _run
 
@@ -53,19 +41,7 @@ def task_state(arn: str) -> SimpleNamespace:
 @pytest.fixture
 def lab(cast):  # noqa: ANN001, ANN201
     """The lab account with the cast's roles: operator, approver, approver2, viewer; admin is superuser."""
-    from ecsportal.accounts.models import AwsAccount, Membership, Role
-
-    account = AwsAccount.objects.create(
-        name="Approvals Lab", account_id=localaws.ACCOUNT_A, regions=[LAB_REGION], approvals_for_stop=1
-    )
-    for user, role in (
-        (cast.operator, Role.OPERATOR),
-        (cast.approver, Role.APPROVER),
-        (cast.approver2, Role.APPROVER),
-        (cast.viewer, Role.VIEWER),
-    ):
-        Membership.objects.create(user=user, account=account, role=role)
-    return account
+    return lab_account(cast, name="Approvals Lab", region=LAB_REGION, approvals_for_stop=1)
 
 
 @pytest.fixture

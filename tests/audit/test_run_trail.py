@@ -9,7 +9,6 @@ from channels.db import database_sync_to_async
 
 from ecsportal.audit.models import AuditEvent
 from ecsportal.runs.models import RunStatus
-from tests.runs.lab import *  # noqa: F403
 from tests.runs.lab import wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

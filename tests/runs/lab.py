@@ -1,9 +1,9 @@
 """A lab for runs: its own account, region and cluster in the local AWS, with fresh tasks.
 
-Runs stop tasks (the watchdog tests) and the demo estate is shared by the whole session, so
-the lab is a region of moto's default account that the demo does not use. Every test starts
-the tasks it needs, shaped like real ECS (exec enabled, agent running) unless told otherwise.
-Import the fixtures into a test module: `from tests.runs.lab import *  # noqa: F403`.
+Runs stop tasks (the watchdog tests), so the lab has a region of its own (`tests/lab.py`).
+Every test starts the tasks it needs, shaped like real ECS (exec enabled, agent running)
+unless told otherwise. tests/runs/conftest.py (and tests/audit/conftest.py) import the
+fixtures; the helpers (`stored_run`, `wait_ended`, `connect`, …) are imported by name.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -21,6 +20,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from ecsportal.demo import localaws
+from tests.lab import lab_account, lab_cluster
+from tests.lab import lab_task as start_task
 
 RUNS_REGION = "ap-northeast-1"
 RUNS_CLUSTER = "runs-lab"
@@ -42,14 +43,7 @@ __all__ = [
 
 @pytest.fixture(scope="session")
 def runs_ecs(local_aws, data_channel):  # noqa: ANN001, ANN201
-    ecs = localaws.boto_client(local_aws.endpoint_url, "ecs", RUNS_REGION)
-    ecs.create_cluster(clusterName=RUNS_CLUSTER)
-    ecs.register_task_definition(
-        family="runs-web",
-        containerDefinitions=[{"name": "app", "image": "lab/app:1", "memory": 256, "cpu": 128, "essential": True}],
-    )
-    ecs.create_service(cluster=RUNS_CLUSTER, serviceName="web", taskDefinition="runs-web", desiredCount=1)
-    return ecs
+    return lab_cluster(local_aws.endpoint_url, region=RUNS_REGION, cluster=RUNS_CLUSTER, families=("runs-web",))
 
 
 @pytest.fixture
@@ -58,15 +52,16 @@ def lab_task(runs_ecs) -> Callable[..., str]:  # noqa: ANN001
     (containers "app" and "sidecar", in service "web")."""
 
     def _start(*, exec_enabled: bool = True, agent: str = "RUNNING", age_minutes: float = 60) -> str:
-        arn = runs_ecs.run_task(
-            cluster=RUNS_CLUSTER, taskDefinition="runs-web", count=1, group="service:web", launchType="FARGATE"
-        )["tasks"][0]["taskArn"]
-        task = localaws.find_task(localaws.ACCOUNT_A, RUNS_REGION, arn)
         specs = [localaws.ContainerSpec("app", "lab/app:1", agent), localaws.ContainerSpec("sidecar", "lab/side:1")]
-        localaws._shape_containers(task, specs, running=True, exec_enabled=exec_enabled)
-        task.enable_execute_command = exec_enabled
-        task.started_at = datetime.now(UTC) - timedelta(minutes=age_minutes)
-        return arn
+        return start_task(
+            runs_ecs,
+            region=RUNS_REGION,
+            cluster=RUNS_CLUSTER,
+            family="runs-web",
+            containers=specs,
+            exec_enabled=exec_enabled,
+            age_minutes=age_minutes,
+        )
 
     return _start
 
@@ -74,24 +69,14 @@ def lab_task(runs_ecs) -> Callable[..., str]:  # noqa: ANN001
 @pytest.fixture
 def runs_lab(cast):  # noqa: ANN001, ANN201
     """The lab account (no approvals for commands) with the cast's roles; admin is superuser."""
-    from ecsportal.accounts.models import AwsAccount, Membership, Role
-
-    account = AwsAccount.objects.create(
+    return lab_account(
+        cast,
         name="Runs Lab",
-        account_id=localaws.ACCOUNT_A,
-        regions=[RUNS_REGION],
+        region=RUNS_REGION,
         approvals_for_commands=0,
         approvals_for_runbooks=0,
         allowed_role_arns=[],
     )
-    for user, role in (
-        (cast.operator, Role.OPERATOR),
-        (cast.approver, Role.APPROVER),
-        (cast.approver2, Role.APPROVER),
-        (cast.viewer, Role.VIEWER),
-    ):
-        Membership.objects.create(user=user, account=account, role=role)
-    return account
 
 
 @pytest.fixture

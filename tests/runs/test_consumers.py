@@ -13,7 +13,6 @@ from channels.layers import get_channel_layer
 from ecsportal.accounts.sockets import CLOSE_FORBIDDEN, CLOSE_LOGGED_OUT, CLOSE_UNAUTHENTICATED, user_group
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
-from tests.runs.lab import *  # noqa: F403
 from tests.runs.lab import connect, read_until_finished, wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

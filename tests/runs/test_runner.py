@@ -13,7 +13,6 @@ from asgiref.sync import sync_to_async
 from ecsportal.demo import localaws
 from ecsportal.runs.models import RunMode, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
-from tests.runs.lab import *  # noqa: F403
 from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

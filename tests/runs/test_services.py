@@ -16,7 +16,6 @@ from ecsportal.runs import services
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from ecsportal.runs.services import RunRefused
-from tests.runs.lab import *  # noqa: F403
 from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
 
 
