@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
@@ -16,9 +16,10 @@ from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user
 from ecsportal.audit.services import client_ip
 from ecsportal.aws.errors import AccountMismatch, AwsError
 from ecsportal.aws.records import Identity
+from ecsportal.ui.http import HtmxHttpRequest
 
 
-def _redirect(request: HttpRequest, url: str) -> HttpResponse:
+def _redirect(request: HtmxHttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
 
 
@@ -30,7 +31,7 @@ def _refused(form: AccountForm, checked: object) -> bool:
     return False
 
 
-def _report_check(request: HttpRequest, saved: str, checked: Identity | AwsError | None) -> None:
+def _report_check(request: HtmxHttpRequest, saved: str, checked: Identity | AwsError | None) -> None:
     if isinstance(checked, AwsError):
         messages.warning(
             request,
@@ -44,7 +45,7 @@ def _report_check(request: HttpRequest, saved: str, checked: Identity | AwsError
 
 
 @require_GET
-def account_list(request: HttpRequest) -> HttpResponse:
+def account_list(request: HtmxHttpRequest) -> HttpResponse:
     accounts = accounts_for_user(user=request.user).order_by("name")
     roles = roles_by_account_for_user(user=request.user)
     rows = [(a, roles.get(a.pk)) for a in accounts]
@@ -53,7 +54,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("secret_access_key")  # hidden from error pages and reports
 @require_http_methods(["GET", "POST"])
-def account_create(request: HttpRequest) -> HttpResponse:
+def account_create(request: HtmxHttpRequest) -> HttpResponse:
     if not request.user.is_superuser:
         raise PermissionDenied("Only portal administrators (superusers) add AWS accounts.")
     form = AccountForm(request.POST or None)
@@ -68,11 +69,11 @@ def account_create(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def account_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def account_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _detail(request, pk)
 
 
-def _detail(request: HttpRequest, pk: int, connection: dict | None = None) -> HttpResponse:
+def _detail(request: HtmxHttpRequest, pk: int, connection: dict | None = None) -> HttpResponse:
     """The account's page; "Test connection" (a POST) renders it too, with the outcome."""
     account = account_get_for_user(user=request.user, account_pk=pk)
     roles = roles_by_account_for_user(user=request.user)
@@ -95,7 +96,7 @@ def _detail(request: HttpRequest, pk: int, connection: dict | None = None) -> Ht
 
 @sensitive_post_parameters("secret_access_key")  # hidden from error pages and reports
 @require_http_methods(["GET", "POST"])
-def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def account_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     form = AccountForm(request.POST or None, instance=account, connection_locked=not request.user.is_superuser)
     if request.method == "POST" and form.is_valid():
@@ -111,7 +112,7 @@ def account_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def account_toggle(request: HttpRequest, pk: int) -> HttpResponse:
+def account_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     enabled = request.POST.get("enabled") == "1"
     services.account_set_enabled(actor=request.user, account=account, enabled=enabled, source_ip=client_ip(request))
@@ -120,7 +121,7 @@ def account_toggle(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def account_test(request: HttpRequest, pk: int) -> HttpResponse:
+def account_test(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     identity, error = services.account_test_connection(
         actor=request.user, account=account, source_ip=client_ip(request)
@@ -135,7 +136,7 @@ def account_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
+def membership_add(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     form = MembershipForm(request.POST)
     if form.is_valid():
@@ -154,7 +155,7 @@ def membership_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def membership_change(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
+def membership_change(request: HtmxHttpRequest, pk: int, membership_pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     membership = Membership.objects.select_related("user").filter(account=account, pk=membership_pk).first()
     form = RoleForm(request.POST)
@@ -173,7 +174,7 @@ def membership_change(request: HttpRequest, pk: int, membership_pk: int) -> Http
 
 
 @require_POST
-def membership_delete(request: HttpRequest, pk: int, membership_pk: int) -> HttpResponse:
+def membership_delete(request: HtmxHttpRequest, pk: int, membership_pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=pk, min_role=Role.ADMIN)
     services.membership_remove(
         actor=request.user, account=account, membership_pk=membership_pk, source_ip=client_ip(request)

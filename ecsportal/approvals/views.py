@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -18,9 +18,10 @@ from ecsportal.approvals.forms import DecisionForm, RequestFilterForm
 from ecsportal.audit.services import client_ip
 from ecsportal.context_processors import nav_section
 from ecsportal.ui.forms import valid_filters
+from ecsportal.ui.http import HtmxHttpRequest
 
 
-def _card_context(request: HttpRequest, pk: int, **extra: object) -> dict[str, object]:
+def _card_context(request: HtmxHttpRequest, pk: int, **extra: object) -> dict[str, object]:
     approval = selectors.approval_get_for_user(user=request.user, pk=pk)
     try:
         action = registry.get(approval.action)
@@ -39,7 +40,7 @@ def _card_context(request: HttpRequest, pk: int, **extra: object) -> dict[str, o
     }
 
 
-def _card_or_redirect(request: HttpRequest, pk: int, *, error: str = "", status: int = 200) -> HttpResponse:
+def _card_or_redirect(request: HtmxHttpRequest, pk: int, *, error: str = "", status: int = 200) -> HttpResponse:
     if request.htmx:
         return render(request, "approvals/_approval_card.html", _card_context(request, pk, error=error), status=status)
     if error:
@@ -48,14 +49,14 @@ def _card_or_redirect(request: HttpRequest, pk: int, *, error: str = "", status:
 
 
 @require_GET
-def approval_inbox(request: HttpRequest) -> HttpResponse:
+def approval_inbox(request: HtmxHttpRequest) -> HttpResponse:
     waiting, fyi = selectors.inbox_for_user(user=request.user)
     template = "approvals/_inbox.html" if request.htmx else "approvals/inbox.html"
     return render(request, template, {"waiting": waiting, "fyi": fyi})
 
 
 @require_GET
-def approval_nav(request: HttpRequest) -> HttpResponse:
+def approval_nav(request: HtmxHttpRequest) -> HttpResponse:
     """The navigation entry with its live count (fetched on load and on every inbox change)."""
     is_approver = selectors.user_is_approver_anywhere(user=request.user)
     count = selectors.inbox_count_for_user(user=request.user) if is_approver else 0
@@ -65,7 +66,7 @@ def approval_nav(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def approval_list(request: HttpRequest) -> HttpResponse:
+def approval_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = valid_filters(RequestFilterForm(request.GET))
     approvals = selectors.requests_for_user(
         user=request.user,
@@ -81,14 +82,14 @@ def approval_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def approval_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def approval_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = _card_context(request, pk)
     template = "approvals/_approval_card.html" if request.htmx else "approvals/detail.html"
     return render(request, template, context)
 
 
 @require_POST
-def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
+def approval_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     selectors.approval_get_for_user(user=request.user, pk=pk)  # 404 before any form error for outsiders
     form = DecisionForm(request.POST)
     if not form.is_valid():
@@ -109,7 +110,7 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def approval_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         services.approval_cancel(actor=request.user, request_pk=pk, source_ip=client_ip(request))
     except services.ApprovalClosed as exc:
@@ -118,7 +119,7 @@ def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def approval_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+def approval_acknowledge(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     try:
         services.approval_acknowledge(actor=request.user, request_pk=pk, source_ip=client_ip(request))
     except services.ApprovalClosed as exc:

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -20,13 +20,14 @@ from ecsportal.audit.models import AuditEvent
 from ecsportal.audit.selectors import audit_action_choices, audit_events_for_user
 from ecsportal.audit.services import audit_record, client_ip
 from ecsportal.ui.forms import valid_filters
+from ecsportal.ui.http import HtmxHttpRequest
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 2000
 CSV_COLUMNS = ["time", "user", "address", "account", "account_pk", "action", "target", "details"]
 
 
-def _scope(request: HttpRequest) -> tuple[QuerySet[AwsAccount], list[int] | None]:
+def _scope(request: HtmxHttpRequest) -> tuple[QuerySet[AwsAccount], list[int] | None]:
     """The accounts whose events this user may read (None: all, for superusers), or 403."""
     admin_accounts = accounts_for_user(user=request.user, min_role=Role.ADMIN).order_by("name")
     if not request.user.is_superuser and not admin_accounts.exists():
@@ -35,7 +36,7 @@ def _scope(request: HttpRequest) -> tuple[QuerySet[AwsAccount], list[int] | None
     return admin_accounts, allowed
 
 
-def _events(request: HttpRequest, allowed: list[int] | None) -> tuple[QuerySet[AuditEvent], dict[str, Any]]:
+def _events(request: HtmxHttpRequest, allowed: list[int] | None) -> tuple[QuerySet[AuditEvent], dict[str, Any]]:
     filters = valid_filters(AuditFilterForm(request.GET))
     events = audit_events_for_user(
         user=request.user,
@@ -51,7 +52,7 @@ def _events(request: HttpRequest, allowed: list[int] | None) -> tuple[QuerySet[A
 
 
 @require_GET
-def audit_list(request: HttpRequest) -> HttpResponse:
+def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     admin_accounts, allowed = _scope(request)
     events, _ = _events(request, allowed)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -85,7 +86,7 @@ def _details_cell(details: dict[str, Any]) -> str:
 
 
 @require_GET
-def audit_export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def audit_export_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     """The filtered trail as CSV, every matching row (not only the page). Reading the trail in
     bulk is itself recorded."""
     _, allowed = _scope(request)

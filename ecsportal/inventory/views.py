@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import re
 
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -12,6 +12,7 @@ from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user
 from ecsportal.aws.errors import AwsError
 from ecsportal.inventory import selectors
 from ecsportal.inventory.forms import PickerForm
+from ecsportal.ui.http import HtmxHttpRequest
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 
@@ -23,14 +24,14 @@ def _checked(region: str, cluster: str, account_regions: list[str]) -> None:
         raise Http404("That is not a cluster name.")
 
 
-def _can_operate(request: HttpRequest, account: AwsAccount) -> bool:
+def _can_operate(request: HtmxHttpRequest, account: AwsAccount) -> bool:
     """Operator or above on an enabled account: the pages then offer actions (stop, run)."""
     role = roles_by_account_for_user(user=request.user).get(account.pk)
     return account.is_enabled and role is not None and role >= Role.OPERATOR
 
 
 @require_GET
-def overview(request: HttpRequest) -> HttpResponse:
+def overview(request: HtmxHttpRequest) -> HttpResponse:
     account = None
     if request.GET.get("account"):
         account = account_get_for_user(user=request.user, account_pk=request.GET["account"], enabled_only=True)
@@ -44,7 +45,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def refresh(request: HttpRequest, account_pk: int) -> HttpResponse:
+def refresh(request: HtmxHttpRequest, account_pk: int) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=account_pk)
     selectors.inventory_refresh(account=account)
     return redirect(
@@ -55,7 +56,7 @@ def refresh(request: HttpRequest, account_pk: int) -> HttpResponse:
 
 
 @require_GET
-def cluster_detail(request: HttpRequest, account_pk: int, region: str, cluster: str) -> HttpResponse:
+def cluster_detail(request: HtmxHttpRequest, account_pk: int, region: str, cluster: str) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=account_pk, enabled_only=True)
     _checked(region, cluster, account.regions)
     context = {
@@ -82,7 +83,7 @@ def cluster_detail(request: HttpRequest, account_pk: int, region: str, cluster: 
 
 
 @require_GET
-def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str, task_id: str) -> HttpResponse:
+def task_detail(request: HtmxHttpRequest, account_pk: int, region: str, cluster: str, task_id: str) -> HttpResponse:
     account = account_get_for_user(user=request.user, account_pk=account_pk, enabled_only=True)
     _checked(region, cluster, account.regions)
     if not _NAME_RE.match(task_id):
@@ -103,7 +104,7 @@ def task_detail(request: HttpRequest, account_pk: int, region: str, cluster: str
 
 
 @require_GET
-def picker(request: HttpRequest) -> HttpResponse:
+def picker(request: HtmxHttpRequest) -> HttpResponse:
     """The cascading picker, re-rendered with each choice (HTMX); later forms embed it."""
     picker = selectors.picker_get_for_user(user=request.user, form=PickerForm(request.GET))
     context = {**picker.as_context(), "picker_url": reverse("inventory:picker")}

@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,21 +22,22 @@ from ecsportal.stopped.forms import StatusForm, StoppedFilterForm, StoppedFilter
 from ecsportal.stopped.models import CollectionRun, StoppedTask
 from ecsportal.stopped.status import collection_status_for_user
 from ecsportal.ui.forms import valid_filters
+from ecsportal.ui.http import HtmxHttpRequest
 
 EXPORT_CHUNK = 2000
 
 
-def _filters_for(request: HttpRequest) -> StoppedFilters:
+def _filters_for(request: HtmxHttpRequest) -> StoppedFilters:
     return StoppedFilterForm(request.GET).filters()
 
 
-def _wants_fragment(request: HttpRequest) -> bool:
+def _wants_fragment(request: HtmxHttpRequest) -> bool:
     htmx = request.htmx
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
 @require_GET
-def stopped_list(request: HttpRequest) -> HttpResponse:
+def stopped_list(request: HtmxHttpRequest) -> HttpResponse:
     """The on-call view: failure signatures, the chart, then the table; HTMX swaps the results."""
     found = selectors.stopped_page_for_user(user=request.user, filters=_filters_for(request))
     context = {"filters": found.filters, "page": found.page, "signatures": found.signatures, "chart": found.chart}
@@ -47,7 +48,7 @@ def stopped_list(request: HttpRequest) -> HttpResponse:
     return render(request, "stopped/list.html", context)
 
 
-def _live_links(request: HttpRequest, task: StoppedTask) -> dict[str, str]:
+def _live_links(request: HtmxHttpRequest, task: StoppedTask) -> dict[str, str]:
     """Where the task's cluster, service and task live in the inventory, and the run form set
     to its cluster (the picker then lists that service's live tasks); empty where the inventory
     would refuse: a disabled account, a region no longer enabled, a run without the operator role."""
@@ -69,7 +70,7 @@ def _live_links(request: HttpRequest, task: StoppedTask) -> dict[str, str]:
 
 
 @require_GET
-def stopped_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def stopped_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     task = selectors.stopped_task_get_for_user(user=request.user, pk=pk)
     same = selectors.stopped_tasks_for_user(
         user=request.user, filters=StoppedFilters(signature=task.signature, range="all")
@@ -86,12 +87,12 @@ def stopped_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def stopped_status(request: HttpRequest) -> HttpResponse:
+def stopped_status(request: HtmxHttpRequest) -> HttpResponse:
     """The collection status fragment; polled every second while a run is in progress."""
     return _status_fragment(request)
 
 
-def _status_fragment(request: HttpRequest) -> HttpResponse:
+def _status_fragment(request: HtmxHttpRequest) -> HttpResponse:
     response = render(request, "stopped/_status.html", {"status": collection_status_for_user(user=request.user)})
     watched = valid_filters(StatusForm(request.GET)).get("run")
     if watched is not None and CollectionRun.objects.filter(pk=watched, finished_at__isnull=False).exists():
@@ -100,7 +101,7 @@ def _status_fragment(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def stopped_refresh(request: HttpRequest) -> HttpResponse:
+def stopped_refresh(request: HtmxHttpRequest) -> HttpResponse:
     services.stopped_refresh_request(user=request.user, source_ip=client_ip(request))
     if request.htmx:
         return _status_fragment(request)
@@ -156,7 +157,7 @@ def _export_record(task: StoppedTask) -> dict[str, Any]:
     }
 
 
-def _export_rows(request: HttpRequest) -> Iterator[StoppedTask]:
+def _export_rows(request: HtmxHttpRequest) -> Iterator[StoppedTask]:
     qs = selectors.stopped_tasks_for_user(user=request.user, filters=_filters_for(request))
     return qs.select_related("account").defer("search_text").iterator(chunk_size=EXPORT_CHUNK)
 
@@ -185,7 +186,7 @@ def _filename(extension: str) -> str:
 
 
 @require_GET
-def stopped_export_csv(request: HttpRequest) -> StreamingHttpResponse:
+def stopped_export_csv(request: HtmxHttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
@@ -201,7 +202,7 @@ def stopped_export_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @require_GET
-def stopped_export_json(request: HttpRequest) -> StreamingHttpResponse:
+def stopped_export_json(request: HtmxHttpRequest) -> StreamingHttpResponse:
     def chunks() -> Iterator[str]:
         yield "["
         for index, task in enumerate(_export_rows(request)):
