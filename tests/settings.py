@@ -14,7 +14,7 @@ os.environ.setdefault("ECSPORTAL_STOPPED_COLLECT_INTERVAL", "0")  # no backgroun
 os.environ.setdefault("ECSPORTAL_APPROVAL_SWEEP_SECONDS", "0")  # nor approval housekeeping
 os.environ.setdefault("ECSPORTAL_RUN_SWEEP_SECONDS", "0")  # nor the stale-run sweep
 
-from ecsportal.settings import *  # noqa: E402, F403
+from ecsportal.settings import *  # noqa: F403
 
 # The tests' SQLite database is in memory with a shared cache, where a second BEGIN IMMEDIATE
 # fails at once ("table is locked") instead of waiting, and the runner's sink shares Django's one

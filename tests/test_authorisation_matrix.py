@@ -276,7 +276,7 @@ def test_every_url_and_route_has_an_entry():
 
 
 @pytest.fixture
-def world(cast, local_aws):  # noqa: ANN001, ANN201
+def world(cast, local_aws):
     from django.utils import timezone
 
     from ecsportal.approvals.models import ApprovalRequest, Status
@@ -328,7 +328,7 @@ def world(cast, local_aws):  # noqa: ANN001, ANN201
     return world
 
 
-def classify(response) -> str:  # noqa: ANN001
+def classify(response) -> str:
     status = response.status_code
     if status in (301, 302, 303):
         location = response["Location"]

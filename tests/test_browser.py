@@ -10,7 +10,7 @@ import re
 from tests.conftest import screenshot
 
 
-def choose(page, select: str, *, label: str | None = None, value: str | None = None) -> None:  # noqa: ANN001
+def choose(page, select: str, *, label: str | None = None, value: str | None = None) -> None:
     """Pick an option and wait for the picker's HTMX swap to settle.
 
     A person cannot choose before the page has loaded; a test can, before htmx listens."""

@@ -28,7 +28,7 @@ KEEP_SOCKETS = """
 """
 
 
-def _ask_to_stop_a_prod_edge_task(operator, demo_server: str) -> str:  # noqa: ANN001
+def _ask_to_stop_a_prod_edge_task(operator, demo_server: str) -> str:
     operator.goto(f"{demo_server}/inventory/")
     operator.get_by_role("link", name="prod-edge", exact=True).click()
     operator.wait_for_selector("h1:has-text('prod-edge')")

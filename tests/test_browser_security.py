@@ -13,7 +13,7 @@ import sys
 from tests.conftest import ROOT, screenshot
 
 
-def _clear_lockouts(tmp_path_factory) -> None:  # noqa: ANN001
+def _clear_lockouts(tmp_path_factory) -> None:
     """Lift every lockout in the demo's database, as an admin would with `manage.py axes_reset`.
     The demo serves on loopback: a lockout of 127.0.0.1 would lock every later browser test out."""
     databases = {p.resolve() for p in tmp_path_factory.getbasetemp().glob("demo*/demo.sqlite3")}
@@ -71,6 +71,6 @@ def test_the_audit_page_filters_pages_and_exports(browser, page_as, demo_server)
     assert export.startswith("/audit/export.csv?") and "action=auth.login_failed" in export
     with page.expect_download() as download:
         page.click("#audit-events a[download]")
-    first_line = open(download.value.path()).readline()  # noqa: SIM115
+    first_line = open(download.value.path()).readline()
     assert first_line.startswith("time,user,address,account")
     screenshot(page, "audit-filtered")

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 OOM = (("app", 137, "OutOfMemoryError: Container killed due to memory usage"),)
 
 
-def _request(account, requester, label: str) -> ApprovalRequest:  # noqa: ANN001
+def _request(account, requester, label: str) -> ApprovalRequest:
     return ApprovalRequest.objects.create(
         action="ecs.stop_task",
         target={"region": "eu-west-1", "cluster": "prod-web", "task_arn": f"arn:aws:ecs:eu-west-1:1:task/c/{label}"},
@@ -31,18 +31,18 @@ def _request(account, requester, label: str) -> ApprovalRequest:  # noqa: ANN001
     )
 
 
-def _run(account, user, command: str) -> Run:  # noqa: ANN001
+def _run(account, user, command: str) -> Run:
     return stored_run(account=account, requested_by=user, command=command, status="succeeded")
 
 
-def _broken_cluster(account, cluster: str, code: str) -> ClusterCollection:  # noqa: ANN001
+def _broken_cluster(account, cluster: str, code: str) -> ClusterCollection:
     return ClusterCollection.objects.create(
         account=account, region="eu-west-1", cluster=cluster, state="error", last_error_code=code, last_error="no"
     )
 
 
 @pytest.fixture
-def estate(cast):  # noqa: ANN001, ANN201
+def estate(cast):
     """Something for every panel on the demo accounts, and the same on the outsider's account."""
     row(cast.prod, family="prod-api", minutes_ago=10, containers=OOM)
     row(
@@ -70,7 +70,7 @@ def estate(cast):  # noqa: ANN001, ANN201
     return cast  # fmt: skip
 
 
-def home(client) -> str:  # noqa: ANN001
+def home(client) -> str:
     answer = client.get("/")
     assert answer.status_code == 200
     return answer.content.decode()

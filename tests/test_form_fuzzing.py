@@ -95,7 +95,7 @@ class Outcomes:
     def __init__(self) -> None:
         self.codes: set[int] = set()
 
-    def post(self, client, path: str, data: dict[str, str], *, lands_on: str = "", made_by=None):  # noqa: ANN001, ANN201
+    def post(self, client, path: str, data: dict[str, str], *, lands_on: str = "", made_by=None):
         """POST; a valid call (302) must land under `lands_on`, and what it made must be within
         `made_by`'s reach (assert_made_within_reach) when a user is given."""
         answer = client.post(path, data)
@@ -112,7 +112,7 @@ class Outcomes:
         assert self.codes - {302}, f"nothing was refused: {self.codes}"
 
 
-def assert_made_within_reach(user, answer) -> None:  # noqa: ANN001
+def assert_made_within_reach(user, answer) -> None:
     """A valid call's redirect names what it made (a run, or the approval a stop waits on); that
     belongs to an account where `user` is at least an operator, its task is in that account's AWS
     account, and a role override is one that account allows: a crafted ARN, or another account's
@@ -141,7 +141,7 @@ def assert_made_within_reach(user, answer) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def targets(local_aws, cast):  # noqa: ANN001, ANN201
+def targets(local_aws, cast):
     task = task_id(cast, "prod-web", "web")
     return {
         "accounts": [str(cast.staging.pk), str(cast.other.pk)],

@@ -43,16 +43,16 @@ def value(samples: dict, name: str, **labels: str) -> float:
     return samples[(name, frozenset(labels.items()))]
 
 
-def scrape(client, token: str | None = TOKEN):  # noqa: ANN001, ANN201
+def scrape(client, token: str | None = TOKEN):
     headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
     return client.get("/metrics", headers=headers)
 
 
-def _run(cast, status: str, bytes_out: int = 0) -> Run:  # noqa: ANN001
+def _run(cast, status: str, bytes_out: int = 0) -> Run:
     return stored_run(account=cast.staging, requested_by=cast.operator, status=status, bytes_out=bytes_out)
 
 
-def _approval(cast, *, status: str = Status.PENDING, action: str = "ecs.stop_task", expires_in: int = 3600):  # noqa: ANN001, ANN202
+def _approval(cast, *, status: str = Status.PENDING, action: str = "ecs.stop_task", expires_in: int = 3600):
     return ApprovalRequest.objects.create(
         action=action,
         target_label="a task",

@@ -69,7 +69,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         print(logs)  # shown by pytest when a test failed
 
 
-def _viewer(deployment: Deployment, run_pk: int, **options):  # noqa: ANN003, ANN202
+def _viewer(deployment: Deployment, run_pk: int, **options):
     """A coroutine watching run `run_pk` from daphne B, logged in there as the viewer."""
     session = login(deployment.http("daphne-b"), "viewer")
     cookie = f"sessionid={session.cookies['sessionid']}"
@@ -106,7 +106,7 @@ def test_a_run_whose_worker_is_killed_mid_run_ends_as_runner_lost(deployment):
 
     killed_at: list[float] = []
 
-    async def kill_mid_run_then_watch():  # noqa: ANN202
+    async def kill_mid_run_then_watch():
         ticking = await _viewer(deployment, run_pk, timeout=60, until=lambda w: b"tick 5\r\n" in w.data)
         assert ticking.last_status["status"] == "running"
         deployment.kill("runworker")  # SIGKILL: no goodbye, the heartbeat just stops

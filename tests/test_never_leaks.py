@@ -56,14 +56,14 @@ PINNED = {"botocore", "boto3", "ecsportal.ssm.websockets"}
 
 
 @pytest.fixture
-def runner(settings, local_aws, data_channel):  # noqa: ANN001, ANN201
+def runner(settings, local_aws, data_channel):
     settings.ECSPORTAL_RUNNER_MODE = "inprocess"
     settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS = 0.2
     settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS = 0.5
 
 
 @pytest.fixture
-def everything_logged(caplog):  # noqa: ANN001, ANN201
+def everything_logged(caplog):
     """Every record every logger emits at DEBUG, the ones the settings pin higher included."""
     for name, config in django_settings.LOGGING["loggers"].items():
         if name in PINNED:
@@ -82,18 +82,18 @@ def everything_logged(caplog):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def channel_messages(monkeypatch):  # noqa: ANN001, ANN201
+def channel_messages(monkeypatch):
     """Every message sent to a channel or a group through the configured channel layer
     (in memory, or Redis under CI)."""
     seen: list[dict] = []
     layer_class = type(get_channel_layer())
     send, group_send = layer_class.send, layer_class.group_send
 
-    async def recording_send(self, channel, message):  # noqa: ANN001, ANN202
+    async def recording_send(self, channel, message):
         seen.append(message)
         return await send(self, channel, message)
 
-    async def recording_group_send(self, group, message):  # noqa: ANN001, ANN202
+    async def recording_group_send(self, group, message):
         seen.append(message)
         return await group_send(self, group, message)
 
@@ -103,7 +103,7 @@ def channel_messages(monkeypatch):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def ssm_tokens(data_channel):  # noqa: ANN001, ANN201
+def ssm_tokens(data_channel):
     """The token of every ExecuteCommand session the local seam hands out."""
     tokens: list[str] = []
     registrar = local._registrar
@@ -120,12 +120,12 @@ def ssm_tokens(data_channel):  # noqa: ANN001, ANN201
 class Browser:
     """One user's Django test client; keeps every body (and headers) it was answered with."""
 
-    def __init__(self, user, bodies: list[tuple[str, bytes]]) -> None:  # noqa: ANN001
+    def __init__(self, user, bodies: list[tuple[str, bytes]]) -> None:
         self.client = Client()
         self.client.force_login(user)
         self.bodies = bodies
 
-    def _keep(self, path: str, answer) -> object:  # noqa: ANN001
+    def _keep(self, path: str, answer) -> object:
         body = b"".join(answer.streaming_content) if answer.streaming else answer.content
         self.bodies.append((path, body + str(answer.headers).encode()))
         assert answer.status_code < 500, (path, answer.status_code)
@@ -140,7 +140,7 @@ class Browser:
         return self._keep(path, self.client.post(path, data, headers=headers))
 
 
-def _set_up_account_through_the_form(cast, bodies) -> SimpleNamespace:  # noqa: ANN001
+def _set_up_account_through_the_form(cast, bodies) -> SimpleNamespace:
     admin = Browser(cast.admin, bodies)
     admin.get("/accounts/new/")
     # An invalid submission first: the secret must not be echoed back into the form.
@@ -157,7 +157,7 @@ def _set_up_account_through_the_form(cast, bodies) -> SimpleNamespace:  # noqa: 
     return SimpleNamespace(admin=admin, account=account, book=book)
 
 
-def _request_the_runbook_run(cast, setup, bodies) -> Run:  # noqa: ANN001
+def _request_the_runbook_run(cast, setup, bodies) -> Run:
     operator = Browser(cast.operator, bodies)
     book, account = setup.book, setup.account
     target = {
@@ -184,7 +184,7 @@ def _request_the_runbook_run(cast, setup, bodies) -> Run:  # noqa: ANN001
     return run
 
 
-def _approve(cast, run: Run, bodies) -> None:  # noqa: ANN001
+def _approve(cast, run: Run, bodies) -> None:
     approver = Browser(cast.approver, bodies)
     approver.get("/approvals/inbox/")
     approver.get("/approvals/nav/", htmx=True)
@@ -192,7 +192,7 @@ def _approve(cast, run: Run, bodies) -> None:  # noqa: ANN001
     approver.post(f"/approvals/{run.approval_id}/decide/", {"decision": "approve", "comment": "ok"}, htmx=True)
 
 
-def _visit_everything_afterwards(cast, setup, run: Run, bodies) -> None:  # noqa: ANN001
+def _visit_everything_afterwards(cast, setup, run: Run, bodies) -> None:
     operator = Browser(cast.operator, bodies)
     for path in ("/", "/home/failures/", "/home/approvals/", "/home/runs/", "/home/clusters/"):
         operator.get(path)

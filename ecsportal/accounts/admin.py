@@ -32,7 +32,7 @@ class AuditedAdminMixin:
 
     audit_prefix = ""
 
-    def _audit(self, request, verb: str, obj, message: object = None) -> None:  # noqa: ANN001
+    def _audit(self, request, verb: str, obj, message: object = None) -> None:
         details = {"change": message} if isinstance(message, list) else {}
         audit_record(
             actor=request.user,
@@ -42,15 +42,15 @@ class AuditedAdminMixin:
             source_ip=client_ip(request),
         )
 
-    def log_addition(self, request, obj, message):  # noqa: ANN001, ANN201
+    def log_addition(self, request, obj, message):
         self._audit(request, "created", obj, message)
         return super().log_addition(request, obj, message)
 
-    def log_change(self, request, obj, message):  # noqa: ANN001, ANN201
+    def log_change(self, request, obj, message):
         self._audit(request, "changed", obj, message)
         return super().log_change(request, obj, message)
 
-    def log_deletions(self, request, queryset):  # noqa: ANN001, ANN201
+    def log_deletions(self, request, queryset):
         for obj in queryset:
             self._audit(request, "deleted", obj)
         return super().log_deletions(request, queryset)
@@ -73,7 +73,7 @@ for _model, _admin in ((get_user_model(), AuditedUserAdmin), (Group, AuditedGrou
 _admin_password_change = admin.site.password_change
 
 
-def _audited_password_change(request, extra_context=None):  # noqa: ANN001, ANN202
+def _audited_password_change(request, extra_context=None):
     """The admin's "change my password" page, audited like every other change of a user."""
     with transaction.atomic():
         response = _admin_password_change(request, extra_context)

@@ -414,7 +414,7 @@ class _SessionRun:
                 cwd=cwd,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_take_controlling_tty,  # noqa: PLW1509 - Ctrl-C must reach the command
+                preexec_fn=_take_controlling_tty,  # Ctrl-C must reach the command
             )
         except OSError as error:
             os.close(master)

@@ -23,7 +23,7 @@ VALID = {
 }
 
 
-def urls(cast) -> dict[str, tuple[str, str, dict]]:  # noqa: ANN001
+def urls(cast) -> dict[str, tuple[str, str, dict]]:
     """Every account URL: name → (method, path, POST data) for the prod account."""
     pk = cast.prod.pk
     member = Membership.objects.get(account=cast.prod, user=cast.viewer).pk
@@ -43,7 +43,7 @@ ADMIN_PAGES = ["edit", "edit-post", "toggle", "test", "member-add", "member-chan
 ALL_PAGES = ["detail", *ADMIN_PAGES]
 
 
-def call(client, method: str, path: str, data: dict):  # noqa: ANN001, ANN201
+def call(client, method: str, path: str, data: dict):
     return client.get(path) if method == "get" else client.post(path, data)
 
 

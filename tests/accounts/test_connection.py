@@ -13,7 +13,7 @@ from ecsportal.demo import localaws
 pytestmark = pytest.mark.django_db
 
 
-def press_test(client, account: AwsAccount) -> str:  # noqa: ANN001
+def press_test(client, account: AwsAccount) -> str:
     answer = client.post(f"/accounts/{account.pk}/test/", headers={"HX-Request": "true"})
     assert answer.status_code == 200
     return answer.content.decode()

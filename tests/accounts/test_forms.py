@@ -20,7 +20,7 @@ BASE = {
 }
 
 
-def submit(client, **changes: str) -> str:  # noqa: ANN001
+def submit(client, **changes: str) -> str:
     """POST the form as HTMX does; return the re-rendered fragment's text (unescaped)."""
     answer = client.post("/accounts/new/", {**BASE, **changes}, headers={"HX-Request": "true"})
     assert answer.status_code == 200, "an invalid form re-renders in place"
@@ -31,7 +31,7 @@ def submit(client, **changes: str) -> str:  # noqa: ANN001
 
 
 @pytest.fixture
-def admin_client(cast, login):  # noqa: ANN001, ANN201
+def admin_client(cast, login):
     return login(cast.admin)
 
 

@@ -23,7 +23,7 @@ NEW = {
 }
 
 
-def _messages(answer) -> list[str]:  # noqa: ANN001
+def _messages(answer) -> list[str]:
     return [str(m) for m in get_messages(answer.wsgi_request)]
 
 

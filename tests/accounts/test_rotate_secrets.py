@@ -38,7 +38,7 @@ def _accounts() -> dict[str, AwsAccount]:
     return made
 
 
-def _sealed_run(cast, account: AwsAccount) -> Run:  # noqa: ANN001
+def _sealed_run(cast, account: AwsAccount) -> Run:
     return Run.objects.create(
         account=account,
         region="eu-west-1",

@@ -26,7 +26,7 @@ class AuditDown(Exception):
 
 
 @pytest.fixture
-def failing_audit(monkeypatch):  # noqa: ANN001, ANN201
+def failing_audit(monkeypatch):
     """The audit write fails (a full disk, a constraint): the change it describes must not stay."""
 
     def refuse(**_: object) -> None:
@@ -43,7 +43,7 @@ def state() -> tuple:
     )
 
 
-def writes(cast):  # noqa: ANN001, ANN201
+def writes(cast):
     viewer_membership = Membership.objects.get(account=cast.prod, user=cast.viewer)
     return {
         "account_create": lambda: services.account_create(actor=cast.admin, data=DATA),

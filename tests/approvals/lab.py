@@ -17,12 +17,12 @@ LAB_CLUSTER = "approvals-lab"
 
 
 @pytest.fixture(scope="session")
-def lab_ecs(local_aws):  # noqa: ANN001, ANN201
+def lab_ecs(local_aws):
     return lab_cluster(local_aws.endpoint_url, region=LAB_REGION, cluster=LAB_CLUSTER, families=("lab-web", "lab-job"))
 
 
 @pytest.fixture
-def run_task(lab_ecs) -> Callable[..., str]:  # noqa: ANN001
+def run_task(lab_ecs) -> Callable[..., str]:
     """`run_task(service="web")` → the ARN of a new running task in the lab cluster."""
 
     def _run(service: str = "web") -> str:
@@ -39,19 +39,19 @@ def task_state(arn: str) -> SimpleNamespace:
 
 
 @pytest.fixture
-def lab(cast):  # noqa: ANN001, ANN201
+def lab(cast):
     """The lab account with the cast's roles: operator, approver, approver2, viewer; admin is superuser."""
     return lab_account(cast, name="Approvals Lab", region=LAB_REGION, approvals_for_stop=1)
 
 
 @pytest.fixture
-def stop_calls(local_aws, monkeypatch) -> list[str]:  # noqa: ANN001
+def stop_calls(local_aws, monkeypatch) -> list[str]:
     """Every StopTask that reaches the local AWS in the lab region (counted inside moto's backend)."""
     backend = localaws.ecs_backend(localaws.ACCOUNT_A, LAB_REGION)
     calls: list[str] = []
     original = backend.stop_task
 
-    def counting(cluster_str: str, task_str: str, reason: str):  # noqa: ANN202
+    def counting(cluster_str: str, task_str: str, reason: str):
         calls.append(task_str)
         return original(cluster_str, task_str, reason)
 
@@ -60,11 +60,11 @@ def stop_calls(local_aws, monkeypatch) -> list[str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def stop_target(lab, run_task):  # noqa: ANN001, ANN201
+def stop_target(lab, run_task):
     """`stop_target(user, service="web")` → a StopTarget for a fresh running task, resolved as `user`."""
     from ecsportal.stops.selectors import stop_target_for_user
 
-    def _target(user, service: str = "web", role_arn: str = ""):  # noqa: ANN001, ANN202
+    def _target(user, service: str = "web", role_arn: str = ""):
         arn = run_task(service)
         return stop_target_for_user(
             user=user,

@@ -33,7 +33,7 @@ def _race(workers: list, *, timeout: float = 60) -> list[object]:
     barrier = threading.Barrier(len(workers))
     results: list[object] = [None] * len(workers)
 
-    def run(index: int, work) -> None:  # noqa: ANN001
+    def run(index: int, work) -> None:
         try:
             barrier.wait()
             results[index] = work()
@@ -51,7 +51,7 @@ def _race(workers: list, *, timeout: float = 60) -> list[object]:
     return results
 
 
-def _approvers(count: int, lab):  # noqa: ANN001, ANN202
+def _approvers(count: int, lab):
     from django.contrib.auth import get_user_model
 
     from ecsportal.accounts.models import Membership, Role

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 ORIGIN = (b"origin", b"http://localhost")
 
 
-async def _connect(path: str, user=None, origin: tuple[bytes, bytes] = ORIGIN):  # noqa: ANN001, ANN202
+async def _connect(path: str, user=None, origin: tuple[bytes, bytes] = ORIGIN):
     headers = [origin]
     if user is not None:
         headers.append((b"cookie", await sync_to_async(session_cookie)(user)))
@@ -27,7 +27,7 @@ async def _connect(path: str, user=None, origin: tuple[bytes, bytes] = ORIGIN): 
 
 
 @pytest.fixture
-def pending(cast, stop_target):  # noqa: ANN001, ANN201
+def pending(cast, stop_target):
     return stop_request(actor=cast.operator, target=stop_target(cast.operator), reason="live")
 
 

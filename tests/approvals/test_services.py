@@ -16,7 +16,7 @@ from tests.approvals.lab import LAB_REGION, task_state
 pytestmark = pytest.mark.django_db
 
 
-def _ask(cast, stop_target, reason: str = "runaway memory", **kwargs):  # noqa: ANN001, ANN202
+def _ask(cast, stop_target, reason: str = "runaway memory", **kwargs):
     target = stop_target(cast.operator)
     return stop_request(actor=cast.operator, target=target, reason=reason, **kwargs), target
 
@@ -218,7 +218,7 @@ def test_a_stoptask_failure_marks_the_request_failed_with_awss_message(cast, sto
     request, target = _ask(cast, stop_target)
     client = sessions.client(lab.aws_config(), "ecs", LAB_REGION)
 
-    def deny(**_):  # noqa: ANN003, ANN202
+    def deny(**_):
         body = {
             "Error": {
                 "Code": "AccessDeniedException",

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def pending(cast, stop_target):  # noqa: ANN001, ANN201
+def pending(cast, stop_target):
     return stop_request(actor=cast.operator, target=stop_target(cast.operator), reason="stuck consumer")
 
 

@@ -18,19 +18,19 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def chat():  # noqa: ANN201
+def chat():
     """A loopback server that records every JSON body POSTed to it."""
     received: queue.Queue = queue.Queue()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.put((self.path, self.headers["Content-Type"], json.loads(body)))
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"ok")
 
-        def log_message(self, *args) -> None:  # noqa: ANN002
+        def log_message(self, *args) -> None:
             pass
 
     server = HTTPServer(("127.0.0.1", 0), Handler)

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def events(cast):  # noqa: ANN001, ANN201
+def events(cast):
     audit_record(actor=cast.admin, action="account.update", target="Acme Production", account=cast.prod)
     audit_record(actor=cast.admin, action="membership.add", target="viewer", account=cast.staging)
     audit_record(actor=cast.outsider, action="account.update", target="Other Team", account=cast.other)

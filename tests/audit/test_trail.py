@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 ADDRESS = "198.51.100.7"
 
 
-def _post_login(client: Client, username: str, password: str, address: str = ADDRESS):  # noqa: ANN202
+def _post_login(client: Client, username: str, password: str, address: str = ADDRESS):
     return client.post("/login/", {"username": username, "password": password}, REMOTE_ADDR=address)
 
 

@@ -25,7 +25,7 @@ def fresh_config() -> AccountConfig:
 
 
 @pytest.fixture
-def config(local_aws) -> Iterator[AccountConfig]:  # noqa: ANN001
+def config(local_aws) -> Iterator[AccountConfig]:
     yield fresh_config()
 
 

@@ -16,7 +16,7 @@ REGION = "eu-west-1"
 
 
 @pytest.fixture
-def registrar(local_aws) -> Iterator[list[local.LocalExecRequest]]:  # noqa: ANN001
+def registrar(local_aws) -> Iterator[list[local.LocalExecRequest]]:
     """Stands in for the SSM agent emulator: records each session, answers with its URL."""
     seen: list[local.LocalExecRequest] = []
 

@@ -96,7 +96,7 @@ def test_the_seed_is_idempotent(tmp_path):
 
 def test_the_demo_refuses_to_serve_beyond_loopback():
     answer = subprocess.run(
-        [sys.executable, "manage.py", "demo", "--host", "0.0.0.0", "--no-serve"],  # noqa: S104
+        [sys.executable, "manage.py", "demo", "--host", "0.0.0.0", "--no-serve"],
         cwd=ROOT,
         env={**os.environ, "DJANGO_DEBUG": "true", "DJANGO_SETTINGS_MODULE": "ecsportal.settings"},
         capture_output=True,

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def inject(local_aws) -> Iterator[Callable[..., None]]:  # noqa: ANN001
+def inject(local_aws) -> Iterator[Callable[..., None]]:
     """`inject(account, region, "ListTasks", code, when=…)`: AWS answers that call of the account's client with `code`."""
     undo: list[Callable[[], None]] = []
 
@@ -26,7 +26,7 @@ def inject(local_aws) -> Iterator[Callable[..., None]]:  # noqa: ANN001
         remove()
 
 
-def web_task_id(cast) -> str:  # noqa: ANN001
+def web_task_id(cast) -> str:
     tasks = ecs.running_tasks(cast.prod.aws_config(), "eu-west-1", "prod-web")
     return next(t.id for t in tasks if t.service_name == "web")
 

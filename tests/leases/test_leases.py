@@ -90,7 +90,7 @@ def test_every_scheduler_runs_under_a_lease(settings):
             assert job.stop()
 
 
-def _race(count: int, work) -> list[object]:  # noqa: ANN001
+def _race(count: int, work) -> list[object]:
     barrier = threading.Barrier(count)
     results: list[object] = [None] * count
 

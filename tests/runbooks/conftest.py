@@ -6,7 +6,7 @@ from ecsportal.runbooks.models import Runbook
 
 
 @pytest.fixture
-def echo_book(cast):  # noqa: ANN001, ANN201
+def echo_book(cast):
     """A runbook on both demo accounts that prints each of its values between bars."""
     runbook = Runbook.objects.create(name="Echo", command_template="printf '%s|' {message} {count}")
     runbook.accounts.set([cast.prod, cast.staging])

@@ -11,7 +11,7 @@ from ecsportal.runbooks.models import Runbook
 pytestmark = pytest.mark.django_db
 
 
-def _form(picked, **fields):  # noqa: ANN001, ANN003, ANN202
+def _form(picked, **fields):
     data = {
         "name": "Grep a log",
         "description": "",
@@ -91,7 +91,7 @@ def test_a_runbook_that_cannot_work_is_a_form_error_with_what_was_typed(cast, lo
     assert not Runbook.objects.exists() or not Runbook.objects.filter(name="Grep a log").exists()
 
 
-def _make_account_admin(cast):  # noqa: ANN001, ANN202
+def _make_account_admin(cast):
     Membership.objects.filter(user=cast.approver, account=cast.prod).update(role=Role.ADMIN)
     return cast.approver
 

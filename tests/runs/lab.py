@@ -42,12 +42,12 @@ __all__ = [
 
 
 @pytest.fixture(scope="session")
-def runs_ecs(local_aws, data_channel):  # noqa: ANN001, ANN201
+def runs_ecs(local_aws, data_channel):
     return lab_cluster(local_aws.endpoint_url, region=RUNS_REGION, cluster=RUNS_CLUSTER, families=("runs-web",))
 
 
 @pytest.fixture
-def lab_task(runs_ecs) -> Callable[..., str]:  # noqa: ANN001
+def lab_task(runs_ecs) -> Callable[..., str]:
     """`lab_task(exec_enabled=True, agent="RUNNING", age_minutes=60)` → ARN of a new running task
     (containers "app" and "sidecar", in service "web")."""
 
@@ -67,7 +67,7 @@ def lab_task(runs_ecs) -> Callable[..., str]:  # noqa: ANN001
 
 
 @pytest.fixture
-def runs_lab(cast):  # noqa: ANN001, ANN201
+def runs_lab(cast):
     """The lab account (no approvals for commands) with the cast's roles; admin is superuser."""
     return lab_account(
         cast,
@@ -80,7 +80,7 @@ def runs_lab(cast):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def fast_runs(settings):  # noqa: ANN001, ANN201
+def fast_runs(settings):
     """Short watchdog intervals, so the tests are quick."""
     settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS = 0.1
     settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS = 0.2
@@ -91,11 +91,11 @@ def fast_runs(settings):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def run_as(runs_lab, lab_task, fast_runs):  # noqa: ANN001, ANN201
+def run_as(runs_lab, lab_task, fast_runs):
     """`await run_as(user, command, mode=…, task=…, container="app")` → the Run (created through the service)."""
     from ecsportal.runs import dispatcher, services
 
-    async def _run(user, command: str, *, task: str | None = None, container: str = "app", **options):  # noqa: ANN001, ANN003, ANN202
+    async def _run(user, command: str, *, task: str | None = None, container: str = "app", **options):
         dispatcher.bind_loop(asyncio.get_running_loop())
         arn = task or await sync_to_async(lab_task)()
         return await sync_to_async(services.run_request)(
@@ -112,7 +112,7 @@ def run_as(runs_lab, lab_task, fast_runs):  # noqa: ANN001, ANN201
     return _run
 
 
-def stored_run(*, account, requested_by, **fields):  # noqa: ANN001, ANN003, ANN201
+def stored_run(*, account, requested_by, **fields):
     """A Run row as the services leave one, for tests that need a run without running it."""
     from ecsportal.runs.models import Run
 
@@ -128,7 +128,7 @@ def stored_run(*, account, requested_by, **fields):  # noqa: ANN001, ANN003, ANN
     return Run.objects.create(account=account, requested_by=requested_by, **values)
 
 
-async def wait_ended(run_pk: int, timeout: float = 30.0):  # noqa: ANN201
+async def wait_ended(run_pk: int, timeout: float = 30.0):
     """The run once it has ended (polls the database; fails after `timeout`)."""
     from ecsportal.runs.models import END_STATUSES, Run
 
@@ -143,13 +143,13 @@ async def wait_ended(run_pk: int, timeout: float = 30.0):  # noqa: ANN201
         await asyncio.sleep(0.05)
 
 
-def _cookie(user) -> bytes:  # noqa: ANN001
+def _cookie(user) -> bytes:
     client = Client()
     client.force_login(user)
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def connect(path: str, user=None) -> tuple[WebsocketCommunicator, bool, int | None]:  # noqa: ANN001
+async def connect(path: str, user=None) -> tuple[WebsocketCommunicator, bool, int | None]:
     """A socket through the full ASGI application: (communicator, accepted, close code if refused)."""
     from ecsportal.asgi import application
 

@@ -21,19 +21,19 @@ BUFFER = """() => {
 }"""
 
 
-def _console_errors(page) -> list[str]:  # noqa: ANN001
+def _console_errors(page) -> list[str]:
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     return errors
 
 
-def _choose(page, select: str, value: str) -> None:  # noqa: ANN001
+def _choose(page, select: str, value: str) -> None:
     page.wait_for_load_state("load")
     with page.expect_response(re.compile(r"/runs/pick/\?")):
         page.select_option(select, value=value)
 
 
-def _pick(page, *, account: str, region: str, cluster: str) -> None:  # noqa: ANN001
+def _pick(page, *, account: str, region: str, cluster: str) -> None:
     """An account, region and cluster, then its web task's container "app", through the picker."""
     value = page.locator("#pick-account option", has_text=account).get_attribute("value")
     _choose(page, "#pick-account", value)
@@ -48,7 +48,7 @@ def _pick(page, *, account: str, region: str, cluster: str) -> None:  # noqa: AN
     _choose(page, "#pick-container", "app")
 
 
-def _start(page, base: str, command: str) -> None:  # noqa: ANN001
+def _start(page, base: str, command: str) -> None:
     page.goto(f"{base}/runs/new/")
     _pick(page, account="Acme Staging", region="eu-west-1", cluster="staging")
     page.fill("#run-command", command)
@@ -56,11 +56,11 @@ def _start(page, base: str, command: str) -> None:  # noqa: ANN001
     page.wait_for_url(re.compile(r"/runs/\d+/$"))
 
 
-def _wait_for_text(page, text: str) -> None:  # noqa: ANN001
+def _wait_for_text(page, text: str) -> None:
     page.wait_for_function(f"() => ({BUFFER})().includes({text!r})")
 
 
-def _wait_until_finished(page) -> None:  # noqa: ANN001
+def _wait_until_finished(page) -> None:
     page.wait_for_selector("#run-facts[data-finished='1']")
 
 
@@ -105,7 +105,7 @@ def test_the_facts_catch_up_when_two_status_changes_arrive_during_one_refresh(pa
     _wait_until_finished(page)
     doctored: list[str] = []
 
-    def an_earlier_answer(route):  # noqa: ANN001
+    def an_earlier_answer(route):
         if doctored or route.request.headers.get("hx-request") != "true":
             route.continue_()
             return
@@ -146,7 +146,7 @@ def test_the_facts_catch_up_when_the_status_arrives_before_htmx_is_ready(page_as
         " facts.dataset.status = 'connecting'; facts.dataset.finished = '0'; }, true);"
     )
 
-    def slow_script(route):  # noqa: ANN001
+    def slow_script(route):
         time.sleep(2)  # the socket's status arrives meanwhile
         route.continue_()
 

@@ -76,18 +76,18 @@ TAIL = """(text) => {
 }"""
 
 
-def _wait_for_tail(page, text: str) -> None:  # noqa: ANN001
+def _wait_for_tail(page, text: str) -> None:
     """Like _wait_for_text, for big outputs: reads only the last rows, four times a second (reading
     every row on every frame would slow the very page it waits for), and waits up to a minute."""
     page.wait_for_function(TAIL, arg=text, polling=250, timeout=60000)
 
 
-def _wait_until_finished(page) -> None:  # noqa: ANN001
+def _wait_until_finished(page) -> None:
     """The facts panel says the run ended (a minute at most: the machine may be busy)."""
     page.wait_for_selector("#run-facts[data-finished='1']", timeout=60000)
 
 
-def _watch(page) -> dict:  # noqa: ANN001
+def _watch(page) -> dict:
     """Dialogs and console errors from now on; the page's own records come from WATCH."""
     seen: dict[str, list[str]] = {"dialogs": [], "errors": []}
     page.on("dialog", lambda d: (seen["dialogs"].append(d.message), d.dismiss()))
@@ -95,7 +95,7 @@ def _watch(page) -> dict:  # noqa: ANN001
     return seen
 
 
-def _assert_nothing_ran(page, seen: dict, title: str) -> None:  # noqa: ANN001
+def _assert_nothing_ran(page, seen: dict, title: str) -> None:
     hostile = page.evaluate("() => window.__hostile")
     assert seen["dialogs"] == [], f"a dialog opened: {seen['dialogs']}"
     assert hostile["csp"] == [], f"CSP violations: {hostile['csp']}"
@@ -106,10 +106,10 @@ def _assert_nothing_ran(page, seen: dict, title: str) -> None:  # noqa: ANN001
     assert page.title() == title
 
 
-def _download_text(page, selector: str) -> bytes:  # noqa: ANN001
+def _download_text(page, selector: str) -> bytes:
     with page.expect_download() as info:
         page.click(selector)
-    return open(info.value.path(), "rb").read()  # noqa: SIM115
+    return open(info.value.path(), "rb").read()
 
 
 def test_markup_clipboard_links_titles_and_bad_utf8_do_nothing(browser, demo_server):

@@ -30,11 +30,11 @@ SENT = b"".join(CHUNKS)
 
 
 @pytest.fixture
-def hostile(cast):  # noqa: ANN001, ANN201
+def hostile(cast):
     return _with_output(_run(cast, command="printf '<script>alert(6)</script>'"), *CHUNKS)
 
 
-def _get(client, path: str):  # noqa: ANN001, ANN202
+def _get(client, path: str):
     answer = client.get(path)
     assert answer.status_code == 200, path
     assert answer["X-Content-Type-Options"] == "nosniff"

@@ -58,7 +58,7 @@ def forget(account_id: str, region: str, cluster: str, arn: str) -> None:
 _counter = iter(range(10**6))
 
 
-def row(account, *, cluster="prod-web", region="eu-west-1", service="web", family="web", minutes_ago=5,  # noqa: ANN001, ANN201
+def row(account, *, cluster="prod-web", region="eu-west-1", service="web", family="web", minutes_ago=5,
         stop_code="EssentialContainerExited", reason="Essential container in task exited",
         containers=(("app", 1, ""),)):  # fmt: skip
     """One history row built the way the collector builds it (category and signature included)."""

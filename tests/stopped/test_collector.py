@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 DEMO = {"prod-web", "prod-batch", "prod-edge", "staging", "staging-eu"}
 
 
-def collect(accounts, clusters):  # noqa: ANN001, ANN201
+def collect(accounts, clusters):
     return stopped_collect(trigger=CollectionRun.Trigger.COMMAND, accounts=accounts, clusters=set(clusters))
 
 
@@ -91,8 +91,8 @@ def test_history_survives_ecs_forgetting_the_task(local_aws, cast):
     assert StoppedTask.objects.filter(cluster="sx-forget-01").count() == 3
 
 
-def _count_describe_batches(client, batches: list[int]):  # noqa: ANN001, ANN202
-    def handler(request, **_):  # noqa: ANN001, ANN202
+def _count_describe_batches(client, batches: list[int]):
+    def handler(request, **_):
         batches.append(len(json.loads(request.body)["tasks"]))
 
     client.meta.events.register("before-send.ecs.DescribeTasks", handler)
@@ -158,7 +158,7 @@ def test_paging_through_three_pages_of_100_and_one_more(local_aws, cast, fresh_c
     assert rows.first().task_definition == "paged:7"
 
 
-def _fail_cluster(client, operation: str, cluster: str, code: str, attempts: list[str]) -> None:  # noqa: ANN001
+def _fail_cluster(client, operation: str, cluster: str, code: str, attempts: list[str]) -> None:
     """Answer `operation` on one cluster with an AWS error at the HTTP layer, so botocore's
     retries apply as they would to a real answer. moto cannot enforce IAM for ECS."""
     when = lambda body: body.get("cluster", "") == cluster  # noqa: E731

@@ -19,14 +19,14 @@ from tests.stopped.helpers import row
 pytestmark = pytest.mark.django_db
 
 
-def exported(client, query: str = "") -> set[str]:  # noqa: ANN001
+def exported(client, query: str = "") -> set[str]:
     answer = client.get(f"/stopped/export.json?{query}")
     assert answer.status_code == 200
     return {r["task_arn"] for r in json.loads(b"".join(answer.streaming_content))}
 
 
 @pytest.fixture
-def estate(cast):  # noqa: ANN001, ANN201
+def estate(cast):
     """A small, varied history across the cast's three accounts."""
     return {
         "oom": row(cast.prod, containers=(("app", 137, "OutOfMemoryError: Container killed due to memory usage"),)),
@@ -45,7 +45,7 @@ def estate(cast):  # noqa: ANN001, ANN201
     }  # fmt: skip
 
 
-def arns(estate, *names: str) -> set[str]:  # noqa: ANN001
+def arns(estate, *names: str) -> set[str]:
     return {estate[n].task_arn for n in names}
 
 

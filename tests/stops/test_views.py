@@ -13,7 +13,7 @@ def _task_id(arn: str) -> str:
     return arn.rsplit("/", 1)[-1]
 
 
-def _picked(lab, arn: str, **extra: str) -> dict[str, str]:  # noqa: ANN001
+def _picked(lab, arn: str, **extra: str) -> dict[str, str]:
     return {"account": str(lab.pk), "region": LAB_REGION, "cluster": LAB_CLUSTER, "task": _task_id(arn), **extra}
 
 
