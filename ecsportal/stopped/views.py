@@ -69,6 +69,12 @@ def _live_links(request: HtmxHttpRequest, task: StoppedTask) -> dict[str, str]:
     return links
 
 
+def _approval_url(task: StoppedTask) -> str:
+    """The approval request a portal stop names in its reason (its page applies its own gate)."""
+    found = categories.PORTAL_REASON.match(task.stopped_reason or "")
+    return reverse("approvals:detail", args=(int(found[1]),)) if found else ""
+
+
 @require_GET
 def stopped_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     task = selectors.stopped_task_get_for_user(user=request.user, pk=pk)
@@ -82,6 +88,7 @@ def stopped_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "same_signature": selectors.stopped_count(same),
         "same_signature_query": StoppedFilters(signature=task.signature, range="all").query(),
         "live": _live_links(request, task),
+        "approval_url": _approval_url(task),
     }
     return render(request, "stopped/detail.html", context)
 

@@ -113,6 +113,7 @@ def test_the_detail_links_cluster_service_and_task_to_the_inventory(cast, estate
     assert _href(html, "live-service") == cluster + "?service=web"
     assert _href(html, "live-task") == f"{cluster}tasks/{task.task_id}/"
     assert _href(html, "run-on-service") is None  # a viewer may not run commands
+    assert _href(html, "approval-link") is None  # not stopped through the portal
 
 
 def test_an_operator_is_offered_a_command_on_a_live_task_of_the_service(cast, estate, login):
@@ -124,6 +125,14 @@ def test_a_standalone_task_has_no_service_link_and_no_run_offer(cast, estate, lo
     html = login(cast.operator).get(f"/stopped/{estate['batch'].pk}/").content.decode()
     assert _href(html, "live-cluster") and not _href(html, "live-service") and not _href(html, "run-on-service")
     assert "standalone task" in html
+
+
+def test_a_task_the_portal_stopped_links_to_its_approval_request(cast, login):
+    stopped = row(cast.prod, stop_code="UserInitiated", containers=(("app", 143, ""),),
+                  reason="ecsportal #42: runaway memory (requested by operator, approved by approver)")  # fmt: skip
+    html = login(cast.viewer).get(f"/stopped/{stopped.pk}/").content.decode()
+    assert "Stopped through ecsportal" in html
+    assert _href(html, "approval-link") == "/approvals/42/"
 
 
 def test_a_disabled_account_s_task_links_nowhere_the_inventory_would_refuse(cast, estate, login):
