@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
-from ecsportal.accounts.models import Role
+from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.runs.models import Run, RunChunk, RunStatus
 
@@ -41,7 +45,105 @@ def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Rol
 
 def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
     """Every run on the accounts the user may see, newest first."""
-    return Run.objects.filter(account__in=accounts_for_user(user=user)).select_related("account", "requested_by")
+    return _runs_of(_account_pks(user))
+
+
+def _account_pks(user: AbstractBaseUser) -> list[int]:
+    # Read first and given as values: the planner then sees how many runs they hold, where a
+    # subquery over memberships left it guessing (and sorting them all).
+    return list(accounts_for_user(user=user).values_list("pk", flat=True))
+
+
+def _runs_of(account_pks: list[int]) -> QuerySet[Run]:
+    return Run.objects.filter(account_id__in=account_pks).select_related("account", "requested_by")
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The history's filters, as the query string gave them ("" / None: not filtered)."""
+
+    account: int | None = None
+    cluster: str = ""  # a cluster's name: runs picked by name and by ARN both match
+    user: str = ""  # a username
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """What the history's filter menus offer: only values some visible run has."""
+
+    accounts: list[AwsAccount]
+    clusters: list[str]  # names, sorted
+    users: list[str]  # usernames, sorted
+
+
+def runs_filtered_for_user(*, user: AbstractBaseUser, filters: RunFilters) -> QuerySet[Run]:
+    account_pks = _account_pks(user)
+    if filters.account is not None:
+        account_pks = [pk for pk in account_pks if pk == filters.account]
+    runs = _runs_of(account_pks)
+    if filters.cluster:
+        # The exact stored values (index-backed) instead of "= name OR LIKE '%/name'", which no index serves.
+        runs = runs.filter(cluster__in=_cluster_spellings(account_pks).get(filters.cluster, []))
+    if filters.user:
+        runs = runs.filter(requested_by__username=filters.user)
+    if filters.status:
+        runs = runs.filter(status=filters.status)
+    return runs
+
+
+def run_choices_for_user(*, user: AbstractBaseUser) -> RunChoices:
+    accounts = list(accounts_for_user(user=user).order_by("name"))
+    account_pks = [a.pk for a in accounts]
+    User = get_user_model()
+    name = User.USERNAME_FIELD
+    users = User.objects.filter(pk__in=_distinct_run_values("requested_by_id", account_pks)).order_by(name)
+    return RunChoices(
+        accounts=accounts,
+        clusters=sorted(_cluster_spellings(account_pks)),
+        users=list(users.values_list(name, flat=True)[:CHOICES_LIMIT]),
+    )
+
+
+def _cluster_spellings(account_pks: list[int]) -> dict[str, list[str]]:
+    """Cluster name → the stored values (the name, ARNs) among these accounts' runs."""
+    spellings: dict[str, list[str]] = {}
+    for value in _distinct_run_values("cluster", account_pks):
+        spellings.setdefault(value.rsplit("/", 1)[-1], []).append(value)
+    return spellings
+
+
+# One account's skip: the smallest value, then again and again the smallest one above the last
+# (at most CHOICES_LIMIT). The column is one of ours and the table the model's; values are parameters.
+_SKIP_CTE = (
+    "{name}(value, n) AS ("
+    "SELECT MIN({column}), 1 FROM {table} WHERE account_id = %s "
+    "UNION ALL SELECT (SELECT MIN(r.{column}) FROM {table} r WHERE r.account_id = %s AND r.{column} > {name}.value),"
+    " {name}.n + 1 FROM {name} WHERE {name}.value IS NOT NULL AND {name}.n < %s)"
+)
+CHOICES_LIMIT = 500  # distinct values read per account for a filter menu
+_DISTINCT_COLUMNS = {"cluster", "requested_by_id"}
+
+
+def _distinct_run_values(column: str, account_pks: list[int]) -> list:
+    """The distinct values of `column` among the runs of these accounts, by skipping through
+    the (account, column) index: one index probe per distinct value (recursive CTEs, one per
+    account, in one statement: the "loose index scan" neither PostgreSQL nor SQLite does by
+    itself), never a scan of the runs. A SELECT DISTINCT read every run on every page load."""
+    if column not in _DISTINCT_COLUMNS:
+        raise ValueError(column)
+    if not account_pks:
+        return []
+    table = Run._meta.db_table
+    ctes, selects, params = [], [], []
+    for i, pk in enumerate(account_pks):
+        ctes.append(_SKIP_CTE.format(name=f"s{i}", column=column, table=table))
+        selects.append(f"SELECT value FROM s{i} WHERE value IS NOT NULL")  # noqa: S608
+        params += [pk, pk, CHOICES_LIMIT]
+    sql = "WITH RECURSIVE " + ", ".join(ctes) + " " + " UNION ".join(selects)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted({value for (value,) in cursor.fetchall()})
 
 
 def run_chunks(*, run: Run, after: int = 0, limit: int | None = None) -> list[RunChunk]:
