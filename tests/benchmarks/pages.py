@@ -134,7 +134,25 @@ def p95_ms(client: object, url: str) -> float:
     return statistics.quantiles(times, n=20)[-1]
 
 
-def measure(users: dict[str, object]) -> dict[str, float]:
+def slowest_queries(client: object, url: str, top: int = 3) -> list[tuple[float, str]]:
+    """The slowest statements of one request (for --profile)."""
+    from django.db import connection
+
+    timed: list[tuple[float, str]] = []
+
+    def timer(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timed.append(((time.perf_counter() - started) * 1000, sql))
+
+    with connection.execute_wrapper(timer):
+        client.get(url)
+    return sorted(timed, reverse=True)[:top]
+
+
+def measure(users: dict[str, object], *, profile: bool = False) -> dict[str, float]:
     from django.test import Client
 
     results = {}
@@ -144,6 +162,9 @@ def measure(users: dict[str, object]) -> dict[str, float]:
         for name, url in PAGES.items():
             results[f"{name}_{who}_p95_ms"] = round(p95_ms(client, url), 1)
             print(f"{who:6} {url:60} p95 {results[f'{name}_{who}_p95_ms']:8.1f} ms", flush=True)
+            if profile:
+                for ms, sql in slowest_queries(client, url):
+                    print(f"        {ms:7.1f} ms  {sql[:300]}", flush=True)
     return results
 
 
@@ -151,6 +172,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=300_000)
     parser.add_argument("--stopped", type=int, default=100_000)
+    parser.add_argument("--profile", action="store_true", help="print each page's slowest statements")
     args = parser.parse_args()
     base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
     if not base.startswith("postgres"):
@@ -179,7 +201,7 @@ def main() -> None:
         started = time.perf_counter()
         viewer, admin = seed(args.runs, args.stopped)
         print(f"seeded {args.runs} runs and {args.stopped} stopped tasks in {time.perf_counter() - started:.0f} s")
-        results = measure({"viewer": viewer, "admin": admin})
+        results = measure({"viewer": viewer, "admin": admin}, profile=args.profile)
     finally:
         from django.db import connections
 
