@@ -83,6 +83,8 @@ class Run(models.Model):
             # and its cluster filter looks the exact values up.
             models.Index(fields=["account", "cluster"], name="run_account_cluster_idx"),
             models.Index(fields=["account", "requested_by"], name="run_account_user_idx"),
+            # Counting one status's runs (capped) from the index alone.
+            models.Index(fields=["status", "account"], name="run_status_account_idx"),
         ]
 
     def __str__(self) -> str:

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 
 from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.runs.models import Run, RunChunk, RunStatus
+from ecsportal.ui.distinct import distinct_values
 
 
 def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Role = Role.VIEWER) -> Run:
@@ -97,7 +97,9 @@ def run_choices_for_user(*, user: AbstractBaseUser) -> RunChoices:
     account_pks = [a.pk for a in accounts]
     User = get_user_model()
     name = User.USERNAME_FIELD
-    users = User.objects.filter(pk__in=_distinct_run_values("requested_by_id", account_pks)).order_by(name)
+    users = User.objects.filter(pk__in=distinct_values(Run, "requested_by", within=("account", account_pks))).order_by(
+        name
+    )
     return RunChoices(
         accounts=accounts,
         clusters=sorted(_cluster_spellings(account_pks)),
@@ -108,42 +110,13 @@ def run_choices_for_user(*, user: AbstractBaseUser) -> RunChoices:
 def _cluster_spellings(account_pks: list[int]) -> dict[str, list[str]]:
     """Cluster name → the stored values (the name, ARNs) among these accounts' runs."""
     spellings: dict[str, list[str]] = {}
-    for value in _distinct_run_values("cluster", account_pks):
+    # Read by skipping through the (account, cluster) index, never by a DISTINCT over every run.
+    for value in distinct_values(Run, "cluster", within=("account", account_pks), limit=CHOICES_LIMIT):
         spellings.setdefault(value.rsplit("/", 1)[-1], []).append(value)
     return spellings
 
 
-# One account's skip: the smallest value, then again and again the smallest one above the last
-# (at most CHOICES_LIMIT). The column is one of ours and the table the model's; values are parameters.
-_SKIP_CTE = (
-    "{name}(value, n) AS ("
-    "SELECT MIN({column}), 1 FROM {table} WHERE account_id = %s "
-    "UNION ALL SELECT (SELECT MIN(r.{column}) FROM {table} r WHERE r.account_id = %s AND r.{column} > {name}.value),"
-    " {name}.n + 1 FROM {name} WHERE {name}.value IS NOT NULL AND {name}.n < %s)"
-)
 CHOICES_LIMIT = 500  # distinct values read per account for a filter menu
-_DISTINCT_COLUMNS = {"cluster", "requested_by_id"}
-
-
-def _distinct_run_values(column: str, account_pks: list[int]) -> list:
-    """The distinct values of `column` among the runs of these accounts, by skipping through
-    the (account, column) index: one index probe per distinct value (recursive CTEs, one per
-    account, in one statement: the "loose index scan" neither PostgreSQL nor SQLite does by
-    itself), never a scan of the runs. A SELECT DISTINCT read every run on every page load."""
-    if column not in _DISTINCT_COLUMNS:
-        raise ValueError(column)
-    if not account_pks:
-        return []
-    table = Run._meta.db_table
-    ctes, selects, params = [], [], []
-    for i, pk in enumerate(account_pks):
-        ctes.append(_SKIP_CTE.format(name=f"s{i}", column=column, table=table))
-        selects.append(f"SELECT value FROM s{i} WHERE value IS NOT NULL")  # noqa: S608
-        params += [pk, pk, CHOICES_LIMIT]
-    sql = "WITH RECURSIVE " + ", ".join(ctes) + " " + " UNION ".join(selects)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return sorted({value for (value,) in cursor.fetchall()})
 
 
 def run_chunks(*, run: Run, after: int = 0, limit: int | None = None) -> list[RunChunk]:

@@ -28,7 +28,7 @@ from ecsportal.ui.forms import MAX_ID
 from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 50
-COUNT_CAP = 10_000  # beyond this the page says "10,000+" instead of counting every row
+COUNT_CAP = 1_000  # beyond this the page says "1,000+" instead of counting every row
 
 
 def stopped_tasks_for_user(
