@@ -1,7 +1,8 @@
 """ASGI entry point: Django for HTTP, Channels for WebSockets.
 
 Django is set up before anything imports models; the WebSocket side only accepts sockets whose
-Origin is one of ALLOWED_HOSTS and carries the logged-in user from the session cookie.
+Origin is one of ALLOWED_HOSTS and carries the logged-in user from the session cookie. Request
+bodies over the limit are refused before they are read (`limits`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from django.urls import re_path  # noqa: E402
 from ecsportal import httplimits  # noqa: E402
 from ecsportal.accounts.sockets import UnknownPathConsumer  # noqa: E402
 from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
+from ecsportal.limits import BodyLimit, guard_daphne  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
 from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsumer  # noqa: E402
 from ecsportal.runs.scheduler import start_run_sweep  # noqa: E402
@@ -36,12 +38,13 @@ routes = [*websocket_urlpatterns, re_path(r"", UnknownPathConsumer.as_asgi())]
 application = LoopCapture(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            "http": BodyLimit(django_asgi_app),
             "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(routes))),
             "channel": ChannelNameRouter({RUNS_CHANNEL: RunWorkerConsumer.as_asgi()}),
         }
     )
 )
+guard_daphne()  # under daphne, oversized bodies are refused in Twisted, before it buffers them
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
 start_housekeeping()  # approvals left executing by a process that died; off when 0
 start_run_sweep()  # runs whose runner was lost (on start and periodically); off when 0

@@ -16,9 +16,12 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
+from ecsportal.accounts.socket_budget import socket_give_back, socket_take
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_LOGGED_OUT = 4001
+CLOSE_TOO_MANY_SOCKETS = 4429  # the user already holds ECSPORTAL_SOCKETS_PER_USER open sockets
 
 
 def user_group(user_pk: int) -> str:
@@ -32,6 +35,7 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
     """
 
     groups_joined: list[str]
+    socket_place: bool | None = None  # a place in the user's socket budget (socket_budget)
 
     async def connect(self) -> None:
         self.groups_joined = []
@@ -43,6 +47,13 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
         groups = await self.authorise(user)
         if groups is None:
             await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.socket_place = await socket_take(user_pk=user.pk, channel=self.channel_name)
+        if self.socket_place is False:
+            # Accepted, then closed with the code: refused before the handshake, the browser
+            # would only see 1006 and the page could not say why.
+            await self.accept()
+            await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
         for group in [user_group(user.pk), *groups]:
             await self.join(group)
@@ -62,6 +73,20 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
+        await self._give_back_place()
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Also when the consumer failed or was cancelled without a disconnect: a place kept
+            # by a socket that is gone would count against its user for the life of the process.
+            await self._give_back_place()
+
+    async def _give_back_place(self) -> None:
+        if self.socket_place:
+            self.socket_place = None
+            await socket_give_back(user_pk=self.scope["user"].pk, channel=self.channel_name)
 
     async def session_revoked(self, event: dict) -> None:
         await self.close(code=CLOSE_LOGGED_OUT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,6 +18,9 @@ from ecsportal.audit.services import client_ip
 from ecsportal.context_processors import nav_section
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.http import HtmxHttpRequest
+from ecsportal.ui.paging import CappedPaginator
+
+COUNT_CAP = 1_000  # the request list counts at most this many (then pages on without a last page)
 
 
 def _card_context(request: HtmxHttpRequest, pk: int, **extra: object) -> dict[str, object]:
@@ -74,7 +76,7 @@ def approval_list(request: HtmxHttpRequest) -> HttpResponse:
         account_pk=filters.get("account"),
         mine=bool(filters.get("mine")),
     )
-    page = Paginator(approvals, 50).get_page(request.GET.get("page"))
+    page = CappedPaginator(approvals, 50, cap=COUNT_CAP).get_page(request.GET.get("page"))
     context = {"page": page, "filters": request.GET, "accounts": accounts_for_user(user=request.user).order_by("name")}
     context["can_request_stop"] = accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists()
     template = "approvals/_request_rows.html" if request.htmx else "approvals/list.html"

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpResponse, StreamingHttpResponse
@@ -21,8 +20,10 @@ from ecsportal.audit.selectors import audit_action_choices, audit_events_for_use
 from ecsportal.audit.services import audit_record, client_ip
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.http import HtmxHttpRequest
+from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 50
+COUNT_CAP = 1_000  # past this the page says "1,000+ events" instead of counting them all
 EXPORT_CHUNK = 2000
 CSV_COLUMNS = ["time", "user", "address", "account", "account_pk", "action", "target", "details"]
 
@@ -55,7 +56,7 @@ def _events(request: HtmxHttpRequest, allowed: list[int] | None) -> tuple[QueryS
 def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     admin_accounts, allowed = _scope(request)
     events, _ = _events(request, allowed)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(events, PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     context = {

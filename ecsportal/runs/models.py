@@ -79,6 +79,12 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["account", "-created_at"]),
             models.Index(fields=["requested_by", "-created_at"]),
+            # The history's filter menus skip through these (runs.selectors._distinct_run_values),
+            # and its cluster filter looks the exact values up.
+            models.Index(fields=["account", "cluster"], name="run_account_cluster_idx"),
+            models.Index(fields=["account", "requested_by"], name="run_account_user_idx"),
+            # Counting one status's runs (capped) from the index alone.
+            models.Index(fields=["status", "account"], name="run_status_account_idx"),
         ]
 
     def __str__(self) -> str:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
-from ecsportal.accounts.models import Role
+from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.runs.models import Run, RunChunk, RunStatus
+from ecsportal.ui.distinct import distinct_values
 
 
 def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Role = Role.VIEWER) -> Run:
@@ -41,7 +45,78 @@ def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Rol
 
 def runs_for_user(*, user: AbstractBaseUser) -> QuerySet[Run]:
     """Every run on the accounts the user may see, newest first."""
-    return Run.objects.filter(account__in=accounts_for_user(user=user)).select_related("account", "requested_by")
+    return _runs_of(_account_pks(user))
+
+
+def _account_pks(user: AbstractBaseUser) -> list[int]:
+    # Read first and given as values: the planner then sees how many runs they hold, where a
+    # subquery over memberships left it guessing (and sorting them all).
+    return list(accounts_for_user(user=user).values_list("pk", flat=True))
+
+
+def _runs_of(account_pks: list[int]) -> QuerySet[Run]:
+    return Run.objects.filter(account_id__in=account_pks).select_related("account", "requested_by")
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """The history's filters, as the query string gave them ("" / None: not filtered)."""
+
+    account: int | None = None
+    cluster: str = ""  # a cluster's name: runs picked by name and by ARN both match
+    user: str = ""  # a username
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class RunChoices:
+    """What the history's filter menus offer: only values some visible run has."""
+
+    accounts: list[AwsAccount]
+    clusters: list[str]  # names, sorted
+    users: list[str]  # usernames, sorted
+
+
+def runs_filtered_for_user(*, user: AbstractBaseUser, filters: RunFilters) -> QuerySet[Run]:
+    account_pks = _account_pks(user)
+    if filters.account is not None:
+        account_pks = [pk for pk in account_pks if pk == filters.account]
+    runs = _runs_of(account_pks)
+    if filters.cluster:
+        # The exact stored values (index-backed) instead of "= name OR LIKE '%/name'", which no index serves.
+        runs = runs.filter(cluster__in=_cluster_spellings(account_pks).get(filters.cluster, []))
+    if filters.user:
+        runs = runs.filter(requested_by__username=filters.user)
+    if filters.status:
+        runs = runs.filter(status=filters.status)
+    return runs
+
+
+def run_choices_for_user(*, user: AbstractBaseUser) -> RunChoices:
+    accounts = list(accounts_for_user(user=user).order_by("name"))
+    account_pks = [a.pk for a in accounts]
+    User = get_user_model()
+    name = User.USERNAME_FIELD
+    users = User.objects.filter(pk__in=distinct_values(Run, "requested_by", within=("account", account_pks))).order_by(
+        name
+    )
+    return RunChoices(
+        accounts=accounts,
+        clusters=sorted(_cluster_spellings(account_pks)),
+        users=list(users.values_list(name, flat=True)[:CHOICES_LIMIT]),
+    )
+
+
+def _cluster_spellings(account_pks: list[int]) -> dict[str, list[str]]:
+    """Cluster name → the stored values (the name, ARNs) among these accounts' runs."""
+    spellings: dict[str, list[str]] = {}
+    # Read by skipping through the (account, cluster) index, never by a DISTINCT over every run.
+    for value in distinct_values(Run, "cluster", within=("account", account_pks), limit=CHOICES_LIMIT):
+        spellings.setdefault(value.rsplit("/", 1)[-1], []).append(value)
+    return spellings
+
+
+CHOICES_LIMIT = 500  # distinct values read per account for a filter menu
 
 
 def run_chunks(*, run: Run, after: int = 0, limit: int | None = None) -> list[RunChunk]:

@@ -3,8 +3,6 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,11 +15,19 @@ from ecsportal.inventory.selectors import picker_for_user
 from ecsportal.runs import services, transcript
 from ecsportal.runs.forms import RunCommandForm, RunFilterForm
 from ecsportal.runs.models import Run, RunStatus
-from ecsportal.runs.selectors import run_chunks, run_get_for_user, runs_for_user
+from ecsportal.runs.selectors import (
+    RunFilters,
+    run_choices_for_user,
+    run_chunks,
+    run_get_for_user,
+    runs_filtered_for_user,
+)
 from ecsportal.stops.selectors import role_choices
 from ecsportal.ui.forms import valid_filters
+from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 25
+COUNT_CAP = 1_000  # past this many runs the history says "1,000+" instead of counting them all
 FILTERS = ("account", "cluster", "user", "status")
 
 
@@ -32,41 +38,32 @@ def _filters(request: HttpRequest) -> dict[str, str]:
     return {name: str(valid.get(name, "")).strip() for name in FILTERS}
 
 
-def _filtered_runs(request: HttpRequest, filters: dict[str, str]) -> QuerySet[Run]:
-    runs = runs_for_user(user=request.user)
-    if filters["account"]:
-        runs = runs.filter(account_id=int(filters["account"]))
-    if filters["cluster"]:
-        runs = runs.filter(Q(cluster=filters["cluster"]) | Q(cluster__endswith="/" + filters["cluster"]))
-    if filters["user"]:
-        runs = runs.filter(requested_by__username=filters["user"])
-    if filters["status"]:
-        runs = runs.filter(status=filters["status"])
-    return runs
-
-
 @require_GET
 def run_list(request: HttpRequest) -> HttpResponse:
     """Runs on the user's accounts, newest first, filtered and paged (the page or, for HTMX, #run-results)."""
     filters = _filters(request)
-    page = Paginator(_filtered_runs(request, filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    visible = runs_for_user(user=request.user)
+    runs = runs_filtered_for_user(
+        user=request.user,
+        filters=RunFilters(
+            account=int(filters["account"]) if filters["account"] else None,
+            cluster=filters["cluster"],
+            user=filters["user"],
+            status=filters["status"],
+        ),
+    )
     context = {
-        "page": page,
+        "page": CappedPaginator(runs, PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page")),
         "filters": filters,
         "query": urlencode({k: v for k, v in filters.items() if v}),
         "filtered": any(filters.values()),
-        "accounts": accounts_for_user(user=request.user).order_by("name"),
-        "statuses": RunStatus.choices,
-        "users": visible.order_by("requested_by__username")
-        .values_list("requested_by__username", flat=True)
-        .distinct()[:200],
-        "clusters": sorted(
-            {c.rsplit("/", 1)[-1] for c in visible.order_by().values_list("cluster", flat=True).distinct()[:500]}
-        ),
     }
-    template = "runs/_run_results.html" if request.htmx and not request.htmx.boosted else "runs/list.html"
-    return render(request, template, context)
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "runs/_run_results.html", context)
+    choices = run_choices_for_user(user=request.user)
+    context.update(
+        accounts=choices.accounts, clusters=choices.clusters, users=choices.users, statuses=RunStatus.choices
+    )
+    return render(request, "runs/list.html", context)
 
 
 def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:

@@ -54,9 +54,10 @@ class StoppedTask(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "task_arn"], name="one_row_per_stopped_task")]
         indexes = [
             models.Index(fields=["-stopped_at", "-id"], name="stopped_recent"),
-            # Covers the on-call view's aggregates (signatures, chart) without touching the table.
+            # Covers the on-call view's aggregates (signatures, their services, the chart) without
+            # touching the table.
             models.Index(
-                fields=["account", "-stopped_at", "category", "signature", "stopped_hour"],
+                fields=["account", "-stopped_at", "category", "signature", "stopped_hour", "service"],
                 name="stopped_account_recent",
             ),
             models.Index(fields=["category", "-stopped_at"], name="stopped_category_recent"),

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cached_property
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -26,10 +25,10 @@ from ecsportal.stopped.chart import Chart
 from ecsportal.stopped.forms import RANGE_LABELS, RANGES, SORTS, STOP_CODES, StoppedFilters
 from ecsportal.stopped.models import ClusterCollection, StoppedTask
 from ecsportal.ui.forms import MAX_ID
+from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 50
-COUNT_CAP = 10_000  # beyond this the page says "10,000+" instead of counting every row
-MAX_PAGE = 100_000  # the filter form's largest page number
+COUNT_CAP = 1_000  # beyond this the page says "1,000+" instead of counting every row
 
 
 def stopped_tasks_for_user(
@@ -67,51 +66,14 @@ def stopped_task_get_for_user(*, user: AbstractBaseUser, pk: int) -> StoppedTask
     return found
 
 
-class CappedPaginator(Paginator):
-    """Django's Paginator counting at most COUNT_CAP rows: past that the page says "10,000+"
-    and pages on without a last page, so a busy estate never waits for a full COUNT."""
-
-    @cached_property
-    def count(self) -> int:
-        return self.object_list.order_by()[: COUNT_CAP + 1].count()
-
-    @property
-    def capped(self) -> bool:
-        return self.count > COUNT_CAP
-
-    @property
-    def shown_count(self) -> int:
-        return min(self.count, COUNT_CAP)
-
-    @cached_property
-    def num_pages(self) -> int:
-        return MAX_PAGE if self.capped else super().num_pages
-
-    def page(self, number: int | str) -> Page:
-        if not self.capped:
-            return super().page(number)
-        number = self.validate_number(number)  # past the cap every page up to MAX_PAGE may hold rows
-        bottom = (number - 1) * self.per_page
-        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
-
-    def _get_page(self, *args: object, **kwargs: object) -> Page:
-        return _RowsPage(*args, **kwargs)
-
-
-class _RowsPage(Page):
-    def end_index(self) -> int:
-        """The last row's position from the rows fetched, right also past the count cap."""
-        return self.start_index() + len(self.object_list) - 1 if self.object_list else 0
-
-
 def page_of(qs: QuerySet[StoppedTask], *, number: int) -> Page:
     rows = qs.select_related("account").defer("search_text")
-    return CappedPaginator(rows, PAGE_SIZE).get_page(number)
+    return CappedPaginator(rows, PAGE_SIZE, cap=COUNT_CAP).get_page(number)
 
 
 def stopped_count(qs: QuerySet[StoppedTask]) -> int:
     """How many rows, counted up to COUNT_CAP + 1."""
-    return CappedPaginator(qs, PAGE_SIZE).count
+    return CappedPaginator(qs, PAGE_SIZE, cap=COUNT_CAP).count
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@
   "use strict";
   var sockets = {};
   var PROBE_AFTER = 2;  // failed connections in a row before asking whether the session is still alive
+  var TOO_MANY_SOCKETS = "Too many open portal tabs or live pages for your user: this page will not update " +
+    "by itself. Close some tabs, then reload this one.";
 
   function giveUp(path, eventName, state) {
     delete sockets[path];
@@ -44,6 +46,12 @@
       // 4001 logged out, 4401 not logged in: the session is over. 4403 not allowed: retrying would not help.
       if (event.code === 4001 || event.code === 4401) { giveUp(path, eventName, "session-ended"); return; }
       if (event.code === 4403) { giveUp(path, eventName, "refused"); return; }
+      // 4429: this user already holds the most sockets the portal allows (every tab holds one or more).
+      if (event.code === 4429) {
+        giveUp(path, eventName, "too-many-sockets");
+        if (window.ecsportal) { window.ecsportal.showBanner(TOO_MANY_SOCKETS); }
+        return;
+      }
       failures = opened ? 1 : failures + 1;
       var retry = function () { open(path, eventName, Math.min(delay * 2, 30000), failures); };
       if (failures < PROBE_AFTER) { window.setTimeout(retry, delay); return; }

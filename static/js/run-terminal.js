@@ -14,6 +14,7 @@
     4001: "You logged out; log in again to watch.",
     4401: "Log in to watch this run.",
     4403: "You may not watch this run.",
+    4429: "Too many open portal tabs or live pages for your user; close some, then reload this page.",
   };
 
   // xterm.js creates <style> elements (palette, cell size) and sets style attributes on cells

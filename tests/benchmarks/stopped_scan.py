@@ -33,6 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from tests.benchmarks.deployed import deployed_environ  # noqa: E402
+
 CLUSTERS = [f"bench-{i:02d}" for i in range(10)]
 TASKS_PER_CLUSTER = 1000
 HISTORY_ROWS = 100_000
@@ -69,6 +71,9 @@ def _indexed_describe_tasks() -> None:
 
 def serve_moto() -> None:
     """Child process: moto's server with the benchmark's clusters; runs until stdin closes."""
+    import django
+
+    django.setup()  # the seeding helpers build rows as the collector does: they import models
     from ecsportal.demo import localaws
     from tests.stopped.helpers import stopped_cluster
 
@@ -95,7 +100,8 @@ def start_moto() -> tuple[subprocess.Popen, str]:
 
 
 def setup_django(workdir: Path) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+    os.environ.update(deployed_environ())  # the page is timed as deployed: DEBUG off
+    os.environ["DJANGO_SETTINGS_MODULE"] = "ecsportal.settings"
     os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
     os.environ["ECSPORTAL_STOPPED_COLLECT_INTERVAL"] = "0"
     import django

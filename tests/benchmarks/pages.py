@@ -1,0 +1,244 @@
+"""Benchmark (not a test): the list pages at scale on PostgreSQL, as a viewer and as an admin.
+
+    .venv/bin/python tests/benchmarks/pages.py [--runs 300000] [--stopped 100000]
+
+1. A database of its own on the PostgreSQL server that BENCH_DATABASE_URL (or DATABASE_URL,
+   else postgres://postgres@127.0.0.1:5432/postgres) names, created here and dropped at the
+   end whatever happens; no other database is touched.
+2. Six accounts, 40 users, 300,000 runs (spread over a year, twelve clusters named or given
+   as ARNs, every status) and 100,000 stopped tasks, then ANALYZE (what autovacuum leaves).
+3. Django configured as deployed (DEBUG off), pages fetched through Django's test client: a
+   viewer member of two accounts and a superuser, each page 3 times to warm up, then 40 times.
+
+Prints one line per page, then one JSON object (p50 and p95 in milliseconds per page and
+user, the goal for p95, 100 ms, and the load average before and after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from tests.benchmarks.deployed import deployed_environ  # noqa: E402
+
+REQUESTS = 40
+GOAL_MS = 100
+ACCOUNTS = 6
+USERS = 40
+CLUSTERS = 12
+
+PAGES = {
+    "runs": "/runs/",
+    "runs_page_3": "/runs/?page=3",
+    "runs_failed": "/runs/?status=failed",
+    "runs_cluster": "/runs/?cluster=cluster-07",
+    "runs_user": "/runs/?user=user-05",
+    "stopped": "/stopped/",
+    "stopped_filtered": "/stopped/?category=out-of-memory&cluster=bench-03&range=7d",
+}
+
+
+def _url(base: str, name: str) -> str:
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}")).replace("postgres://", "postgresql://", 1)
+
+
+def _admin(base: str):  # noqa: ANN202
+    import psycopg
+
+    return psycopg.connect(_url(base, "postgres"), autocommit=True)
+
+
+def seed_runs(count: int) -> None:
+    """Runs straight in SQL (generate_series): 300,000 ORM inserts would be most of the run."""
+    from django.db import connection
+
+    from ecsportal.accounts.models import AwsAccount
+    from ecsportal.runs.models import RunStatus
+
+    statuses = [s for s, _ in RunStatus.choices]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO runs_run (account_id, region, cluster, task_arn, container, command, command_sealed,
+                command_sha256, mode, role_arn, runbook_name, requested_by_id, reason, status, exit_code,
+                end_reason, bytes_out, cols, rows, time_limit_seconds, created_at, started_at, ended_at,
+                runner_id)
+            SELECT a.id, 'eu-west-1',
+                CASE WHEN n %% 3 = 0
+                    THEN 'arn:aws:ecs:eu-west-1:' || a.account_id || ':cluster/cluster-' || lpad((n %% %s)::text, 2, '0')
+                    ELSE 'cluster-' || lpad((n %% %s)::text, 2, '0') END,
+                'arn:aws:ecs:eu-west-1:' || a.account_id || ':task/c/' || md5(n::text),
+                'app', 'echo ' || n, '', md5(n::text) || md5(n::text), 'shell', '', '',
+                u.id, '', (%s::text[])[1 + n %% %s], 0, '', n %% 100000, 120, 32, 900,
+                now() - (n || ' minutes')::interval * 1.75, now() - (n || ' minutes')::interval * 1.75,
+                now() - (n || ' minutes')::interval * 1.75 + interval '5 seconds', ''
+            FROM generate_series(1, %s) AS n
+            JOIN (SELECT id, account_id, row_number() OVER (ORDER BY id) - 1 AS k FROM accounts_awsaccount) a
+                ON a.k = n %% %s
+            JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM auth_user WHERE username LIKE 'user-%%') u
+                ON u.k = (n * 7) %% %s
+            """,
+            [CLUSTERS, CLUSTERS, statuses, len(statuses), count, AwsAccount.objects.count(), USERS],
+        )
+
+
+def seed(runs: int, stopped: int) -> tuple[object, object]:
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    from ecsportal.accounts.models import AwsAccount, Membership, Role
+    from tests.benchmarks import stopped_scan
+
+    User = get_user_model()
+    accounts = [
+        AwsAccount.objects.create(name=f"Account {i}", account_id=f"{100000000000 + i}", regions=["eu-west-1"])
+        for i in range(ACCOUNTS)
+    ]
+    users = [User(username=f"user-{i:02d}") for i in range(USERS)]
+    User.objects.bulk_create(users)
+    users = list(User.objects.filter(username__startswith="user-").order_by("pk"))
+    Membership.objects.bulk_create(
+        Membership(user=user, account=accounts[i % ACCOUNTS], role=Role.OPERATOR) for i, user in enumerate(users)
+    )
+    viewer = User.objects.create_user("bench-viewer", password="x")
+    Membership.objects.create(user=viewer, account=accounts[0], role=Role.VIEWER)
+    Membership.objects.create(user=viewer, account=accounts[1], role=Role.VIEWER)
+    admin = User.objects.create_superuser("bench-admin", password="x")
+    seed_runs(runs)
+    stopped_scan.HISTORY_ROWS = stopped
+    stopped_scan.fill_history(accounts[0])  # ends with ANALYZE
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    return viewer, admin
+
+
+def timings_ms(client: object, url: str) -> tuple[float, float, float]:
+    """(p50, p95, median CPU) over REQUESTS fetches, after three to warm up. The CPU time is
+    this process's alone (Django's share, not the database's): on a shared, loaded machine it
+    moves far less than the wall-clock figures."""
+    for _ in range(3):
+        answer = client.get(url)
+        assert answer.status_code == 200, (url, answer.status_code)
+    times, cpu = [], []
+    for _ in range(REQUESTS):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        answer = client.get(url)
+        times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+        assert answer.status_code == 200
+    return statistics.median(times), statistics.quantiles(times, n=20)[-1], statistics.median(cpu)
+
+
+def slowest_queries(client: object, url: str, top: int = 3) -> list[tuple[float, str]]:
+    """The slowest statements of one request (for --profile)."""
+    from django.db import connection
+
+    timed: list[tuple[float, str]] = []
+
+    def timer(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            timed.append(((time.perf_counter() - started) * 1000, sql))
+
+    with connection.execute_wrapper(timer):
+        client.get(url)
+    return sorted(timed, reverse=True)[:top]
+
+
+def python_profile(user: object, url: str) -> None:
+    import cProfile
+    import pstats
+
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    for _ in range(3):
+        client.get(url)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(10):
+        client.get(url)
+    profiler.disable()
+    pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+
+def measure(users: dict[str, object], *, profile: bool = False) -> dict[str, float]:
+    from django.test import Client
+
+    results = {}
+    for who, user in users.items():
+        client = Client()
+        client.force_login(user)
+        for name, url in PAGES.items():
+            p50, p95, cpu = timings_ms(client, url)
+            results[f"{name}_{who}_p50_ms"] = round(p50, 1)
+            results[f"{name}_{who}_p95_ms"] = round(p95, 1)
+            results[f"{name}_{who}_cpu_ms"] = round(cpu, 1)
+            print(f"{who:6} {url:60} p50 {p50:7.1f} ms  p95 {p95:7.1f} ms  cpu {cpu:6.1f} ms", flush=True)
+            if profile:
+                for ms, sql in slowest_queries(client, url):
+                    print(f"        {ms:7.1f} ms  {sql[:300]}", flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=300_000)
+    parser.add_argument("--stopped", type=int, default=100_000)
+    parser.add_argument("--profile", action="store_true", help="print each page's slowest statements")
+    parser.add_argument("--cprofile", metavar="URL", help="print where Django's time goes for one page, as admin")
+    args = parser.parse_args()
+    base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
+    if not base.startswith("postgres"):
+        base = "postgres://postgres@127.0.0.1:5432/postgres"
+    database = f"ecsportal_bench_pages_{os.getpid()}"
+    with _admin(base) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    try:
+        os.environ.update(deployed_environ())
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
+                "DATABASE_URL": _url(base, database).replace("postgresql://", "postgres://", 1),
+                "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
+                "ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0",
+                "ECSPORTAL_RUN_SWEEP_SECONDS": "0",
+                "DJANGO_LOG_LEVEL": "WARNING",
+            }
+        )
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", interactive=False, verbosity=0)
+        started = time.perf_counter()
+        viewer, admin = seed(args.runs, args.stopped)
+        print(f"seeded {args.runs} runs and {args.stopped} stopped tasks in {time.perf_counter() - started:.0f} s")
+        if args.cprofile:
+            python_profile(admin, args.cprofile)
+        results = measure({"viewer": viewer, "admin": admin}, profile=args.profile)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with _admin(base) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    load = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps({"runs": args.runs, "stopped_tasks": args.stopped, "goal_ms": GOAL_MS, "load": load, **results}))
+
+
+if __name__ == "__main__":
+    main()
