@@ -252,7 +252,7 @@ def test_rows_kept_before_the_portal_category_existed_are_reclassified(cast):
 
     from tests.stopped.helpers import row
 
-    migration = importlib.import_module("ecsportal.stopped.migrations.0002_portal_stops_category")
+    migration = importlib.import_module("ecsportal.stopped.migrations.0003_portal_stops_category")
     ours = row(cast.prod, stop_code="UserInitiated", containers=(("app", 143, ""),), reason=PORTAL_REASON)
     theirs = row(cast.prod, stop_code="UserInitiated", reason="ecsportal said so")
     expected = (ours.category, ours.signature)

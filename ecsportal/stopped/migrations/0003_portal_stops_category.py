@@ -34,6 +34,6 @@ def reclassify(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("stopped", "0001_initial")]
+    dependencies = [("stopped", "0002_covering_index_with_service")]
 
     operations = [migrations.RunPython(reclassify, migrations.RunPython.noop)]
