@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def test_a_hostile_username_is_a_refused_login_not_a_server_error(client, cast, username):
     answer = client.post("/login/", {"username": username, "password": "wrong"})
     assert answer.status_code == 200
-    assert b"Please enter a correct username and password" in answer.content or b"errorlist" in answer.content
+    assert b"Please enter a correct username and password" in answer.content
     assert "_auth_user_id" not in client.session
     failed = AuditEvent.objects.get(action="auth.login_failed")
     assert failed.target == "(unknown username)"

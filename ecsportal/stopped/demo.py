@@ -29,7 +29,7 @@ def seed_demo_history(*, now: datetime | None = None, days: int = 7) -> int:
     if not templates:
         return 0
     rng = random.Random(20261127)  # the same week every time the demo starts
-    weights = {"deployment": 3, "out-of-memory": 4, "exit-1": 3, "elb-health-check": 2, "user-initiated": 1}
+    weights = {"deployment": 3, "out-of-memory": 4, "exit-1": 3, "elb-health-check": 2, "portal": 1}
     rows: list[StoppedTask] = []
     for hour in range(2, days * 24):
         at = now - timedelta(hours=hour)

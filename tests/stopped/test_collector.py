@@ -40,7 +40,7 @@ def test_it_collects_the_demo_s_stopped_tasks_and_explains_each(local_aws, cast)
         ("prod-web", "deployment"): 1,
         ("prod-batch", "resource-initialization"): 1,
         ("prod-batch", "exit-139"): 1,
-        ("prod-batch", "user-initiated"): 1,
+        ("prod-batch", "portal"): 1,  # the seed's "ecsportal #12: …" stop
         ("prod-batch", "failed-to-start"): 1,
         ("prod-edge", "spot-interruption"): 1,
         ("prod-edge", "resource-not-found"): 1,
