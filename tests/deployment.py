@@ -108,6 +108,7 @@ class Deployment:
                 "ECSPORTAL_RUNNER_MODE": "worker",
                 "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
                 "ECSPORTAL_INVENTORY_CACHE_SECONDS": "0",
+                "ECSPORTAL_SOCKETS_PER_USER": "0",  # scale.py: hundreds of viewers, all one user
                 "PYTHONUNBUFFERED": "1",
                 **(settings or {}),
             }

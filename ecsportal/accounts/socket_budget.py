@@ -49,24 +49,33 @@ def socket_limit() -> int:
 
 
 class LocalLedger:
-    """One process: the open sockets of each user, by channel name."""
+    """One process: the open sockets of each user, by channel name. Kept per event loop (a
+    server has one; a socket cannot outlive its loop, so a closed loop's places go with it)."""
 
     def __init__(self) -> None:
-        self.open: dict[int, set[str]] = defaultdict(set)
+        self._by_loop: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def held(self) -> dict[int, set[str]]:
+        """User pk → the channel names holding a place, on the running loop."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._by_loop:
+            self._by_loop[loop] = defaultdict(set)
+        return self._by_loop[loop]
 
     async def take(self, *, user_pk: int, channel: str, limit: int) -> bool:
-        held = self.open[user_pk]
+        held = self.held()[user_pk]
         if channel not in held and len(held) >= limit:
             return False
         held.add(channel)
         return True
 
     async def give_back(self, *, user_pk: int, channel: str) -> None:
-        held = self.open.get(user_pk)
+        by_user = self.held()
+        held = by_user.get(user_pk)
         if held is not None:
             held.discard(channel)
             if not held:
-                del self.open[user_pk]
+                del by_user[user_pk]
 
 
 class RedisLedger:

@@ -61,7 +61,7 @@ async def test_a_user_past_the_limit_gets_a_socket_closed_with_its_own_code_on_e
     assert code is None
     for communicator in (watching, others, again):
         await communicator.disconnect()
-    assert socket_budget.ledger().open == {}  # every place given back
+    assert socket_budget.ledger().held() == {}  # every place given back
 
 
 @pytest.mark.asyncio
@@ -71,11 +71,11 @@ async def test_a_socket_that_ends_without_a_disconnect_gives_its_place_back(cast
     settings.ECSPORTAL_SOCKETS_PER_USER = 1
     _, cookie = await database_sync_to_async(logged_in)(cast.approver)
     first, code = await _open("/ws/approvals/inbox/", cookie)
-    assert code is None and socket_budget.ledger().open
+    assert code is None and socket_budget.ledger().held()
     first.future.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first.future
-    assert socket_budget.ledger().open == {}
+    assert socket_budget.ledger().held() == {}
     second, code = await _open("/ws/approvals/inbox/", cookie)
     assert code is None
     await second.disconnect()
@@ -163,3 +163,17 @@ async def test_the_places_of_a_dead_process_lapse_and_a_living_one_keeps_its_own
 async def test_an_unreachable_redis_lets_the_socket_through_uncounted():
     ledger = socket_budget.RedisLedger(f"redis://127.0.0.1:{free_port()}/0", "nowhere")
     assert await ledger.take(user_pk=1, channel="x", limit=1) is None
+
+
+def test_in_one_process_places_belong_to_their_event_loop():
+    """A socket cannot outlive its loop: places left on a closed loop do not count on the next."""
+    ledger = socket_budget.LocalLedger()
+
+    async def take(channel: str) -> bool:
+        return await ledger.take(user_pk=1, channel=channel, limit=1)
+
+    async def two() -> tuple[bool, bool]:
+        return await take("a"), await take("b")
+
+    assert asyncio.run(two()) == (True, False)
+    assert asyncio.run(take("c")) is True

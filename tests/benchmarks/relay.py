@@ -114,6 +114,7 @@ def serve(port: int, db: str, agent: str) -> None:
             "ECSPORTAL_RUN_SWEEP_SECONDS": "0",
             "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "30",
             "ECSPORTAL_INVENTORY_CACHE_SECONDS": "60",
+            "ECSPORTAL_SOCKETS_PER_USER": "0",  # a hundred viewers, all one user
         }
     )
     import logging
