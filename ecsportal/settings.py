@@ -247,7 +247,7 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 # (413) before it is read; the portal takes no uploads, its largest forms are a few KB.
 ECSPORTAL_MAX_REQUEST_BODY_BYTES = env.int("ECSPORTAL_MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
 # Open WebSockets per user across the deployment (every tab holds one or two); 0: no limit.
-ECSPORTAL_SOCKETS_PER_USER = env.int("ECSPORTAL_SOCKETS_PER_USER", default=20)
+ECSPORTAL_SOCKETS_PER_USER = env.int("ECSPORTAL_SOCKETS_PER_USER", default=50)
 
 # --- Content Security Policy (django-csp). Nothing inline, nothing from elsewhere. A page that
 # reads `request.csp_nonce` (the run page, for the <style> elements xterm.js creates) gets that

@@ -152,6 +152,8 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # Every browser test logs in from 127.0.0.1: headroom for the tests that type a wrong
         # password on purpose (tests/test_browser_security.py locks it out on purpose, then lifts it).
         "ECSPORTAL_LOGIN_FAILURE_LIMIT": "10",
+        # tests/test_browser_budgets.py fills the budget on purpose: a small one keeps it quick.
+        "ECSPORTAL_SOCKETS_PER_USER": "20",
         "PYTHONUNBUFFERED": "1",
     }
     log = open(workdir / "demo.log", "w")  # noqa: SIM115

@@ -1,5 +1,5 @@
 """In a real browser against `manage.py demo`: a page whose live socket is over the user's
-socket budget says why (ECSPORTAL_SOCKETS_PER_USER, 20 in the demo)."""
+socket budget says why (ECSPORTAL_SOCKETS_PER_USER: 20 in the tests' demo server)."""
 
 from __future__ import annotations
 
