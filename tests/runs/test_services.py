@@ -224,3 +224,19 @@ async def test_worker_mode_runs_through_runworker(cast, run_as, fast_runs):
     finally:
         serving.cancel()
     assert (run.status, run.exit_code) == (RunStatus.FAILED, 4)
+
+
+def test_the_migration_turns_raw_mode_successes_into_completed_and_nothing_else(cast, runs_lab):
+    import importlib
+
+    from django.apps import apps
+
+    from tests.runs.lab import stored_run
+
+    migration = importlib.import_module("ecsportal.runs.migrations.0002_run_status_completed")
+    raw = stored_run(account=runs_lab, requested_by=cast.operator, mode="raw", status="succeeded", exit_code=None)
+    shell = stored_run(account=runs_lab, requested_by=cast.operator, mode="shell", status="succeeded", exit_code=0)
+    failed = stored_run(account=runs_lab, requested_by=cast.operator, mode="raw", status="error", exit_code=None)
+    migration.raw_successes_to_completed(apps, None)
+    statuses = dict(Run.objects.values_list("pk", "status"))
+    assert statuses == {raw.pk: "completed", shell.pk: "succeeded", failed.pk: "error"}

@@ -243,9 +243,33 @@ def test_the_run_page_shows_who_ran_what_where(cast, login):
 
 
 def test_an_unknown_exit_code_is_said_plainly(cast, login):
-    run = _run(cast, status=RunStatus.SUCCEEDED, exit_code=None, mode=RunMode.RAW)
+    run = _run(cast, status=RunStatus.COMPLETED, exit_code=None, mode=RunMode.RAW)
     html = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
     assert "exit code unknown (raw mode)" in html
+
+
+def test_a_raw_mode_run_is_neither_a_success_nor_a_failure_on_its_page(cast, login):
+    run = _run(cast, status=RunStatus.COMPLETED, mode=RunMode.RAW, end_reason="Raw mode reports no exit code.")
+    html = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
+    badge = re.search(r'<span class="badge run-status ([^"]+)" data-status="completed">([^<]+)</span>', html)
+    assert badge is not None and badge.group(2) == "Completed"
+    assert "success" not in badge.group(1) and "danger" not in badge.group(1)
+    alert = re.search(r'<div class="alert ([^"]+)" id="run-end-reason">', html)
+    assert alert is not None and "success" not in alert.group(1) and "danger" not in alert.group(1)
+    assert "Succeeded" not in html
+
+
+def test_a_raw_mode_run_is_completed_in_the_history_and_on_home(cast, login):
+    _run(cast, status=RunStatus.COMPLETED, mode=RunMode.RAW)
+    client = login(cast.operator)
+    history = client.get("/runs/").content.decode()
+    rows = history[history.index('id="run-results"') :]
+    home = client.get("/").content.decode()
+    runs_panel = home[home.index('id="home-runs"') :]
+    assert 'data-status="completed">Completed<' in rows and "Succeeded" not in rows
+    assert 'class="badge run-completed">Completed<' in runs_panel and "Succeeded" not in runs_panel
+    filtered = client.get("/runs/?status=completed").content.decode()
+    assert "1 run<" in filtered
 
 
 def test_the_page_never_puts_container_output_into_html(cast, login):
