@@ -13,12 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
 from ecsportal.audit.services import client_ip
-from ecsportal.inventory.selectors import picker_for_user
+from ecsportal.inventory.selectors import action_picker_for_user
 from ecsportal.runs import services, transcript
 from ecsportal.runs.forms import RunCommandForm, RunFilterForm
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_chunks, run_get_for_user, runs_for_user
-from ecsportal.stops.selectors import role_choices
 from ecsportal.ui.forms import valid_filters
 
 PAGE_SIZE = 25
@@ -69,15 +68,17 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
-    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
-    context.update(
-        form=form,
-        picker_url=reverse("runs:picker"),
-        role_choices=role_choices(account=context["account"]),
-        role_arn=params.get("role_arn", ""),
-    )
+ROLE_SELECT_ID = "run-role"
+
+
+def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
+    context = action_picker_for_user(user=request.user, params=params, picker_url=reverse("runs:picker"))
+    context["role_select_id"] = ROLE_SELECT_ID
     return context
+
+
+def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
+    return {**_picker_context(request, params), "form": form}
 
 
 @require_http_methods(["GET", "POST"])
@@ -117,10 +118,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def run_picker(request: HttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may run commands, plus the role list (out of band)."""
-    params = request.GET.dict()
-    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
-    context.update(picker_url=reverse("runs:picker"), role_choices=role_choices(account=context["account"]))
-    return render(request, "runs/_picker.html", context)
+    return render(request, "inventory/_action_picker.html", _picker_context(request, request.GET.dict()))
 
 
 def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
@@ -129,7 +127,9 @@ def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
     return {
         "run": run,
         "can_operate": can_operate,
-        "can_cancel": can_operate and (run.is_active or run.status == RunStatus.AWAITING_APPROVAL),
+        # Waiting for approval, the run is its requester's to withdraw (services.run_cancel).
+        "can_cancel": can_operate
+        and (run.is_active or (run.status == RunStatus.AWAITING_APPROVAL and run.requested_by_id == request.user.pk)),
     }
 
 

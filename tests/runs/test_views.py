@@ -437,3 +437,9 @@ def test_text_direction_controls_in_a_command_or_reason_are_refused(cast, login,
     assert answer.status_code == 422
     assert "U+202E" in answer.content.decode()
     assert not Run.objects.exists()
+
+
+def test_only_the_requester_is_offered_to_withdraw_a_run_waiting_for_approval(cast, login):
+    run = _run(cast, account=cast.prod, status=RunStatus.AWAITING_APPROVAL, started_at=None)
+    assert 'id="run-cancel"' in login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="run-cancel"' not in login(cast.approver).get(f"/runs/{run.pk}/").content.decode()
