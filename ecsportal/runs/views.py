@@ -9,9 +9,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
+from ecsportal.approvals.policy import Policy, approvals_required
 from ecsportal.audit.services import client_ip
 from ecsportal.inventory.selectors import action_picker_for_user
 from ecsportal.runs import services, transcript
@@ -73,7 +75,12 @@ ROLE_SELECT_ID = "run-role"
 
 def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
     context = action_picker_for_user(user=request.user, params=params, picker_url=reverse("runs:picker"))
-    context["role_select_id"] = ROLE_SELECT_ID
+    account = context["account"]
+    context.update(
+        role_select_id=ROLE_SELECT_ID,
+        # The reason's label says "required" as soon as the chosen account asks for approvals.
+        approvals_required=approvals_required(account=account, policy=Policy.COMMAND) if account else 0,
+    )
     return context
 
 
@@ -110,15 +117,18 @@ def run_new(request: HttpRequest) -> HttpResponse:
         except services.RunRefused as exc:
             form.add_error(None, str(exc))
         else:
-            return redirect("runs:detail", pk=run.pk)
+            url = reverse("runs:detail", args=[run.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     status = 422 if form.is_bound and form.errors else 200
-    return render(request, "runs/new.html", _form_context(request, form, params), status=status)
+    # htmx posts the form and swaps what comes back in its place; without JavaScript, the page.
+    template = "runs/_run_form.html" if request.htmx and request.method == "POST" else "runs/new.html"
+    return render(request, template, _form_context(request, form, params), status=status)
 
 
 @require_GET
 def run_picker(request: HttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may run commands, plus the role list (out of band)."""
-    return render(request, "inventory/_action_picker.html", _picker_context(request, request.GET.dict()))
+    return render(request, "runs/_picker.html", _picker_context(request, request.GET.dict()))
 
 
 def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:

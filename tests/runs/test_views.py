@@ -443,3 +443,40 @@ def test_only_the_requester_is_offered_to_withdraw_a_run_waiting_for_approval(ca
     run = _run(cast, account=cast.prod, status=RunStatus.AWAITING_APPROVAL, started_at=None)
     assert 'id="run-cancel"' in login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
     assert 'id="run-cancel"' not in login(cast.approver).get(f"/runs/{run.pk}/").content.decode()
+
+
+# --- the form over htmx
+
+
+def test_an_htmx_post_with_an_error_gets_the_form_back_alone_keeping_what_was_typed(cast, login, local_aws):
+    fields = {"account": cast.staging.pk, "region": "eu-west-1", "cluster": "staging", "task": _staging_task()}
+    answer = login(cast.operator).post(
+        "/runs/new/", {**fields, "container": "nope", "command": "echo kept-<b>", "raw": "on"}, HTTP_HX_REQUEST="true"
+    )
+    html = answer.content.decode()
+    assert answer.status_code == 422
+    assert html.lstrip().startswith("<form") and "<!doctype" not in html
+    assert 'id="run-form"' in html and 'hx-post="/runs/new/"' in html
+    assert "has no container named nope" in html and "echo kept-&lt;b&gt;" in html
+    assert 'id="run-raw" value="on" checked' in html and 'value="staging" selected' in html
+    assert not Run.objects.exists()
+
+
+def test_an_htmx_post_that_starts_a_run_redirects_the_browser_to_it(cast, login, local_aws):
+    fields = {"account": cast.staging.pk, "region": "eu-west-1", "cluster": "staging", "task": _staging_task()}
+    answer = login(cast.operator).post(
+        "/runs/new/", {**fields, "container": "app", "command": "id"}, HTTP_HX_REQUEST="true"
+    )
+    run = Run.objects.get()
+    assert answer.status_code == 200 and answer["HX-Redirect"] == f"/runs/{run.pk}/"
+
+
+def test_the_reason_says_it_is_required_as_soon_as_a_production_account_is_picked(cast, login, local_aws):
+    client = login(cast.operator)
+    prod = client.get(f"/runs/pick/?account={cast.prod.pk}", HTTP_HX_REQUEST="true").content.decode()
+    staging = client.get(f"/runs/pick/?account={cast.staging.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="run-reason-label" hx-swap-oob="true"' in prod and "(required)" in prod
+    assert "need 1 approval: say why" in prod
+    assert "(required)" not in staging and "(optional)" in staging
+    page = client.get(f"/runs/new/?account={cast.prod.pk}").content.decode()
+    assert "(required)" in page and 'aria-describedby="run-reason-help"' in page
