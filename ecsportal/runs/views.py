@@ -18,11 +18,12 @@ from ecsportal.audit.services import client_ip
 from ecsportal.inventory.selectors import action_picker_for_user
 from ecsportal.runs import services, transcript
 from ecsportal.runs.forms import RunCommandForm, RunFilterForm
-from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs.models import Run, RunMode, RunStatus
 from ecsportal.runs.selectors import run_chunks, run_get_for_user, runs_for_user
 from ecsportal.ui.forms import valid_filters
 
 PAGE_SIZE = 25
+SCROLLBACK_LINES = 20_000  # the run page's terminal keeps this many lines; the transcript keeps all
 FILTERS = ("account", "cluster", "user", "status")
 
 
@@ -131,12 +132,33 @@ def run_picker(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/_picker.html", _picker_context(request, request.GET.dict()))
 
 
+def _rerun_fields(run: Run) -> list[tuple[str, str]]:
+    """The run form's fields for the same command on the same container ("Run again"). None for a
+    runbook's run: its shown command masks secret values, so only the runbook can run it again."""
+    if run.runbook_name:
+        return []
+    fields = [
+        ("account", str(run.account_id)),
+        ("region", run.region),
+        ("cluster", run.cluster_name),
+        ("task", run.task_id),
+        ("container", run.container),
+        ("role_arn", run.role_arn),
+        ("command", run.command),
+    ]
+    return fields + ([("raw", "on")] if run.mode == RunMode.RAW else [])
+
+
 def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
     role = account_role_for_user(user=request.user, account=run.account)
     can_operate = role is not None and role >= Role.OPERATOR
+    rerun = _rerun_fields(run) if can_operate else []
     return {
         "run": run,
         "can_operate": can_operate,
+        "rerun_fields": rerun,
+        "rerun_query": urlencode(rerun),
+        "fragment": bool(request.htmx),
         # Waiting for approval, the run is its requester's to withdraw (services.run_cancel).
         "can_cancel": can_operate
         and (run.is_active or (run.status == RunStatus.AWAITING_APPROVAL and run.requested_by_id == request.user.pk)),
@@ -153,7 +175,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # xterm.js writes its colours and cell sizes into <style> elements it creates. Reading the
     # nonce makes django-csp add it to this response's style-src (this page alone; scripts stay
     # 'self' only).
-    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/")
+    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/", scrollback=SCROLLBACK_LINES)
     return render(request, "runs/detail.html", context)
 
 
@@ -189,7 +211,9 @@ def run_transcript(request: HttpRequest, pk: int) -> HttpResponse:
         fmt, filename = "text-escapes", f"run-{run.pk}-raw.txt"
     else:
         body = transcript.plain_text(chunks)
-        fmt, filename = "text", f"run-{run.pk}.txt"
+        # The run page's Find fetches it too, once output outgrew the terminal: audited as such.
+        fmt = "text-find" if request.GET.get("purpose") == "find" else "text"
+        filename = f"run-{run.pk}.txt"
     return _download(request, run, body, fmt=fmt, filename=filename, ctype="text/plain; charset=utf-8")
 
 

@@ -480,3 +480,92 @@ def test_the_reason_says_it_is_required_as_soon_as_a_production_account_is_picke
     assert "(required)" not in staging and "(optional)" in staging
     page = client.get(f"/runs/new/?account={cast.prod.pk}").content.decode()
     assert "(required)" in page and 'aria-describedby="run-reason-help"' in page
+
+
+# --- reading a run at 3 a.m.
+
+
+def test_a_long_command_is_readable_whole_on_the_run_page(cast, login):
+    command = "for i in $(seq 1 5); do echo " + "x" * 300 + "; done # <end>"
+    run = _run(cast, command=command)
+    html = login(cast.viewer).get(f"/runs/{run.pk}/").content.decode()
+    escaped = command.replace("<", "&lt;").replace(">", "&gt;")
+    assert f'title="{escaped}"' in html  # the cut title's tooltip
+    assert f'id="run-command"><bdi>{escaped}</bdi>' in html  # the Command row, whole
+
+
+def test_run_again_posts_the_same_command_and_edit_opens_the_form_filled_in(cast, login, local_aws):
+    task = _staging_task()
+    run = _run(cast, task_arn=TASK_ARN.replace("0123456789abcdef", task), command="df -h | sort", mode=RunMode.RAW)
+    client = login(cast.operator)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+    fields.pop("csrfmiddlewaretoken")
+    assert fields == {
+        "account": str(cast.staging.pk),
+        "region": "eu-west-1",
+        "cluster": "staging",
+        "task": task,
+        "container": "app",
+        "role_arn": "",
+        "command": "df -h | sort",
+        "raw": "on",
+    }
+    answer = client.post("/runs/new/", fields)
+    again = Run.objects.exclude(pk=run.pk).get()
+    assert answer["Location"] == f"/runs/{again.pk}/"
+    assert (again.command, again.mode, again.task_id, again.container) == ("df -h | sort", "raw", task, "app")
+
+    edit = re.search(r'id="run-edit-again" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    form = client.get(edit).content.decode()
+    assert ">df -h | sort</textarea>" in form and 'id="run-raw" value="on" checked' in form
+    assert f'value="{task}" selected' in form and 'value="app" selected' in form
+
+
+def test_a_runbooks_run_and_a_viewer_get_no_run_again(cast, login):
+    from_runbook = _run(cast, runbook_name="Tail a log", command="tail -n 5 ******")
+    plain = _run(cast)
+    assert 'id="run-again"' not in login(cast.operator).get(f"/runs/{from_runbook.pk}/").content.decode()
+    assert 'id="run-again"' not in login(cast.viewer).get(f"/runs/{plain.pk}/").content.decode()
+
+
+def test_a_running_run_gives_the_page_its_elapsed_time_to_count_on(cast, login):
+    started = timezone.now() - timezone.timedelta(seconds=42)
+    running = _run(cast, status=RunStatus.RUNNING, started_at=started)
+    done = _run(cast, started_at=started, ended_at=started + timezone.timedelta(seconds=3))
+    client = login(cast.viewer)
+    live = client.get(f"/runs/{running.pk}/").content.decode()
+    ticking = re.search(r'id="run-duration" data-elapsed="([\d.]+)" data-ticking="1"', live)
+    assert ticking is not None and 42 <= float(ticking.group(1)) < 60
+    ended = client.get(f"/runs/{done.pk}/").content.decode()
+    assert 'id="run-duration" data-elapsed="3.0" data-ticking="0">3.0 s<' in ended
+
+
+def test_status_and_exit_code_come_before_the_terminal_and_follow_each_refresh(cast, login):
+    run = _run(cast, status=RunStatus.FAILED, exit_code=7)
+    client = login(cast.viewer)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert html.index('id="run-strip"') < html.index('id="run-terminal"') < html.index('id="run-facts"')
+    strip = html[html.index('id="run-strip"') : html.index('id="run-terminal"')]
+    assert 'data-status="failed">Failed<' in strip and ">7</span>" in strip and "d-xl-none" in strip
+    assert 'hx-swap-oob="true"' not in strip
+    fragment = client.get(f"/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="run-strip"' in fragment and 'hx-swap-oob="true"' in fragment
+    assert fragment.count(f'id="run-exit-code-{run.pk}"') == 1  # ids stay unique
+
+
+def test_the_page_says_where_output_past_the_scrollback_is(cast, login):
+    run = _run(cast)
+    operator = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="run-scrollback-note"' in operator and "Only the last 20,000 lines are shown here" in operator
+    assert f'href="/runs/{run.pk}/transcript.txt" download' in operator
+    assert f'data-find-url="/runs/{run.pk}/transcript.txt?inline=1&amp;purpose=find"' in operator
+    viewer = login(cast.viewer).get(f"/runs/{run.pk}/").content.decode()
+    assert "which operators of this account can download" in viewer and "data-find-url" not in viewer
+
+
+def test_finds_fetch_of_the_transcript_is_audited_as_such(cast, login):
+    run = _with_output(_run(cast), b"one\r\n", b"two\r\n")
+    answer = login(cast.operator).get(f"/runs/{run.pk}/transcript.txt?inline=1&purpose=find")
+    assert answer.content == b"one\ntwo\n"
+    assert AuditEvent.objects.get(action="run.transcript_downloaded").details["format"] == "text-find"
