@@ -131,11 +131,12 @@ def _edit(request: HttpRequest, runbook: Runbook | None) -> HttpResponse:
             else:
                 saved = services.runbook_update(runbook=runbook, options=_options_data(formset), **common)
                 messages.success(request, f"Runbook “{saved.name}” saved.")
-            return redirect("runbooks:manage")
+            url = reverse("runbooks:manage")
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     status = 422 if form.is_bound else 200
-    return render(
-        request, "runbooks/manage_form.html", {"form": form, "formset": formset, "runbook": runbook}, status=status
-    )
+    # htmx posts the form and swaps what comes back in its place; without JavaScript, the page.
+    template = "runbooks/_manage_form.html" if request.htmx and form.is_bound else "runbooks/manage_form.html"
+    return render(request, template, {"form": form, "formset": formset, "runbook": runbook}, status=status)
 
 
 @require_http_methods(["GET", "POST"])
