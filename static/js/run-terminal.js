@@ -396,19 +396,23 @@
     var earlier = document.getElementById("run-find-earlier");
     if (!status || !this.term) { return; }
     var token = (this.findToken = (this.findToken || 0) + 1);
+    // data-needle says which search the text answers, once it is the whole answer.
+    var say = function (text, final) {
+      status.textContent = text;
+      if (final) { status.setAttribute("data-needle", needle); } else { status.removeAttribute("data-needle"); }
+    };
     if (earlier) { earlier.hidden = true; }
-    if (!needle) { status.textContent = ""; return; }
+    if (!needle) { say("", true); return; }
     var shown = this.countShown(needle);
     var text = shown.total === 0 ? "no match" : shown.index ? shown.index + " of " + shown.total : shown.total + (shown.total === 1 ? " match" : " matches");
-    status.textContent = text;
-    if (!this.isTrimmed()) { return; }
-    if (!this.box.getAttribute("data-find-url")) { status.textContent = text + " in the lines shown"; return; }
-    status.textContent = text + " · searching earlier lines…";
+    if (!this.isTrimmed()) { say(text, true); return; }
+    if (!this.box.getAttribute("data-find-url")) { say(text + " in the lines shown", true); return; }
+    say(text + " · searching earlier lines…", false);
     this.earlierMatches(needle, function (found) {
       if (token !== self.findToken) { return; } // the needle changed meanwhile
-      if (found === null) { status.textContent = text + " · earlier lines could not be searched"; return; }
-      if (!found.length) { status.textContent = shown.total ? text + " · none earlier" : "no match"; return; }
-      status.textContent = (shown.total ? text : "none shown") + " · " + found.length + " earlier, only in the transcript";
+      if (found === null) { say(text + " · earlier lines could not be searched", true); return; }
+      if (!found.length) { say(shown.total ? text + " · none earlier" : "no match", true); return; }
+      say((shown.total ? text : "none shown") + " · " + found.length + " earlier, only in the transcript", true);
       self.listEarlier(earlier, needle, found);
     });
   };
