@@ -129,6 +129,11 @@ def test_the_form_answers_in_place_and_a_production_reason_is_asked_for_before_s
     page.click("#run-submit")
     page.wait_for_url(re.compile(r"/runs/\d+/$"))  # HX-Redirect
     assert page.locator("#run-status .badge").inner_text() == "Awaiting approval"
+    # Withdrawn by its requester: the request leaves the approvers' inboxes (and this shared demo's).
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#run-cancel")
+    _wait_until_finished(page)
+    assert "withdrawn" in page.locator("#run-end-reason").inner_text()
     assert errors == []
 
 
