@@ -240,7 +240,21 @@ def task_record(t: dict) -> records.Task:
         stop_code=t.get("stopCode", "") or "",
         stopped_reason=t.get("stoppedReason", "") or "",
         containers=tuple(_container(c) for c in t.get("containers", [])),
+        private_ip=_private_ip(t),
     )
+
+
+def _private_ip(t: dict) -> str:
+    """The task's address: its ENI attachment's (awsvpc), else the first container interface's."""
+    for attachment in t.get("attachments", []) or []:
+        for detail in attachment.get("details", []) or []:
+            if detail.get("name") == "privateIPv4Address" and detail.get("value"):
+                return str(detail["value"])
+    for c in t.get("containers", []) or []:
+        for interface in c.get("networkInterfaces", []) or []:
+            if interface.get("privateIpv4Address"):
+                return str(interface["privateIpv4Address"])
+    return ""
 
 
 def _container(c: dict) -> records.Container:

@@ -75,6 +75,7 @@ class Task:
     stop_code: str
     stopped_reason: str
     containers: tuple[Container, ...] = field(default_factory=tuple)
+    private_ip: str = ""  # the awsvpc ENI's address (Fargate, awsvpc), "" when ECS reports none
 
     @property
     def id(self) -> str:

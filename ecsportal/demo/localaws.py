@@ -390,6 +390,12 @@ def shape_containers(task: Any, specs: list[ContainerSpec], *, running: bool, ex
         c.managed_agents = agents
         shaped.append(c)
     task.containers = shaped
+    if running and not task.attachments:  # awsvpc's ENI, as Fargate reports it: the picker shows the task's IP
+        n = int(task.id[:4], 16)
+        details = [{"name": "privateIPv4Address", "value": f"10.0.{n // 256 % 256}.{n % 254 + 1}"}]
+        task.attachments.append(
+            {"id": task.id, "type": "ElasticNetworkInterface", "status": "ATTACHED", "details": details}
+        )
 
 
 def seed_aws(

@@ -13,9 +13,10 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 
 from ecsportal.accounts.models import AwsAccount, Role
-from ecsportal.accounts.selectors import accounts_for_user
+from ecsportal.accounts.selectors import account_allows_role_arn, account_get_for_user, accounts_for_user
 from ecsportal.aws import ecs, records
 from ecsportal.aws.errors import AwsError
 from ecsportal.inventory.forms import PickerForm
@@ -232,3 +233,78 @@ def picker_for_user(*, user: AbstractBaseUser, params: dict[str, str], min_role:
     """The picker's template context from raw query parameters: how forms embed the picker
     (stops, runs, runbooks). Its keys are `Picker.as_context()`'s."""
     return picker_get_for_user(user=user, form=PickerForm(params), min_role=min_role).as_context()
+
+
+def role_choices(*, account: AwsAccount | None) -> list[tuple[str, str]]:
+    """The roles a form may act through on `account`: its own, then those its admins allowed."""
+    if account is None:
+        return [("", "Account's default role")]
+    default = (
+        f"Account's default ({account.role_arn})" if account.role_arn else "Account's default (portal credentials)"
+    )
+    return [("", default), *[(arn, arn) for arn in account.allowed_role_arns or [] if arn != account.role_arn]]
+
+
+def action_picker_for_user(*, user: AbstractBaseUser, params: dict[str, str], picker_url: str) -> dict[str, Any]:
+    """The picker of a form that acts on a task (run a command, stop a task): accounts where the
+    user is an operator, and the roles the chosen account allows (`inventory/_role_select.html`)."""
+    context = picker_for_user(user=user, params=params, min_role=Role.OPERATOR)
+    context.update(
+        picker_url=picker_url,
+        role_choices=role_choices(account=context["account"]),
+        role_arn=params.get("role_arn", ""),
+    )
+    return context
+
+
+@dataclass(frozen=True)
+class LiveTask:
+    """A task the user may act on, as ECS described it a moment ago, and the role that read it."""
+
+    account: AwsAccount
+    region: str
+    cluster: str
+    task: records.Task
+    role_arn: str
+
+
+def live_task_get_for_user(
+    *,
+    user: AbstractBaseUser,
+    account_pk: int,
+    region: str,
+    cluster: str,
+    task: str,
+    role_arn: str = "",
+    running: bool = True,
+) -> LiveTask:
+    """The one check before acting on a task (a run, a stop): the accounts gate (operator, enabled
+    account), the role override, the region, then ECS itself (DescribeTasks) and the task's status.
+
+    Raises Http404 (not the user's account) or PermissionDenied (too low a role, a disabled
+    account) from the gate, and ValidationError saying what to do for the rest. `running`:
+    only a RUNNING task will do (a command); otherwise any task not stopped or stopping (a stop).
+    """
+    account = account_get_for_user(user=user, account_pk=account_pk, min_role=Role.OPERATOR, enabled_only=True)
+    if not account_allows_role_arn(account=account, role_arn=role_arn):
+        raise ValidationError(f"{account.name}'s admin has not allowed this role ({role_arn}); pick one from the list.")
+    if region not in (account.regions or []):
+        regions = ", ".join(account.regions or []) or "none"
+        raise ValidationError(f"{region or 'No region'} is not one of {account.name}'s regions ({regions}).")
+    if not (cluster and task):
+        raise ValidationError("Pick a cluster and a task.")
+    try:
+        found = ecs.describe_tasks(account.aws_config(), region, cluster, [task], role_arn=role_arn or None)
+    except AwsError as exc:
+        raise ValidationError(f"Could not read the task: {exc}") from None
+    current = next((t for t in found if t.arn == task or t.id == task), None)
+    if current is None:
+        raise ValidationError(f"No task {task} in cluster {cluster} ({region}); it may have stopped over an hour ago.")
+    status = (current.last_status or "").lower() or "not running"
+    why = ": ".join(x for x in (current.stop_code, current.stopped_reason) if x)
+    if current.last_status == "STOPPED" or current.desired_status == "STOPPED":
+        state = "already stopped" if current.last_status == "STOPPED" else f"already stopping (now {status})"
+        raise ValidationError(f"Task {current.id} is {state}{f' ({why})' if why else ''}; pick a running task.")
+    if running and current.last_status != "RUNNING":
+        raise ValidationError(f"Task {current.id} is {status}; commands run only in running tasks.")
+    return LiveTask(account=account, region=region, cluster=cluster, task=current, role_arn=role_arn)

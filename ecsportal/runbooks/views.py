@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import user_is_account_admin_anywhere
@@ -81,9 +82,12 @@ def runbook_run(request: HttpRequest, pk: int) -> HttpResponse:
         except RunRefused as exc:
             form.add_error(None, str(exc))
         else:
-            return redirect("runs:detail", pk=run.pk)
+            url = reverse("runs:detail", args=[run.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     params = {k: request.POST.get(k, "") for k in ("account", "region", "cluster", "task", "container")}
-    return render(request, "runbooks/run.html", _run_context(request, entry, form, params), status=422)
+    # htmx posts the form and swaps what comes back in its place; without JavaScript, the page.
+    template = "runbooks/_run_form.html" if request.htmx else "runbooks/run.html"
+    return render(request, template, _run_context(request, entry, form, params), status=422)
 
 
 @require_GET
@@ -127,11 +131,12 @@ def _edit(request: HttpRequest, runbook: Runbook | None) -> HttpResponse:
             else:
                 saved = services.runbook_update(runbook=runbook, options=_options_data(formset), **common)
                 messages.success(request, f"Runbook “{saved.name}” saved.")
-            return redirect("runbooks:manage")
+            url = reverse("runbooks:manage")
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     status = 422 if form.is_bound else 200
-    return render(
-        request, "runbooks/manage_form.html", {"form": form, "formset": formset, "runbook": runbook}, status=status
-    )
+    # htmx posts the form and swaps what comes back in its place; without JavaScript, the page.
+    template = "runbooks/_manage_form.html" if request.htmx and form.is_bound else "runbooks/manage_form.html"
+    return render(request, template, {"form": form, "formset": formset, "runbook": runbook}, status=status)
 
 
 @require_http_methods(["GET", "POST"])

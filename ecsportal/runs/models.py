@@ -21,6 +21,9 @@ class RunStatus(models.TextChoices):
     CONNECTING = "connecting", "Connecting"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
+    # Raw mode: the session ended normally but nothing reported the exit code, so the outcome is
+    # unknown: neither a success nor a failure, and never shown as either.
+    COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"  # the command ran and exited non-zero
     ERROR = "error", "Error"  # the portal, AWS or the channel failed; see end_reason
     TIMED_OUT = "timed_out", "Timed out"
@@ -28,7 +31,14 @@ class RunStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.CONNECTING, RunStatus.RUNNING)
-END_STATUSES = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.ERROR, RunStatus.TIMED_OUT, RunStatus.CANCELLED)
+END_STATUSES = (
+    RunStatus.SUCCEEDED,
+    RunStatus.COMPLETED,
+    RunStatus.FAILED,
+    RunStatus.ERROR,
+    RunStatus.TIMED_OUT,
+    RunStatus.CANCELLED,
+)
 
 
 class RunMode(models.TextChoices):

@@ -623,7 +623,7 @@ class _Runner:
         if end is not None and end.kind == EndKind.NORMAL:
             if run.mode == RunMode.RAW:
                 await self.end(
-                    RunStatus.SUCCEEDED,
+                    RunStatus.COMPLETED,
                     "The session ended normally. Raw mode reports no exit code: the command ran without a shell.",
                 )
             elif exit_code is None:

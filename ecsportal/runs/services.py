@@ -15,17 +15,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ecsportal.accounts import crypto
-from ecsportal.accounts.models import AwsAccount, Role
-from ecsportal.accounts.selectors import account_allows_role_arn, account_get_for_user
+from ecsportal.accounts.models import Role
 from ecsportal.audit.services import audit_record
-from ecsportal.aws import ecs
-from ecsportal.aws.errors import AwsError
+from ecsportal.inventory.selectors import live_task_get_for_user
 from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunMode, RunStatus
 from ecsportal.runs.selectors import command_sha256, run_get_for_user
 
@@ -36,8 +34,11 @@ ACTION_RUNBOOK = "ecs.execute_runbook"  # runbooks that ask for approval: the ru
 MAX_COMMAND = 16_000
 
 
-class RunRefused(Exception):
+class RunRefused(ValidationError):
     """The run cannot be requested or changed; the message says why and what to do (a form error)."""
+
+    def __str__(self) -> str:
+        return " ".join(self.messages)
 
 
 def _label(run: Run) -> str:
@@ -72,13 +73,6 @@ def publish_status(run_pk: int) -> None:
     transaction.on_commit(send)
 
 
-def _refuse_gate(actor: AbstractBaseUser, account_pk: int) -> AwsAccount:
-    try:
-        return account_get_for_user(user=actor, account_pk=account_pk, min_role=Role.OPERATOR, enabled_only=True)
-    except PermissionDenied as exc:  # a member with too low a role, or a disabled account
-        raise RunRefused(str(exc)) from None
-
-
 def run_request(
     *,
     actor: AbstractBaseUser,
@@ -103,13 +97,17 @@ def run_request(
     Raises Http404 when the account is not the user's (its existence never leaks) and
     RunRefused for everything a person can fix: role, disabled account, role override,
     region, a task that is not running, a container that is not in it, an empty command.
+    The target is checked as every action on a task is, by `live_task_get_for_user`.
     """
-    account = _refuse_gate(actor, account_pk)
+    cluster, task, container = cluster.strip(), task.strip(), container.strip()
     role_arn = (role_arn or "").strip()
-    if not account_allows_role_arn(account=account, role_arn=role_arn):
-        raise RunRefused(f"The role {role_arn} is not one the admins of {account.name} allow; pick an allowed role.")
-    if region not in (account.regions or []):
-        raise RunRefused(f"{region or 'No region'} is not one of {account.name}'s regions.")
+    try:
+        live = live_task_get_for_user(
+            user=actor, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn
+        )
+    except (PermissionDenied, ValidationError) as exc:  # a too-low role or a disabled account, or the task
+        raise RunRefused(getattr(exc, "messages", None) or str(exc)) from None
+    account, target = live.account, live.task
     if mode not in RunMode.values:
         raise RunRefused("Pick shell or raw mode.")
     command = command or ""
@@ -120,22 +118,8 @@ def run_request(
     if len(command) > MAX_COMMAND:
         raise RunRefused(f"The command is {len(command)} characters long; the limit is {MAX_COMMAND}.")
     shown = command if shown_command is None else shown_command
-    cluster, task, container = cluster.strip(), task.strip(), container.strip()
-    if not (cluster and task and container):
-        raise RunRefused("Pick a cluster, a task and a container.")
-    try:
-        found = ecs.describe_tasks(account.aws_config(), region, cluster, [task], role_arn=role_arn or None)
-    except AwsError as exc:
-        raise RunRefused(str(exc)) from None
-    target = next((t for t in found if t.arn == task or t.id == task), None)
-    if target is None:
-        raise RunRefused(f"No task {task} in cluster {cluster}; it may have stopped. Pick a running task.")
-    if target.last_status != "RUNNING":
-        why = ": ".join(x for x in (target.stop_code, target.stopped_reason) if x)
-        raise RunRefused(
-            f"Task {target.id} is {target.last_status.lower() or 'not running'}"
-            f"{f' ({why})' if why else ''}; commands run only in running tasks."
-        )
+    if not container:
+        raise RunRefused("Pick a container.")
     if target.container(container) is None:
         names = ", ".join(c.name for c in target.containers) or "none"
         raise RunRefused(f"Task {target.id} has no container named {container} (its containers: {names}).")
@@ -220,7 +204,12 @@ def run_request(
 
 
 def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = None) -> Run:
-    """Cancel a run: before it starts, at once; while it runs, Ctrl-C then close after a grace period."""
+    """Cancel a run: before it starts, at once; while it runs, Ctrl-C then close after a grace period.
+
+    Any operator of the account may cancel a queued or running run (an incident does not wait
+    for its owner). A run waiting for approval is the requester's to withdraw, as any approval
+    request is (`approvals.services.approval_cancel`); others are told an approver can reject it.
+    """
     run = run_get_for_user(user=actor, run_pk=run_pk, min_role=Role.OPERATOR)
     if run.status in END_STATUSES:
         raise RunRefused(
@@ -229,10 +218,14 @@ def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = 
     now = timezone.now()
     who = actor.get_username()
     with transaction.atomic():
+        end_reason = f"Cancelled by {who} before it started."
+        if run.status == RunStatus.AWAITING_APPROVAL and run.approval_id:
+            _withdraw_approval(actor=actor, run=run, source_ip=source_ip)
+            end_reason = f"Cancelled by {who} before it started; approval request #{run.approval_id} withdrawn."
         ended = (
             Run.objects.filter(pk=run.pk, status__in=(RunStatus.AWAITING_APPROVAL, RunStatus.QUEUED)).update(
                 status=RunStatus.CANCELLED,
-                end_reason=f"Cancelled by {who} before it started.",
+                end_reason=end_reason,
                 ended_at=now,
                 cancel_requested_at=now,
                 cancelled_by=actor,
@@ -240,14 +233,7 @@ def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = 
             )
             == 1
         )
-        if ended:
-            if run.approval_id:
-                from ecsportal.approvals.models import ApprovalRequest, Status
-
-                ApprovalRequest.objects.filter(pk=run.approval_id, status=Status.PENDING).update(
-                    status=Status.CANCELLED
-                )
-        else:
+        if not ended:
             changed = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES, cancel_requested_at=None).update(
                 cancel_requested_at=now, cancelled_by=actor
             )
@@ -273,6 +259,22 @@ def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = 
             transaction.on_commit(lambda: dispatcher.notify_cancel(pk))
     run.refresh_from_db()
     return run
+
+
+def _withdraw_approval(*, actor: AbstractBaseUser, run: Run, source_ip: str | None) -> None:
+    """Withdraw the run's pending approval through the gate's own cancel: one rule for who may
+    (the person who asked), the `approval.cancel` audit event, and the approvers' live inboxes told."""
+    from ecsportal.approvals.services import ApprovalClosed, approval_cancel
+
+    try:
+        approval_cancel(actor=actor, request_pk=run.approval_id, source_ip=source_ip)
+    except PermissionDenied:
+        raise RunRefused(
+            f"Only {run.requested_by.get_username()}, who asked for this run, can withdraw it while it waits "
+            "for approval; an approver can reject it instead."
+        ) from None
+    except ApprovalClosed as exc:
+        raise RunRefused(f"{exc} Reload the page to see where the run is.") from None
 
 
 def run_transcript_downloaded(*, actor: AbstractBaseUser, run: Run, fmt: str, source_ip: str | None = None) -> None:

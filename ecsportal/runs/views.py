@@ -7,14 +7,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
+from ecsportal.approvals.policy import Policy, approvals_required
 from ecsportal.audit.services import client_ip
-from ecsportal.inventory.selectors import picker_for_user
+from ecsportal.inventory.selectors import action_picker_for_user
 from ecsportal.runs import services, transcript
 from ecsportal.runs.forms import RunCommandForm, RunFilterForm
-from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs.models import Run, RunMode, RunStatus
 from ecsportal.runs.selectors import (
     RunFilters,
     run_choices_for_user,
@@ -22,12 +24,12 @@ from ecsportal.runs.selectors import (
     run_get_for_user,
     runs_filtered_for_user,
 )
-from ecsportal.stops.selectors import role_choices
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 25
 COUNT_CAP = 1_000  # past this many runs the history says "1,000+" instead of counting them all
+SCROLLBACK_LINES = 20_000  # the run page's terminal keeps this many lines; the transcript keeps all
 FILTERS = ("account", "cluster", "user", "status")
 
 
@@ -66,15 +68,22 @@ def run_list(request: HttpRequest) -> HttpResponse:
     return render(request, "runs/list.html", context)
 
 
-def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
-    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
+ROLE_SELECT_ID = "run-role"
+
+
+def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
+    context = action_picker_for_user(user=request.user, params=params, picker_url=reverse("runs:picker"))
+    account = context["account"]
     context.update(
-        form=form,
-        picker_url=reverse("runs:picker"),
-        role_choices=role_choices(account=context["account"]),
-        role_arn=params.get("role_arn", ""),
+        role_select_id=ROLE_SELECT_ID,
+        # The reason's label says "required" as soon as the chosen account asks for approvals.
+        approvals_required=approvals_required(account=account, policy=Policy.COMMAND) if account else 0,
     )
     return context
+
+
+def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
+    return {**_picker_context(request, params), "form": form}
 
 
 @require_http_methods(["GET", "POST"])
@@ -106,27 +115,50 @@ def run_new(request: HttpRequest) -> HttpResponse:
         except services.RunRefused as exc:
             form.add_error(None, str(exc))
         else:
-            return redirect("runs:detail", pk=run.pk)
+            url = reverse("runs:detail", args=[run.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     status = 422 if form.is_bound and form.errors else 200
-    return render(request, "runs/new.html", _form_context(request, form, params), status=status)
+    # htmx posts the form and swaps what comes back in its place; without JavaScript, the page.
+    template = "runs/_run_form.html" if request.htmx and request.method == "POST" else "runs/new.html"
+    return render(request, template, _form_context(request, form, params), status=status)
 
 
 @require_GET
 def run_picker(request: HttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may run commands, plus the role list (out of band)."""
-    params = request.GET.dict()
-    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
-    context.update(picker_url=reverse("runs:picker"), role_choices=role_choices(account=context["account"]))
-    return render(request, "runs/_picker.html", context)
+    return render(request, "runs/_picker.html", _picker_context(request, request.GET.dict()))
+
+
+def _rerun_fields(run: Run) -> list[tuple[str, str]]:
+    """The run form's fields for the same command on the same container ("Run again"). None for a
+    runbook's run: its shown command masks secret values, so only the runbook can run it again."""
+    if run.runbook_name:
+        return []
+    fields = [
+        ("account", str(run.account_id)),
+        ("region", run.region),
+        ("cluster", run.cluster_name),
+        ("task", run.task_id),
+        ("container", run.container),
+        ("role_arn", run.role_arn),
+        ("command", run.command),
+    ]
+    return fields + ([("raw", "on")] if run.mode == RunMode.RAW else [])
 
 
 def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
     role = account_role_for_user(user=request.user, account=run.account)
     can_operate = role is not None and role >= Role.OPERATOR
+    rerun = _rerun_fields(run) if can_operate else []
     return {
         "run": run,
         "can_operate": can_operate,
-        "can_cancel": can_operate and (run.is_active or run.status == RunStatus.AWAITING_APPROVAL),
+        "rerun_fields": rerun,
+        "rerun_query": urlencode(rerun),
+        "fragment": bool(request.htmx),
+        # Waiting for approval, the run is its requester's to withdraw (services.run_cancel).
+        "can_cancel": can_operate
+        and (run.is_active or (run.status == RunStatus.AWAITING_APPROVAL and run.requested_by_id == request.user.pk)),
     }
 
 
@@ -140,7 +172,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # xterm.js writes its colours and cell sizes into <style> elements it creates. Reading the
     # nonce makes django-csp add it to this response's style-src (this page alone; scripts stay
     # 'self' only).
-    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/")
+    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/", scrollback=SCROLLBACK_LINES)
     return render(request, "runs/detail.html", context)
 
 
@@ -176,7 +208,9 @@ def run_transcript(request: HttpRequest, pk: int) -> HttpResponse:
         fmt, filename = "text-escapes", f"run-{run.pk}-raw.txt"
     else:
         body = transcript.plain_text(chunks)
-        fmt, filename = "text", f"run-{run.pk}.txt"
+        # The run page's Find fetches it too, once output outgrew the terminal: audited as such.
+        fmt = "text-find" if request.GET.get("purpose") == "find" else "text"
+        filename = f"run-{run.pk}.txt"
     return _download(request, run, body, fmt=fmt, filename=filename, ctype="text/plain; charset=utf-8")
 
 

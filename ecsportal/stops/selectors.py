@@ -9,10 +9,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
 from ecsportal.accounts.models import AwsAccount, Role
-from ecsportal.accounts.selectors import account_allows_role_arn, account_get_for_user, accounts_for_user
+from ecsportal.accounts.selectors import account_get_for_user, accounts_for_user
 from ecsportal.approvals.models import ApprovalRequest, Status
-from ecsportal.aws import ecs, records
-from ecsportal.aws.errors import AwsError
+from ecsportal.aws import records
+from ecsportal.inventory.selectors import live_task_get_for_user
 
 TASK_ARN_RE = re.compile(
     r"^arn:(?P<partition>aws|aws-cn|aws-us-gov):ecs:(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d{1,2}):"
@@ -67,15 +67,6 @@ class StopTarget:
         return f"{self.cluster}/{self.task.id} ({self.task.service_name or 'standalone'}, {self.region})"
 
 
-def role_choices(*, account: AwsAccount | None) -> list[tuple[str, str]]:
-    if account is None:
-        return [("", "Account's default role")]
-    default = (
-        f"Account's default ({account.role_arn})" if account.role_arn else "Account's default (portal credentials)"
-    )
-    return [("", default), *[(arn, arn) for arn in account.allowed_role_arns or [] if arn != account.role_arn]]
-
-
 def _account_for_arn(user: AbstractBaseUser, parsed: ParsedArn, account_pk: int | None) -> AwsAccount:
     if account_pk is not None:
         account = account_get_for_user(user=user, account_pk=account_pk, min_role=Role.OPERATOR, enabled_only=True)
@@ -117,39 +108,27 @@ def stop_target_for_user(
     task_arn: str,
     role_arn: str,
 ) -> StopTarget:
-    """The running task the user means to stop, or ValidationError (by field) saying why not.
+    """The task the user means to stop, or ValidationError (by field) saying why not.
 
-    A pasted ARN wins over the picker; its region must be one of the account's and its
-    account ID the account's own. The role override must be one the account's admin allowed.
+    A pasted ARN wins over the picker; its account ID must be the account's own. The rest
+    (the gate, the role override, the region, the task's status in ECS) is the one check every
+    action on a task goes through, `inventory.selectors.live_task_get_for_user`; a stop takes
+    any task that is not stopped or stopping.
     """
     if task_arn:
         parsed = parse_task_arn(task_arn)
-        account = _account_for_arn(user, parsed, account_pk)
+        account_pk = _account_for_arn(user, parsed, account_pk).pk
         region, cluster, task = parsed.region, parsed.cluster, parsed.task_id
-        if region not in account.regions:
-            raise ValidationError(
-                {"task_arn": f"{region} is not one of {account.name}'s regions ({', '.join(account.regions)})."}
-            )
-    else:
-        if account_pk is None or not region or not cluster or not task:
-            raise ValidationError("Pick account, region, cluster and task, or paste a task ARN.")
-        account = account_get_for_user(user=user, account_pk=account_pk, min_role=Role.OPERATOR, enabled_only=True)
-        if region not in account.regions or not NAME_RE.match(cluster) or not NAME_RE.match(task):
-            raise ValidationError("That region, cluster or task is not valid for this account.")
-    if not account_allows_role_arn(account=account, role_arn=role_arn):
-        raise ValidationError(
-            {"role_arn": f"{account.name}'s admin has not allowed this role; pick one from the list."}
-        )
-    try:
-        found = ecs.describe_tasks(account.aws_config(), region, cluster, [task], role_arn=role_arn or None)
-    except AwsError as exc:
-        raise ValidationError(f"Could not read the task: {exc}") from exc
-    current = next((t for t in found if t.arn.endswith("/" + task) or t.arn == task), None)
-    if current is None:
-        raise ValidationError(f"No task {task} in cluster {cluster} ({region}); it may have stopped over an hour ago.")
-    if current.last_status == "STOPPED" or current.desired_status == "STOPPED":
-        raise ValidationError(f"Task {current.id} is already {current.last_status.lower()}; there is nothing to stop.")
-    return StopTarget(account=account, region=region, cluster=cluster, task=current, role_arn=role_arn)
+    elif account_pk is None or not region or not cluster or not task:
+        raise ValidationError("Pick account, region, cluster and task, or paste a task ARN.")
+    elif not NAME_RE.match(cluster) or not NAME_RE.match(task):
+        raise ValidationError("That cluster or task is not valid for this account.")
+    live = live_task_get_for_user(
+        user=user, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn, running=False
+    )
+    return StopTarget(
+        account=live.account, region=live.region, cluster=live.cluster, task=live.task, role_arn=live.role_arn
+    )
 
 
 def pending_stop_for_task(*, account: AwsAccount, task_arn: str) -> ApprovalRequest | None:

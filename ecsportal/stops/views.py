@@ -11,22 +11,22 @@ from ecsportal.accounts.selectors import account_role_for_user, accounts_for_use
 from ecsportal.approvals import policy
 from ecsportal.approvals.services import ApprovalClosed
 from ecsportal.audit.services import client_ip
-from ecsportal.inventory.selectors import picker_for_user
+from ecsportal.inventory.selectors import action_picker_for_user
 from ecsportal.stops import services
 from ecsportal.stops.executor import consequences
 from ecsportal.stops.forms import StopTaskForm
-from ecsportal.stops.selectors import role_choices
+
+ROLE_SELECT_ID = "stop-role"
+
+
+def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
+    context = action_picker_for_user(user=request.user, params=params, picker_url=reverse("stops:picker"))
+    context["role_select_id"] = ROLE_SELECT_ID
+    return context
 
 
 def _form_context(request: HttpRequest, form: StopTaskForm, params: dict[str, str]) -> dict[str, object]:
-    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
-    context.update(
-        form=form,
-        picker_url=reverse("stops:picker"),
-        role_choices=role_choices(account=context["account"]),
-        role_arn=params.get("role_arn", ""),
-    )
-    return context
+    return {**_picker_context(request, params), "form": form}
 
 
 def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, object]:
@@ -76,7 +76,4 @@ def stop_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def stop_picker(request: HttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may request stops, plus the role list (out of band)."""
-    params = request.GET.dict()
-    context = picker_for_user(user=request.user, params=params, min_role=Role.OPERATOR)
-    context.update(picker_url=reverse("stops:picker"), role_choices=role_choices(account=context["account"]))
-    return render(request, "stops/_picker.html", context)
+    return render(request, "inventory/_action_picker.html", _picker_context(request, request.GET.dict()))

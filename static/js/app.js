@@ -119,6 +119,18 @@
   document.addEventListener("click", function (event) {
     if (event.target && event.target.closest && event.target.closest("[data-dismiss-banner]")) { hideBanner(); }
   });
+  // "/" focuses the page's search or filter (the element marked data-slash-focus), unless the
+  // key is typed into a field. The read-only run terminal's hidden textarea is not a field.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) { return; }
+    var at = event.target;
+    var typing = at && at.closest && at.closest("input, textarea, select, [contenteditable]") && !(at.classList && at.classList.contains("xterm-helper-textarea"));
+    var wanted = document.querySelector("[data-slash-focus]");
+    if (typing || !wanted) { return; }
+    event.preventDefault();
+    wanted.focus();
+    if (wanted.select) { wanted.select(); }
+  });
   // Dim the region being refreshed, so old results never pass for new ones. Background
   // refreshes (hx-indicator="#quiet-indicator": polling, live updates) stay undimmed.
   var refreshing = new WeakMap();

@@ -46,6 +46,55 @@
     return bytes;
   }
 
+  function countLineFeeds(bytes) {
+    var n = 0;
+    for (var i = 0; i < bytes.length; i++) { if (bytes[i] === 10) { n++; } }
+    return n;
+  }
+
+  // "12 s", "4 min 05 s", "2 h 07 min": a running run's duration as it grows.
+  function elapsedText(seconds) {
+    var s = Math.max(0, Math.floor(seconds));
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (s < 60) { return s + "\u00a0s"; }
+    if (s < 3600) { return Math.floor(s / 60) + "\u00a0min " + pad(s % 60) + "\u00a0s"; }
+    return Math.floor(s / 3600) + "\u00a0h " + pad(Math.floor(s / 60) % 60) + "\u00a0min";
+  }
+
+  // The server renders how long a running run has taken (data-elapsed, at render time); from
+  // then on the page counts, so the duration moves every second and not only when the status
+  // changes. Each new render (an htmx swap) starts again from the server's figure.
+  function tickElapsed() {
+    var now = Date.now();
+    var shown = document.querySelectorAll(".run-elapsed[data-ticking='1']");
+    for (var i = 0; i < shown.length; i++) {
+      var el = shown[i];
+      if (el.ecsportalSeenAt === undefined) {
+        el.ecsportalSeenAt = now;
+        el.ecsportalBase = parseFloat(el.getAttribute("data-elapsed")) || 0;
+      }
+      el.textContent = elapsedText(el.ecsportalBase + (now - el.ecsportalSeenAt) / 1000) + " so far";
+    }
+  }
+
+  // The clipboard API where the page may use it (https, localhost), else the older copy command.
+  function writeClipboard(text) {
+    if (navigator.clipboard && window.isSecureContext) { return navigator.clipboard.writeText(text); }
+    return new Promise(function (resolve, reject) {
+      var area = document.createElement("textarea");
+      area.value = text;
+      area.setAttribute("readonly", "");
+      area.style.position = "fixed";
+      area.style.opacity = "0";
+      document.body.appendChild(area);
+      area.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      document.body.removeChild(area);
+      if (ok) { resolve(); } else { reject(new Error("copy refused")); }
+    });
+  }
+
   function sizeText(n) {
     if (n < 1024) { return n + (n === 1 ? " byte" : " bytes"); }
     if (n < 1024 * 1024) { return (n / 1024).toFixed(1) + "\u00a0KB"; }
@@ -60,6 +109,9 @@
     this.socket = null;
     this.delay = 1000;
     this.received = 0; // bytes of output received, shown while the run is live
+    this.scrollback = parseInt(box.getAttribute("data-scrollback"), 10) || 20000;
+    this.lines = 0; // line feeds received: past the scrollback, the first lines leave the terminal
+    this.transcript = null; // the plain-text transcript, fetched once for Find when output outgrew the terminal
     // lastSeq: the last chunk received (queued or written); reconnecting asks for what follows.
     this.state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
     this.connection = document.getElementById("run-connection");
@@ -88,6 +140,7 @@
   RunView.prototype.written = function (item) {
     var self = this;
     return function () {
+      self.noteTrimmed();
       self.state.pending -= item.bytes.length;
       self.state.renderedSeq = Math.max(self.state.renderedSeq, item.seq);
       self.box.setAttribute("data-rendered-seq", String(self.state.renderedSeq));
@@ -128,6 +181,7 @@
       var bytes = decode(message.data);
       state.queue.push({ seq: message.seq, bytes: bytes });
       this.received += bytes.length;
+      this.lines += countLineFeeds(bytes);
       var shown = document.getElementById("run-bytes");
       if (shown && !state.finished) { shown.textContent = sizeText(this.received); }
       this.pump();
@@ -197,8 +251,65 @@
     fitRows();
     window.addEventListener("resize", fitRows);
     this.wireSearch();
+    this.wireCopy();
     this.wireReplay();
     this.pump();
+  };
+
+  // Past the scrollback, xterm drops the first lines: say so, and where the rest is.
+  RunView.prototype.isTrimmed = function () {
+    if (!this.term) { return false; }
+    return this.lines > this.scrollback || this.term.buffer.active.length >= this.scrollback + this.term.rows;
+  };
+
+  RunView.prototype.noteTrimmed = function () {
+    var note = document.getElementById("run-scrollback-note");
+    if (note && note.hidden && this.isTrimmed()) {
+      note.hidden = false;
+      this.box.setAttribute("data-trimmed", "1");
+    }
+  };
+
+  // Copy: Ctrl+C (Cmd+C) with a selection, Ctrl+Shift+C, and the Copy button. Ctrl+C without a
+  // selection still sends nothing: runs are read-only.
+  RunView.prototype.copy = function (allWhenNothingSelected) {
+    var term = this.term;
+    var text = term.hasSelection() ? term.getSelection() : "";
+    if (!text && allWhenNothingSelected) { text = this.shownText(); }
+    var button = document.getElementById("run-copy");
+    if (!text) { return; }
+    var done = function (label) {
+      if (!button) { return; }
+      button.textContent = label;
+      window.setTimeout(function () { button.textContent = "Copy"; }, 1500);
+    };
+    writeClipboard(text).then(function () { done("Copied"); }, function () { done("Copy failed"); });
+  };
+
+  RunView.prototype.shownText = function () {
+    var buffer = this.term.buffer.active;
+    var lines = [];
+    for (var i = 0; i < buffer.length; i++) {
+      var line = buffer.getLine(i);
+      if (!line) { continue; }
+      var text = line.translateToString(true);
+      if (line.isWrapped && lines.length) { lines[lines.length - 1] += text; } else { lines.push(text); }
+    }
+    while (lines.length && !lines[lines.length - 1]) { lines.pop(); }
+    return lines.join("\n");
+  };
+
+  RunView.prototype.wireCopy = function () {
+    var self = this;
+    this.term.attachCustomKeyEventHandler(function (event) {
+      if (event.type !== "keydown" || !(event.ctrlKey || event.metaKey) || String(event.key).toLowerCase() !== "c") { return true; }
+      if (!event.shiftKey && !self.term.hasSelection()) { return true; }
+      event.preventDefault();
+      self.copy(false);
+      return false;
+    });
+    var button = document.getElementById("run-copy");
+    if (button) { button.addEventListener("click", function () { self.copy(true); }); }
   };
 
   // Find in output, row by row over the buffer. Not xterm's search addon: it recursed once per
@@ -237,17 +348,113 @@
     return false;
   };
 
+  // How many times the needle is in the terminal, and which of them is selected (0: none).
+  RunView.prototype.countShown = function (needle) {
+    var buffer = this.term.buffer.active;
+    var wanted = needle.toLowerCase();
+    var at = this.term.getSelectionPosition();
+    var total = 0;
+    var index = 0;
+    for (var row = 0; row < buffer.length; row++) {
+      var line = buffer.getLine(row);
+      if (!line) { continue; }
+      var text = line.translateToString(true).toLowerCase();
+      for (var col = text.indexOf(wanted); col >= 0; col = text.indexOf(wanted, col + wanted.length)) {
+        total += 1;
+        if (at && at.start.y === row && at.start.x === col) { index = total; }
+      }
+    }
+    return { total: total, index: index };
+  };
+
+  // Once output outgrew the terminal, Find also reads the plain-text transcript (fetched when
+  // searched, again only if more output came since) for the lines the terminal no longer has.
+  RunView.prototype.earlierMatches = function (needle, then) {
+    var self = this;
+    var url = this.box.getAttribute("data-find-url");
+    var search = function () {
+      var lines = self.transcript.text.split("\n");
+      var wanted = needle.toLowerCase();
+      var before = Math.max(0, lines.length - self.term.buffer.active.length);
+      var found = [];
+      for (var i = 0; i < before; i++) {
+        if (lines[i].toLowerCase().indexOf(wanted) >= 0) { found.push({ n: i + 1, text: lines[i] }); }
+      }
+      then(found);
+    };
+    if (this.transcript && this.transcript.lines === this.lines) { search(); return; }
+    if (this.fetching) { this.fetching.then(function () { if (self.transcript) { search(); } }); return; }
+    var lines = this.lines;
+    this.fetching = window.fetch(url, { credentials: "same-origin" })
+      .then(function (answer) { if (!answer.ok) { throw new Error(String(answer.status)); } return answer.text(); })
+      .then(function (text) { self.transcript = { text: text, lines: lines }; self.fetching = null; search(); })
+      .catch(function () { self.fetching = null; then(null); });
+  };
+
+  RunView.prototype.showFind = function (needle) {
+    var self = this;
+    var status = document.getElementById("run-find-status");
+    var earlier = document.getElementById("run-find-earlier");
+    if (!status || !this.term) { return; }
+    var token = (this.findToken = (this.findToken || 0) + 1);
+    // data-needle says which search the text answers, once it is the whole answer.
+    var say = function (text, final) {
+      status.textContent = text;
+      if (final) { status.setAttribute("data-needle", needle); } else { status.removeAttribute("data-needle"); }
+    };
+    if (earlier) { earlier.hidden = true; }
+    if (!needle) { say("", true); return; }
+    var shown = this.countShown(needle);
+    var text = shown.total === 0 ? "no match" : shown.index ? shown.index + " of " + shown.total : shown.total + (shown.total === 1 ? " match" : " matches");
+    if (!this.isTrimmed()) { say(text, true); return; }
+    if (!this.box.getAttribute("data-find-url")) { say(text + " in the lines shown", true); return; }
+    say(text + " · searching earlier lines…", false);
+    this.earlierMatches(needle, function (found) {
+      if (token !== self.findToken) { return; } // the needle changed meanwhile
+      if (found === null) { say(text + " · earlier lines could not be searched", true); return; }
+      if (!found.length) { say(shown.total ? text + " · none earlier" : "no match", true); return; }
+      say((shown.total ? text : "none shown") + " · " + found.length + " earlier, only in the transcript", true);
+      self.listEarlier(earlier, needle, found);
+    });
+  };
+
+  RunView.prototype.listEarlier = function (earlier, needle, found) {
+    if (!earlier) { return; }
+    var LIMIT = 50;
+    earlier.textContent = "";
+    var head = document.createElement("div");
+    head.className = "fw-semibold";
+    head.textContent = "Earlier lines matching \u201c" + needle + "\u201d (no longer in the terminal):";
+    earlier.appendChild(head);
+    for (var i = 0; i < Math.min(found.length, LIMIT); i++) {
+      var row = document.createElement("div");
+      row.className = "mono run-find-line";
+      row.textContent = "line " + found[i].n + ": " + found[i].text.slice(0, 300);
+      earlier.appendChild(row);
+    }
+    if (found.length > LIMIT) {
+      var more = document.createElement("div");
+      more.textContent = "\u2026 and " + (found.length - LIMIT) + " more: download the transcript to see them all.";
+      earlier.appendChild(more);
+    }
+    earlier.hidden = false;
+  };
+
   RunView.prototype.wireSearch = function () {
     var self = this;
     var input = document.getElementById("run-search");
     if (!input) { return; }
+    var timer = null;
     input.addEventListener("keydown", function (event) {
       if (event.key !== "Enter") { return; }
       event.preventDefault();
       self.find(input.value, event.shiftKey, false);
+      self.showFind(input.value);
     });
     input.addEventListener("input", function () {
       if (input.value) { self.find(input.value, false, true); }
+      window.clearTimeout(timer);
+      timer = window.setTimeout(function () { self.showFind(input.value); }, 150);
     });
   };
 
@@ -298,6 +505,8 @@
 
   var box = document.getElementById("run-terminal");
   if (!box) { return; }
+  tickElapsed();
+  window.setInterval(tickElapsed, 1000);
   installStyleShims(box.getAttribute("data-style-nonce"));
   var view = new RunView(box);
   view.connect();

@@ -120,3 +120,17 @@ def test_demo_counts_match_the_tasks_that_run(local_aws):
                 == service.desired_count
                 == len([t for t in running if t.service_name == service.name])
             )
+
+
+def test_a_tasks_address_comes_from_its_eni_else_from_its_first_container_interface():
+    from ecsportal.aws.ecs import task_record
+
+    eni = {
+        "attachments": [
+            {"type": "ElasticNetworkInterface", "details": [{"name": "privateIPv4Address", "value": "10.1.2.3"}]}
+        ]
+    }
+    bridge = {"containers": [{"name": "app", "networkInterfaces": [{"privateIpv4Address": "172.17.0.4"}]}]}
+    assert task_record(eni).private_ip == "10.1.2.3"
+    assert task_record(bridge).private_ip == "172.17.0.4"
+    assert task_record({}).private_ip == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC
 
 import pytest
 
@@ -161,3 +162,22 @@ def test_forms_that_embed_the_picker_get_its_context_by_the_documented_keys(loca
 def test_a_crafted_choice_is_dropped_not_fatal(local_aws, cast, login):
     html = pick(login(cast.viewer), account="99999999999999999999999", region="eu-west-1")
     assert selected(html, "pick-account") == "" and is_disabled(html, "pick-region")
+
+
+def test_the_task_choices_show_the_whole_task_id_its_start_and_its_address(cast, login, local_aws):
+    from ecsportal.demo import localaws
+
+    config = cast.staging.aws_config()
+    arns = ecs.list_task_arns(config, "eu-west-1", "staging")
+    tasks = ecs.describe_tasks(config, "eu-west-1", "staging", arns)
+    html = (
+        login(cast.operator)
+        .get(f"/inventory/pick/?account={cast.staging.pk}&region=eu-west-1&cluster=staging", HTTP_HX_REQUEST="true")
+        .content.decode()
+    )
+    for task in tasks:
+        moto = localaws.find_task(cast.staging.account_id, "eu-west-1", task.arn)
+        assert task.private_ip and task.private_ip == moto.attachments[0]["details"][0]["value"]
+        label = re.search(rf'<option value="{task.id}"[^>]*>([^<]*)</option>', html).group(1)
+        started = task.started_at.astimezone(UTC).strftime("%b %-d %H:%M")
+        assert f" · {task.id} · started {started} UTC · {task.private_ip}" in label

@@ -208,3 +208,17 @@ def test_a_runbook_with_the_most_options_allowed_is_saved(cast, login):
     answer = login(cast.admin).post("/runbooks/manage/new/", _form([cast.prod], **fields))
     assert answer.status_code == 302
     assert Runbook.objects.get(name="Grep a log").options.count() == 30
+
+
+def test_over_htmx_a_form_error_swaps_the_form_in_place_and_saving_redirects(cast, login):
+    client = login(cast.admin)
+    refused = client.post("/runbooks/manage/new/", _form([cast.prod], accounts=[]), HTTP_HX_REQUEST="true")
+    html = refused.content.decode()
+    assert refused.status_code == 422
+    assert html.lstrip().startswith("<form") and 'id="runbook-form"' in html and "<!doctype" not in html
+    assert 'hx-post="/runbooks/manage/new/"' in html and "Pick at least one account" in html
+    assert 'value="Grep a log"' in html
+
+    saved = client.post("/runbooks/manage/new/", _form([cast.prod]), HTTP_HX_REQUEST="true")
+    assert saved.status_code == 200 and saved["HX-Redirect"] == "/runbooks/manage/"
+    assert Runbook.objects.filter(name="Grep a log").exists()

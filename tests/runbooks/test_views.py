@@ -184,3 +184,23 @@ def test_self_service_is_the_active_navigation_item_on_runbook_pages(cast, login
     for url in ("/runbooks/", f"/runbooks/{echo_book.pk}/", "/runbooks/manage/"):
         page = client.get(url).content.decode()
         assert re.findall(r'class="nav-link active"[^>]*>([^<]+)<', page) == ["Self-service"], url
+
+
+def test_an_htmx_post_with_an_error_gets_the_form_back_alone_keeping_what_was_typed(cast, login, echo_book, local_aws):
+    values = _post(cast, opt_message="kept <b>", opt_count="11")
+    answer = login(cast.operator).post(f"/runbooks/{echo_book.pk}/", values, HTTP_HX_REQUEST="true")
+    html = answer.content.decode()
+    assert answer.status_code == 422
+    assert html.lstrip().startswith("<form") and 'id="runbook-run-form"' in html and "<!doctype" not in html
+    assert 'hx-post="/runbooks/' in html and "At most 10." in html
+    assert 'value="kept &lt;b&gt;"' in html and 'value="prod-web" selected' in html
+    assert not Run.objects.exists()
+
+
+def test_an_htmx_post_that_starts_a_run_redirects_the_browser_to_it(cast, login, echo_book, local_aws):
+    values = _post(cast, opt_message="hi", opt_count="3")
+    answer = login(cast.operator).post(f"/runbooks/{echo_book.pk}/", values, HTTP_HX_REQUEST="true")
+    run = Run.objects.get()
+    assert answer.status_code == 200 and answer["HX-Redirect"] == f"/runs/{run.pk}/"
+    plain = login(cast.operator).post(f"/runbooks/{echo_book.pk}/", values)  # without JavaScript
+    assert plain.status_code == 302 and plain["Location"] == f"/runs/{Run.objects.order_by('-pk')[0].pk}/"

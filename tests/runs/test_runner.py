@@ -11,6 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from ecsportal.demo import localaws
+from ecsportal.runs import services
 from ecsportal.runs.models import RunMode, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
@@ -44,7 +45,14 @@ async def test_exit_0_succeeds(cast, run_as):
 async def test_raw_mode_reports_no_exit_code_and_says_so(cast, run_as):
     run = await wait_ended((await run_as(cast.operator, "echo raw", mode=RunMode.RAW)).pk)
     assert run.exit_code is None
-    assert run.status == RunStatus.SUCCEEDED
+    assert run.status == RunStatus.COMPLETED  # its own neutral outcome: nothing said it succeeded
+    payload = services.status_payload(run)  # what live viewers (and an API) are told
+    assert (payload["status"], payload["label"], payload["exit_code"], payload["finished"]) == (
+        "completed",
+        "Completed",
+        None,
+        True,
+    )
     assert "no exit code" in run.end_reason.lower()
     assert b"raw" in await _transcript(run)
 

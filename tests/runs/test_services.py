@@ -56,7 +56,7 @@ def test_an_operator_queues_a_run_audited_with_the_shown_command(cast, runs_lab,
     ("who", "change", "expected"),
     [
         ("viewer", {}, "operator role"),
-        ("operator", {"role_arn": "arn:aws:iam::123456789012:role/not-allowed"}, "not one the admins"),
+        ("operator", {"role_arn": "arn:aws:iam::123456789012:role/not-allowed"}, "has not allowed this role"),
         ("operator", {"container": "nope"}, "no container named nope"),
         ("operator", {"task": "0123456789abcdef0123456789abcdef"}, "No task"),
         ("operator", {"command": "   "}, "Enter a command"),
@@ -223,3 +223,80 @@ async def test_worker_mode_runs_through_runworker(cast, run_as, fast_runs):
     finally:
         serving.cancel()
     assert (run.status, run.exit_code) == (RunStatus.FAILED, 4)
+
+
+def test_the_migration_turns_raw_mode_successes_into_completed_and_nothing_else(cast, runs_lab):
+    import importlib
+
+    from django.apps import apps
+
+    from tests.runs.lab import stored_run
+
+    migration = importlib.import_module("ecsportal.runs.migrations.0003_run_status_completed")
+    raw = stored_run(account=runs_lab, requested_by=cast.operator, mode="raw", status="succeeded", exit_code=None)
+    shell = stored_run(account=runs_lab, requested_by=cast.operator, mode="shell", status="succeeded", exit_code=0)
+    failed = stored_run(account=runs_lab, requested_by=cast.operator, mode="raw", status="error", exit_code=None)
+    migration.raw_successes_to_completed(apps, None)
+    statuses = dict(Run.objects.values_list("pk", "status"))
+    assert statuses == {raw.pk: "completed", shell.pk: "succeeded", failed.pk: "error"}
+
+
+@pytest.fixture
+def approvals_published(monkeypatch):  # noqa: ANN001, ANN201
+    """The channel-layer groups each approval change was announced to (the live pages and inboxes)."""
+    from ecsportal.approvals import notify
+
+    groups: list[str] = []
+    monkeypatch.setattr(notify, "publish", lambda to, pk: groups.extend(to))
+    return groups
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancelling_a_run_that_waits_for_approval_withdraws_it_through_the_gate(
+    cast, runs_lab, lab_task, queued, approvals_published
+):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    run = _request(runs_lab, cast.operator, lab_task(), reason="debugging")
+    approvals_published.clear()
+
+    run = services.run_cancel(actor=cast.operator, run_pk=run.pk, source_ip="203.0.113.9")
+
+    request = ApprovalRequest.objects.get(pk=run.approval_id)
+    assert request.status == Status.CANCELLED
+    event = AuditEvent.objects.get(action="approval.cancel")
+    assert (event.actor, event.details["request"], event.source_ip) == (cast.operator, request.pk, "203.0.113.9")
+    assert f"approvers-{runs_lab.pk}" in approvals_published  # the approvers' inboxes drop it live
+    assert run.status == RunStatus.CANCELLED and f"approval request #{request.pk} withdrawn" in run.end_reason
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("who", ["approver", "admin"])
+def test_only_the_requester_may_withdraw_a_run_that_waits_for_approval(cast, runs_lab, lab_task, queued, who):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    run = _request(runs_lab, cast.operator, lab_task(), reason="debugging")
+
+    with pytest.raises(RunRefused, match="Only operator, who asked for this run, can withdraw it"):
+        services.run_cancel(actor=getattr(cast, who), run_pk=run.pk)
+
+    assert ApprovalRequest.objects.get(pk=run.approval_id).status == Status.PENDING
+    assert Run.objects.get(pk=run.pk).status == RunStatus.AWAITING_APPROVAL
+    assert not AuditEvent.objects.filter(action__in=("approval.cancel", "run.cancel")).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_any_operator_may_cancel_a_queued_run(cast, runs_lab, lab_task, queued):
+    run = _request(runs_lab, cast.operator, lab_task())
+    run = services.run_cancel(actor=cast.approver, run_pk=run.pk)
+    assert run.status == RunStatus.CANCELLED and run.cancelled_by == cast.approver
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refusal_is_a_validation_error_that_reads_as_its_message(cast, runs_lab, lab_task, queued):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as refused:
+        _request(runs_lab, cast.operator, lab_task(), container="nope")
+    assert isinstance(refused.value, RunRefused)
+    assert str(refused.value).startswith("Task ") and "no container named nope" in str(refused.value)

@@ -243,9 +243,33 @@ def test_the_run_page_shows_who_ran_what_where(cast, login):
 
 
 def test_an_unknown_exit_code_is_said_plainly(cast, login):
-    run = _run(cast, status=RunStatus.SUCCEEDED, exit_code=None, mode=RunMode.RAW)
+    run = _run(cast, status=RunStatus.COMPLETED, exit_code=None, mode=RunMode.RAW)
     html = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
     assert "exit code unknown (raw mode)" in html
+
+
+def test_a_raw_mode_run_is_neither_a_success_nor_a_failure_on_its_page(cast, login):
+    run = _run(cast, status=RunStatus.COMPLETED, mode=RunMode.RAW, end_reason="Raw mode reports no exit code.")
+    html = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
+    badge = re.search(r'<span class="badge run-status ([^"]+)" data-status="completed">([^<]+)</span>', html)
+    assert badge is not None and badge.group(2) == "Completed"
+    assert "success" not in badge.group(1) and "danger" not in badge.group(1)
+    alert = re.search(r'<div class="alert ([^"]+)" id="run-end-reason">', html)
+    assert alert is not None and "success" not in alert.group(1) and "danger" not in alert.group(1)
+    assert "Succeeded" not in html
+
+
+def test_a_raw_mode_run_is_completed_in_the_history_and_on_home(cast, login):
+    _run(cast, status=RunStatus.COMPLETED, mode=RunMode.RAW)
+    client = login(cast.operator)
+    history = client.get("/runs/").content.decode()
+    rows = history[history.index('id="run-results"') :]
+    home = client.get("/").content.decode()
+    runs_panel = home[home.index('id="home-runs"') :]
+    assert 'data-status="completed">Completed<' in rows and "Succeeded" not in rows
+    assert 'class="badge run-completed">Completed<' in runs_panel and "Succeeded" not in runs_panel
+    filtered = client.get("/runs/?status=completed").content.decode()
+    assert "1 run<" in filtered
 
 
 def test_the_page_never_puts_container_output_into_html(cast, login):
@@ -413,3 +437,135 @@ def test_text_direction_controls_in_a_command_or_reason_are_refused(cast, login,
     assert answer.status_code == 422
     assert "U+202E" in answer.content.decode()
     assert not Run.objects.exists()
+
+
+def test_only_the_requester_is_offered_to_withdraw_a_run_waiting_for_approval(cast, login):
+    run = _run(cast, account=cast.prod, status=RunStatus.AWAITING_APPROVAL, started_at=None)
+    assert 'id="run-cancel"' in login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="run-cancel"' not in login(cast.approver).get(f"/runs/{run.pk}/").content.decode()
+
+
+# --- the form over htmx
+
+
+def test_an_htmx_post_with_an_error_gets_the_form_back_alone_keeping_what_was_typed(cast, login, local_aws):
+    fields = {"account": cast.staging.pk, "region": "eu-west-1", "cluster": "staging", "task": _staging_task()}
+    answer = login(cast.operator).post(
+        "/runs/new/", {**fields, "container": "nope", "command": "echo kept-<b>", "raw": "on"}, HTTP_HX_REQUEST="true"
+    )
+    html = answer.content.decode()
+    assert answer.status_code == 422
+    assert html.lstrip().startswith("<form") and "<!doctype" not in html
+    assert 'id="run-form"' in html and 'hx-post="/runs/new/"' in html
+    assert "has no container named nope" in html and "echo kept-&lt;b&gt;" in html
+    assert 'id="run-raw" value="on" checked' in html and 'value="staging" selected' in html
+    assert not Run.objects.exists()
+
+
+def test_an_htmx_post_that_starts_a_run_redirects_the_browser_to_it(cast, login, local_aws):
+    fields = {"account": cast.staging.pk, "region": "eu-west-1", "cluster": "staging", "task": _staging_task()}
+    answer = login(cast.operator).post(
+        "/runs/new/", {**fields, "container": "app", "command": "id"}, HTTP_HX_REQUEST="true"
+    )
+    run = Run.objects.get()
+    assert answer.status_code == 200 and answer["HX-Redirect"] == f"/runs/{run.pk}/"
+
+
+def test_the_reason_says_it_is_required_as_soon_as_a_production_account_is_picked(cast, login, local_aws):
+    client = login(cast.operator)
+    prod = client.get(f"/runs/pick/?account={cast.prod.pk}", HTTP_HX_REQUEST="true").content.decode()
+    staging = client.get(f"/runs/pick/?account={cast.staging.pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="run-reason-label" hx-swap-oob="true"' in prod and "(required)" in prod
+    assert "need 1 approval: say why" in prod
+    assert "(required)" not in staging and "(optional)" in staging
+    page = client.get(f"/runs/new/?account={cast.prod.pk}").content.decode()
+    assert "(required)" in page and 'aria-describedby="run-reason-help"' in page
+
+
+# --- reading a run at 3 a.m.
+
+
+def test_a_long_command_is_readable_whole_on_the_run_page(cast, login):
+    command = "for i in $(seq 1 5); do echo " + "x" * 300 + "; done # <end>"
+    run = _run(cast, command=command)
+    html = login(cast.viewer).get(f"/runs/{run.pk}/").content.decode()
+    escaped = command.replace("<", "&lt;").replace(">", "&gt;")
+    assert f'title="{escaped}"' in html  # the cut title's tooltip
+    assert f'id="run-command"><bdi>{escaped}</bdi>' in html  # the Command row, whole
+
+
+def test_run_again_posts_the_same_command_and_edit_opens_the_form_filled_in(cast, login, local_aws):
+    task = _staging_task()
+    run = _run(cast, task_arn=TASK_ARN.replace("0123456789abcdef", task), command="df -h | sort", mode=RunMode.RAW)
+    client = login(cast.operator)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', html))
+    fields.pop("csrfmiddlewaretoken")
+    assert fields == {
+        "account": str(cast.staging.pk),
+        "region": "eu-west-1",
+        "cluster": "staging",
+        "task": task,
+        "container": "app",
+        "role_arn": "",
+        "command": "df -h | sort",
+        "raw": "on",
+    }
+    answer = client.post("/runs/new/", fields)
+    again = Run.objects.exclude(pk=run.pk).get()
+    assert answer["Location"] == f"/runs/{again.pk}/"
+    assert (again.command, again.mode, again.task_id, again.container) == ("df -h | sort", "raw", task, "app")
+
+    edit = re.search(r'id="run-edit-again" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    form = client.get(edit).content.decode()
+    assert ">df -h | sort</textarea>" in form and 'id="run-raw" value="on" checked' in form
+    assert f'value="{task}" selected' in form and 'value="app" selected' in form
+
+
+def test_a_runbooks_run_and_a_viewer_get_no_run_again(cast, login):
+    from_runbook = _run(cast, runbook_name="Tail a log", command="tail -n 5 ******")
+    plain = _run(cast)
+    assert 'id="run-again"' not in login(cast.operator).get(f"/runs/{from_runbook.pk}/").content.decode()
+    assert 'id="run-again"' not in login(cast.viewer).get(f"/runs/{plain.pk}/").content.decode()
+
+
+def test_a_running_run_gives_the_page_its_elapsed_time_to_count_on(cast, login):
+    started = timezone.now() - timezone.timedelta(seconds=42)
+    running = _run(cast, status=RunStatus.RUNNING, started_at=started)
+    done = _run(cast, started_at=started, ended_at=started + timezone.timedelta(seconds=3))
+    client = login(cast.viewer)
+    live = client.get(f"/runs/{running.pk}/").content.decode()
+    ticking = re.search(r'id="run-duration" data-elapsed="([\d.]+)" data-ticking="1"', live)
+    assert ticking is not None and 42 <= float(ticking.group(1)) < 60
+    ended = client.get(f"/runs/{done.pk}/").content.decode()
+    assert 'id="run-duration" data-elapsed="3.0" data-ticking="0">3.0 s<' in ended
+
+
+def test_status_and_exit_code_come_before_the_terminal_and_follow_each_refresh(cast, login):
+    run = _run(cast, status=RunStatus.FAILED, exit_code=7)
+    client = login(cast.viewer)
+    html = client.get(f"/runs/{run.pk}/").content.decode()
+    assert html.index('id="run-strip"') < html.index('id="run-terminal"') < html.index('id="run-facts"')
+    strip = html[html.index('id="run-strip"') : html.index('id="run-terminal"')]
+    assert 'data-status="failed">Failed<' in strip and ">7</span>" in strip and "d-xl-none" in strip
+    assert 'hx-swap-oob="true"' not in strip
+    fragment = client.get(f"/runs/{run.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="run-strip"' in fragment and 'hx-swap-oob="true"' in fragment
+    assert fragment.count(f'id="run-exit-code-{run.pk}"') == 1  # ids stay unique
+
+
+def test_the_page_says_where_output_past_the_scrollback_is(cast, login):
+    run = _run(cast)
+    operator = login(cast.operator).get(f"/runs/{run.pk}/").content.decode()
+    assert 'id="run-scrollback-note"' in operator and "Only the last 20,000 lines are shown here" in operator
+    assert f'href="/runs/{run.pk}/transcript.txt" download' in operator
+    assert f'data-find-url="/runs/{run.pk}/transcript.txt?inline=1&amp;purpose=find"' in operator
+    viewer = login(cast.viewer).get(f"/runs/{run.pk}/").content.decode()
+    assert "which operators of this account can download" in viewer and "data-find-url" not in viewer
+
+
+def test_finds_fetch_of_the_transcript_is_audited_as_such(cast, login):
+    run = _with_output(_run(cast), b"one\r\n", b"two\r\n")
+    answer = login(cast.operator).get(f"/runs/{run.pk}/transcript.txt?inline=1&purpose=find")
+    assert answer.content == b"one\ntwo\n"
+    assert AuditEvent.objects.get(action="run.transcript_downloaded").details["format"] == "text-find"
