@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_post_parameters
@@ -18,10 +18,11 @@ from ecsportal.runbooks import selectors, services
 from ecsportal.runbooks.forms import OptionFormSet, RunbookForm, RunbookRunForm, validate_runbook
 from ecsportal.runbooks.models import Runbook
 from ecsportal.runs.services import RunRefused
+from ecsportal.ui.http import HtmxHttpRequest
 
 
 @require_GET
-def runbook_list(request: HttpRequest) -> HttpResponse:
+def runbook_list(request: HtmxHttpRequest) -> HttpResponse:
     """The self-service page: runbooks on the user's accounts, and whether they may run each."""
     entries = selectors.runbooks_for_user(user=request.user)
     return render(
@@ -36,7 +37,7 @@ def runbook_list(request: HttpRequest) -> HttpResponse:
 
 
 def _run_context(
-    request: HttpRequest, entry: selectors.RunbookEntry, form: RunbookRunForm, params: dict[str, str]
+    request: HtmxHttpRequest, entry: selectors.RunbookEntry, form: RunbookRunForm, params: dict[str, str]
 ) -> dict[str, Any]:
     runbook = entry.runbook
     context = selectors.runbook_picker(user=request.user, runbook=runbook, params=params)
@@ -55,7 +56,7 @@ def _run_context(
 
 @sensitive_post_parameters()
 @require_http_methods(["GET", "POST"])
-def runbook_run(request: HttpRequest, pk: int) -> HttpResponse:
+def runbook_run(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The runbook's generated form and the target picker (GET); run it (POST) and open the run."""
     entry = selectors.runbook_get_for_user(user=request.user, runbook_pk=pk)
     if request.method == "GET":
@@ -91,7 +92,7 @@ def runbook_run(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def runbook_picker(request: HttpRequest, pk: int) -> HttpResponse:
+def runbook_picker(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The picker fragment, offering only the runbook's accounts, clusters and containers."""
     entry = selectors.runbook_get_for_user(user=request.user, runbook_pk=pk)
     context = selectors.runbook_picker(user=request.user, runbook=entry.runbook, params=request.GET.dict())
@@ -107,7 +108,7 @@ def _options_data(formset: Any) -> list[dict[str, Any]]:
 
 
 @require_GET
-def manage_list(request: HttpRequest) -> HttpResponse:
+def manage_list(request: HtmxHttpRequest) -> HttpResponse:
     selectors.check_may_manage(user=request.user)
     return render(
         request,
@@ -116,7 +117,7 @@ def manage_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _edit(request: HttpRequest, runbook: Runbook | None) -> HttpResponse:
+def _edit(request: HtmxHttpRequest, runbook: Runbook | None) -> HttpResponse:
     instance = runbook or Runbook()
     form = RunbookForm(request.POST or None, instance=instance, user=request.user)
     formset = OptionFormSet(request.POST or None, instance=instance, prefix="options")
@@ -140,18 +141,18 @@ def _edit(request: HttpRequest, runbook: Runbook | None) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def manage_create(request: HttpRequest) -> HttpResponse:
+def manage_create(request: HtmxHttpRequest) -> HttpResponse:
     selectors.check_may_manage(user=request.user)
     return _edit(request, None)
 
 
 @require_http_methods(["GET", "POST"])
-def manage_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def manage_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _edit(request, selectors.runbook_get_for_manager(user=request.user, runbook_pk=pk))
 
 
 @require_POST
-def manage_enabled(request: HttpRequest, pk: int) -> HttpResponse:
+def manage_enabled(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     runbook = selectors.runbook_get_for_manager(user=request.user, runbook_pk=pk)
     enabled = request.POST.get("enabled") == "1"
     services.runbook_set_enabled(actor=request.user, runbook=runbook, enabled=enabled, source_ip=client_ip(request))
@@ -160,7 +161,7 @@ def manage_enabled(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def manage_delete(request: HttpRequest, pk: int) -> HttpResponse:
+def manage_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     runbook = selectors.runbook_get_for_manager(user=request.user, runbook_pk=pk)
     if request.method == "POST":
         services.runbook_delete(actor=request.user, runbook=runbook, source_ip=client_ip(request))

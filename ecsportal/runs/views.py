@@ -3,7 +3,7 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,6 +25,7 @@ from ecsportal.runs.selectors import (
     runs_filtered_for_user,
 )
 from ecsportal.ui.forms import valid_filters
+from ecsportal.ui.http import HtmxHttpRequest
 from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 25
@@ -33,7 +34,7 @@ SCROLLBACK_LINES = 20_000  # the run page's terminal keeps this many lines; the 
 FILTERS = ("account", "cluster", "user", "status")
 
 
-def _filters(request: HttpRequest) -> dict[str, str]:
+def _filters(request: HtmxHttpRequest) -> dict[str, str]:
     """The valid filters as text (what the template compares with); a crafted account ID such
     as `²` (a digit to str.isdigit, not to int) or one past the database's integers is dropped."""
     valid = valid_filters(RunFilterForm(request.GET))
@@ -41,7 +42,7 @@ def _filters(request: HttpRequest) -> dict[str, str]:
 
 
 @require_GET
-def run_list(request: HttpRequest) -> HttpResponse:
+def run_list(request: HtmxHttpRequest) -> HttpResponse:
     """Runs on the user's accounts, newest first, filtered and paged (the page or, for HTMX, #run-results)."""
     filters = _filters(request)
     runs = runs_filtered_for_user(
@@ -71,7 +72,7 @@ def run_list(request: HttpRequest) -> HttpResponse:
 ROLE_SELECT_ID = "run-role"
 
 
-def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
+def _picker_context(request: HtmxHttpRequest, params: dict[str, str]) -> dict[str, object]:
     context = action_picker_for_user(user=request.user, params=params, picker_url=reverse("runs:picker"))
     account = context["account"]
     context.update(
@@ -82,12 +83,12 @@ def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, o
     return context
 
 
-def _form_context(request: HttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
+def _form_context(request: HtmxHttpRequest, form: RunCommandForm, params: dict[str, str]) -> dict[str, object]:
     return {**_picker_context(request, params), "form": form}
 
 
 @require_http_methods(["GET", "POST"])
-def run_new(request: HttpRequest) -> HttpResponse:
+def run_new(request: HtmxHttpRequest) -> HttpResponse:
     """Pick a container and type a command (GET); start the run, or its approval, and open it (POST)."""
     if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
         # As the stop form: a 403 whose page says what is missing (the operator role), not a picker
@@ -124,7 +125,7 @@ def run_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def run_picker(request: HttpRequest) -> HttpResponse:
+def run_picker(request: HtmxHttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may run commands, plus the role list (out of band)."""
     return render(request, "runs/_picker.html", _picker_context(request, request.GET.dict()))
 
@@ -146,7 +147,7 @@ def _rerun_fields(run: Run) -> list[tuple[str, str]]:
     return fields + ([("raw", "on")] if run.mode == RunMode.RAW else [])
 
 
-def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
+def _detail_context(request: HtmxHttpRequest, run: Run) -> dict[str, object]:
     role = account_role_for_user(user=request.user, account=run.account)
     can_operate = role is not None and role >= Role.OPERATOR
     rerun = _rerun_fields(run) if can_operate else []
@@ -163,7 +164,7 @@ def _detail_context(request: HttpRequest, run: Run) -> dict[str, object]:
 
 
 @require_GET
-def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The run's terminal and facts; for HTMX (a status message arrived) only #run-facts."""
     run = run_get_for_user(user=request.user, run_pk=pk)
     context = _detail_context(request, run)
@@ -177,7 +178,7 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def run_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     run = run_get_for_user(user=request.user, run_pk=pk, min_role=Role.OPERATOR)
     try:
         services.run_cancel(actor=request.user, run_pk=run.pk, source_ip=client_ip(request))
@@ -187,7 +188,7 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _download(
-    request: HttpRequest, run: Run, body: bytes | str, *, fmt: str, filename: str, ctype: str
+    request: HtmxHttpRequest, run: Run, body: bytes | str, *, fmt: str, filename: str, ctype: str
 ) -> HttpResponse:
     services.run_transcript_downloaded(actor=request.user, run=run, fmt=fmt, source_ip=client_ip(request))
     response = HttpResponse(body, content_type=ctype)
@@ -199,7 +200,7 @@ def _download(
 
 
 @require_GET
-def run_transcript(request: HttpRequest, pk: int) -> HttpResponse:
+def run_transcript(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The transcript as text: escapes stripped (default) or, with ?escapes=1, exactly the bytes sent."""
     run = run_get_for_user(user=request.user, run_pk=pk, min_role=Role.OPERATOR)
     chunks = run_chunks(run=run)
@@ -215,7 +216,7 @@ def run_transcript(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_GET
-def run_cast(request: HttpRequest, pk: int) -> HttpResponse:
+def run_cast(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The transcript as an asciicast v2 recording (the run page replays it)."""
     run = run_get_for_user(user=request.user, run_pk=pk, min_role=Role.OPERATOR)
     lines = transcript.asciicast_lines(

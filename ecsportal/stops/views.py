@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
@@ -15,21 +15,22 @@ from ecsportal.inventory.selectors import action_picker_for_user
 from ecsportal.stops import services
 from ecsportal.stops.executor import consequences
 from ecsportal.stops.forms import StopTaskForm
+from ecsportal.ui.http import HtmxHttpRequest
 
 ROLE_SELECT_ID = "stop-role"
 
 
-def _picker_context(request: HttpRequest, params: dict[str, str]) -> dict[str, object]:
+def _picker_context(request: HtmxHttpRequest, params: dict[str, str]) -> dict[str, object]:
     context = action_picker_for_user(user=request.user, params=params, picker_url=reverse("stops:picker"))
     context["role_select_id"] = ROLE_SELECT_ID
     return context
 
 
-def _form_context(request: HttpRequest, form: StopTaskForm, params: dict[str, str]) -> dict[str, object]:
+def _form_context(request: HtmxHttpRequest, form: StopTaskForm, params: dict[str, str]) -> dict[str, object]:
     return {**_picker_context(request, params), "form": form}
 
 
-def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, object]:
+def _confirm_context(request: HtmxHttpRequest, form: StopTaskForm) -> dict[str, object]:
     target = form.cleaned_data["target"]
     role = account_role_for_user(user=request.user, account=target.account)
     return {
@@ -43,7 +44,7 @@ def _confirm_context(request: HttpRequest, form: StopTaskForm) -> dict[str, obje
 
 
 @require_http_methods(["GET", "POST"])
-def stop_new(request: HttpRequest) -> HttpResponse:
+def stop_new(request: HtmxHttpRequest) -> HttpResponse:
     """Pick or paste a task and say why (GET); review what will happen (POST); confirm (POST confirmed=1)."""
     if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
         # Not an empty picker that then says "pick an account": say what is missing.
@@ -74,6 +75,6 @@ def stop_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def stop_picker(request: HttpRequest) -> HttpResponse:
+def stop_picker(request: HtmxHttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may request stops, plus the role list (out of band)."""
     return render(request, "inventory/_action_picker.html", _picker_context(request, request.GET.dict()))
