@@ -24,9 +24,9 @@ from django.http import Http404
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.sockets import PortalConsumer
+from ecsportal.runs.lifecycle import status_payload
 from ecsportal.runs.models import Run
 from ecsportal.runs.selectors import run_chunks, run_get_for_user
-from ecsportal.runs.services import status_payload
 
 REPLAY_PAGE = 200  # chunks read per query while replaying
 

@@ -102,3 +102,22 @@ async def test_status_messages_arrive_and_logout_closes_the_socket(cast, run_as)
     await get_channel_layer().group_send(user_group(cast.viewer.pk), {"type": "session.revoked"})
     closed = await viewer.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
+
+
+async def test_the_operator_sees_a_rejection_live_in_the_approvers_words(cast, run_as, runs_lab):
+    from ecsportal.approvals.services import approval_decide
+
+    runs_lab.approvals_for_commands = 1
+    await database_sync_to_async(runs_lab.save)()
+    run = await run_as(cast.operator, "echo never", reason="checking the queue")
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.operator)
+    assert ok
+    assert json.loads(await page.receive_from(timeout=10))["status"] == RunStatus.AWAITING_APPROVAL
+    await sync_to_async(approval_decide)(
+        actor=cast.approver, request_pk=run.approval_id, decision="reject", comment="Use the runbook."
+    )
+    seen = await read_until_finished(page, timeout=5, replayed=0)  # within seconds, not at the next sweep
+    last = seen.statuses[-1]
+    assert last["status"] == RunStatus.CANCELLED
+    assert last["end_reason"] == f"Rejected by {cast.approver.get_username()}: Use the runbook."
+    await page.disconnect()
