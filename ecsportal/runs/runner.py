@@ -62,7 +62,7 @@ async def _in_db(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
         except DatabaseError as exc:
             if loop.time() + delay > give_up:
                 raise
-            logger.warning("run %s: %s failed, retrying: %s", kwargs.get("run_pk"), fn.__name__, exc)
+            logger.warning("run %s: %s failed, retrying: %s", kwargs.get("run_pk"), getattr(fn, "__name__", fn), exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
