@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +30,7 @@ from ecsportal.runs.models import Run
 from ecsportal.runs.selectors import run_chunks, run_get_for_user
 
 REPLAY_PAGE = 200  # chunks read per query while replaying
+ASK_EVERY = 1.0  # seconds between two status requests a viewer's socket is answered
 
 
 def _authorise(user: Any, pk: int) -> Run | None:
@@ -51,6 +53,7 @@ def _status(pk: int) -> dict[str, Any] | None:
 class RunConsumer(PortalConsumer):
     run: Run
     last_seq: int
+    asked_at = float("-inf")
 
     async def authorise(self, user: Any) -> list[str] | None:
         pk = int(self.scope["url_route"]["kwargs"]["pk"])
@@ -113,4 +116,22 @@ class RunConsumer(PortalConsumer):
         await self.send(text_data=json.dumps(event["status"]))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Viewers are read-only; cancel is an HTTP POST with CSRF."""
+        """Viewers are read-only (cancel is an HTTP POST with CSRF); the one thing a viewer may
+        say is `{"type": "status"}`, after hearing nothing for a while: the stored output it
+        lacks, then the status, from the database, at most once a second. Anything else is ignored."""
+        if not text_data or len(text_data) > 64:
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or message.get("type") != "status":
+            return
+        now = time.monotonic()
+        if now - self.asked_at < ASK_EVERY:
+            return
+        self.asked_at = now
+        await self.catch_up()
+        status = await database_sync_to_async(_status)(self.run.pk)
+        if status is not None:
+            await self.send(text_data=json.dumps(status))

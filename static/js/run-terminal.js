@@ -10,6 +10,7 @@
 
   var HIGH_WATER = 512 * 1024; // bytes handed to xterm and not yet parsed: stop feeding it above this
   var LOW_WATER = 64 * 1024; // … and start again below this
+  var QUIET_MS = 15000; // heard nothing this long on a live run's socket: ask for its status
   var REFUSED = {
     4001: "You logged out; log in again to watch.",
     4401: "Log in to watch this run.",
@@ -59,6 +60,7 @@
     this.socket = null;
     this.delay = 1000;
     this.received = 0; // bytes of output received, shown while the run is live
+    this.heardAt = Date.now(); // when the socket last said anything
     // lastSeq: the last chunk received (queued or written); reconnecting asks for what follows.
     this.state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
     this.connection = document.getElementById("run-connection");
@@ -116,7 +118,22 @@
     window.htmx.trigger(document.body, "run-status");
   };
 
+  // A viewer that has heard nothing for QUIET_MS asks for the run's status itself: a status
+  // message the server could not deliver (a broker restart, say) must not leave "running"
+  // on the page forever. The server answers with any stored output first, then the status.
+  RunView.prototype.askWhenQuiet = function () {
+    var self = this;
+    window.setInterval(function () {
+      var socket = self.socket;
+      if (self.state.done || !socket || socket.readyState !== WebSocket.OPEN) { return; }
+      if (Date.now() - self.heardAt < QUIET_MS) { return; }
+      self.heardAt = Date.now();
+      socket.send(JSON.stringify({ type: "status" }));
+    }, 1000);
+  };
+
   RunView.prototype.onMessage = function (event) {
+    this.heardAt = Date.now();
     var state = this.state;
     var message;
     try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -300,6 +317,7 @@
   installStyleShims(box.getAttribute("data-style-nonce"));
   var view = new RunView(box);
   view.connect();
+  view.askWhenQuiet();
   // htmx:load fires on the body once htmx has wired the page (status messages that came
   // before then triggered nothing: no listener yet) and on each new #run-facts after a swap.
   document.addEventListener("htmx:load", function (event) {

@@ -121,3 +121,28 @@ async def test_the_operator_sees_a_rejection_live_in_the_approvers_words(cast, r
     assert last["status"] == RunStatus.CANCELLED
     assert last["end_reason"] == f"Rejected by {cast.approver.get_username()}: Use the runbook."
     await page.disconnect()
+
+
+async def test_a_viewer_that_asks_gets_the_stored_output_and_status_it_missed(cast, runs_lab):
+    """A status message the layer never delivered (a broker restart, a full queue) does not
+    leave the page "running": the viewer asks after hearing nothing, and the database answers."""
+    from ecsportal.runs.models import RunChunk
+    from tests.runs.lab import stored_run
+
+    run = await database_sync_to_async(stored_run)(
+        account=runs_lab, requested_by=cast.operator, status=RunStatus.RUNNING
+    )
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
+    assert ok
+    assert json.loads(await page.receive_from(timeout=10))["status"] == RunStatus.RUNNING
+    assert json.loads(await page.receive_from(timeout=10))["type"] == "replayed"
+    # The run stored its last output and ended, and neither message reached this socket.
+    await database_sync_to_async(RunChunk.objects.create)(run_id=run.pk, seq=1, offset=0.1, data=b"bye\r\n")
+    await database_sync_to_async(Run.objects.filter(pk=run.pk).update)(status=RunStatus.SUCCEEDED, exit_code=0)
+    for noise in ("not json", json.dumps({"type": "cancel"}), json.dumps([1]), "x" * 5000):
+        await page.send_to(text_data=noise)  # ignored, and the socket stays open
+    await page.send_to(text_data=json.dumps({"type": "status"}))
+    seen = await read_until_finished(page, timeout=5, replayed=0)
+    assert seen.data == b"bye\r\n" and seen.seqs == [1]
+    assert seen.statuses[-1]["status"] == RunStatus.SUCCEEDED
+    await page.disconnect()
