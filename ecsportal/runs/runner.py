@@ -48,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 STOPPED = "Runner lost: the server stopped while the command was running."
+FLUSH_SECONDS = 5.0  # a stopping runner's last output gets this long to be stored
 
 
 async def _in_db(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
@@ -74,7 +75,10 @@ async def execute_run(run_pk: int) -> None:
     try:
         await runner.run()
     except asyncio.CancelledError:
-        # The process is stopping (a drain's deadline passed) or the loop is going away.
+        # The process is stopping (a drain's deadline passed) or the loop is going away: the
+        # output received so far is stored (briefly), then the run ends with the true cause.
+        if runner.writer is not None:
+            await runner.writer.flush(FLUSH_SECONDS)
         await _end_quietly(run_pk, loops.stopping_reason() or STOPPED, runner)
         raise
     except StorageLost as exc:
@@ -84,6 +88,8 @@ async def execute_run(run_pk: int) -> None:
         await _end_quietly(run_pk, f"The portal's runner failed: {type(exc).__name__}: {exc}", runner)
     finally:
         loops.drop_cancel_event(run_pk)
+        if runner.writer is not None:
+            await asyncio.shield(runner.writer.abort())
 
 
 async def _end_quietly(run_pk: int, reason: str, runner: _Runner) -> None:

@@ -125,7 +125,7 @@ class ChunkSink:
     """
 
     def __init__(self) -> None:
-        self._rows: list[tuple[Row, asyncio.Future[None]]] = []
+        self._rows: list[tuple[list[Row], asyncio.Future[None]]] = []
         self._beats: list[tuple[int, int, asyncio.Future[Beat]]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
@@ -161,11 +161,11 @@ class ChunkSink:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, _on_own_connection, fn, args)
 
-    async def store(self, run_pk: int, seq: int, offset: float, data: bytes) -> None:
-        """Store one chunk in the next round; raises what the round ran into (the caller retries:
-        a chunk stored twice is stored once, the INSERT ignores a (run, seq) already there)."""
+    async def store(self, rows: list[Row]) -> None:
+        """Store rows in the next round; raises what the round ran into (the caller retries:
+        a row stored twice is stored once, the INSERT ignores a (run, seq) already there)."""
         future = asyncio.get_running_loop().create_future()
-        self._rows.append(((run_pk, seq, offset, data), future))
+        self._rows.append((rows, future))
         self._wake.set()
         await future
 
@@ -192,7 +192,7 @@ class ChunkSink:
                 beats, self._beats = self._beats, []
                 try:
                     row_error, beat_error, answers = await self.call(
-                        _write_round, [row for row, _ in rows], {pk: n for pk, n, _ in beats}
+                        _write_round, [row for batch, _ in rows for row in batch], {pk: n for pk, n, _ in beats}
                     )
                 except Exception as exc:
                     row_error = beat_error = exc

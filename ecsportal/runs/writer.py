@@ -1,21 +1,25 @@
-"""A run's output on its way to the database and its viewers.
+"""A run's output on its way to its viewers and the database: publish first, store behind.
 
-    SsmClient chunks → ExitMarker.feed → TranscriptWriter.append
-        writer task: take what is pending (≤ 256 KB) → one RunChunk(seq) through the sink
-                     → group_send "run-<pk>"
+    SsmClient chunks → ExitMarker.feed → TranscriptWriter.append → pending
+        publisher: take what is pending (≤ 256 KB) as chunk `seq` → the run's output stream
+                   (streams.py) → doorbell `run.output {seq}` to group "run-<pk>"
+        storer:    the chunks published and not yet stored → RunChunk rows through the sink
+                   (group commit), retried until stored
 
-One write in flight per run: whatever arrives meanwhile becomes the next row, so an idle run
-writes at once and a busy one writes big rows. A busy run is also held to at most one row
-(and one message to its viewers) per `ECSPORTAL_RUN_COALESCE_MS`: an idle run's output goes
-out at once, a busy run's waits for the rest of that interval and goes out together.
+**Publish before the commit.** Viewers get a chunk as soon as it is in the stream; storing
+it is off that path. A chunk leaves the stream only once its row has committed, so a viewer
+finds every chunk in the one or the other.
 
-**The command outlives the plumbing.** A row the database does not take is kept and tried
-again with backoff (0.2 s doubling to 5 s) for up to `ECSPORTAL_RUN_STORE_RETRY_SECONDS`,
-while the session stays open; what arrives meanwhile waits in the pending buffer, and past
-`MAX_PENDING` the reader waits too (the SSM client then holds the agent back through TCP).
-A message the channel layer does not take is not retried here: it is in the database
-already, and the viewers' consumers fill any gap in `seq` from there (and ask for the status
-when they hear nothing), so a Redis outage costs viewers latency, never bytes.
+**Coalescing.** An idle run's output is published at once; a busy run's at most once per
+`ECSPORTAL_RUN_COALESCE_MS`: what arrives meanwhile goes out together, as one chunk.
+
+**The command outlives the plumbing.** Rows the database does not take stay in the storer's
+list and are tried again with backoff (0.2 s doubling to 5 s) for up to
+`ECSPORTAL_RUN_STORE_RETRY_SECONDS`, while the session stays open and viewers still get the
+output live from the stream. Past `MAX_UNSTORED` bytes not yet stored the reader waits (the
+SSM client then holds the agent back through TCP). A stream append or doorbell that fails
+(Redis away) is logged and not retried: the row is stored regardless, and viewers read it
+from the database on the next doorbell, or when they ask for the status.
 
 **The budget.** Past `ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES` of output the rest is neither stored
 nor shown: a note in the transcript says so once, the run goes on to its exit code, and its
@@ -31,12 +35,14 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import Error as DatabaseError
 
-from ecsportal.runs.sink import ChunkSink, chunk_sink
+from ecsportal.runs.sink import ChunkSink, Row, chunk_sink
+from ecsportal.runs.streams import output_streams
 
 logger = logging.getLogger(__name__)
 
-MAX_CHUNK = 256 * 1024  # largest RunChunk row (and channel-layer message)
-MAX_PENDING = 4 * 1024 * 1024  # output waiting for the writer before the reader waits too
+MAX_CHUNK = 256 * 1024  # largest chunk (RunChunk row, stream entry)
+MAX_UNSTORED = 4 * 1024 * 1024  # output not yet stored before the reader waits too
+STORE_BATCH = 1024 * 1024  # bytes of one run's rows handed to one round
 FIRST_RETRY = 0.2
 LAST_RETRY = 5.0
 
@@ -59,13 +65,14 @@ def _size(n: int) -> str:
 
 
 class TranscriptWriter:
-    """Coalesces output into RunChunk rows, one write in flight; stores each (retrying), then publishes it."""
+    """A run's publisher and storer (see the module's docstring)."""
 
     def __init__(self, run_pk: int, *, started: float, first_seq: int = 0) -> None:
         self.run_pk = run_pk
         self.group = f"run-{run_pk}"
         self.started = started
-        self.seq = first_seq
+        self.seq = first_seq  # last chunk published
+        self.stored_seq = first_seq  # last chunk stored
         self.written = 0  # bytes stored
         self.accepted = 0  # bytes of output taken within the budget
         self.cut = 0  # bytes of output past the budget, neither stored nor shown
@@ -76,14 +83,22 @@ class TranscriptWriter:
         self._pending = bytearray()
         self._pending_at = 0.0
         self._sent_at = float("-inf")
+        self._unstored: list[Row] = []
+        self._unstored_bytes = 0
         self._wake = asyncio.Event()
+        self._store_wake = asyncio.Event()
         self._space = asyncio.Event()
         self._space.set()
         self._closing = False
+        self._published_all = False
         self._layer = get_channel_layer()
+        self.streams = output_streams()
         self.sink: ChunkSink = chunk_sink()
         self.sink.acquire()
-        self._task = asyncio.create_task(self._loop(), name=f"run-{run_pk}-writer")
+        self._publisher = asyncio.create_task(self._publish_all(), name=f"run-{run_pk}-publisher")
+        self._storer = asyncio.create_task(self._store_all(), name=f"run-{run_pk}-storer")
+
+    # -- the reader's side ----------------------------------------------------------------------
 
     def append(self, data: bytes) -> None:
         if not data:
@@ -105,24 +120,30 @@ class TranscriptWriter:
             self._pending_at = loop.time() - self.started
         self._pending += data
         self._wake.set()
-        if len(self._pending) > MAX_PENDING:
+        self._check_space()
+
+    def _check_space(self) -> None:
+        if len(self._pending) + self._unstored_bytes > MAX_UNSTORED:
             self._space.clear()
+        elif len(self._pending) + self._unstored_bytes <= MAX_UNSTORED // 2:
+            self._space.set()
 
     async def room(self) -> None:
-        """Wait while too much output is waiting to be written (the SSM client then holds the agent).
-        A writer that failed stops the reader here, instead of letting output pile up unwritten."""
-        if self._task.done() and not self._task.cancelled() and self._task.exception() is not None:
-            raise self._task.exception()
-        if not self._space.is_set() and not self._task.done():
-            await self._space.wait()
+        """Wait while too much output is not yet stored (the SSM client then holds the agent).
+        A storer that gave up stops the reader here, instead of letting output pile up."""
+        for task in (self._storer, self._publisher):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+        if not self._space.is_set():
+            await asyncio.wait(
+                [asyncio.ensure_future(self._space.wait()), self._storer], return_when=asyncio.FIRST_COMPLETED
+            )
+            if self._storer.done() and self._storer.exception() is not None:
+                raise self._storer.exception()
 
-    async def _loop(self) -> None:
-        try:
-            await self._write_all()
-        finally:
-            self.sink.release()
+    # -- the publisher ----------------------------------------------------------------------------
 
-    async def _write_all(self) -> None:
+    async def _publish_all(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
@@ -133,28 +154,62 @@ class TranscriptWriter:
                     await asyncio.sleep(wait)
                 size = min(len(self._pending), MAX_CHUNK)
                 data = bytes(self._pending[:size])
+                del self._pending[:size]
                 offset = round(self._pending_at, 6)
-                await self._store(self.seq + 1, offset, data)
-                del self._pending[:size]  # only now: a row the database refused is tried again
                 self._pending_at = loop.time() - self.started
                 self.seq += 1
-                self.written += size
+                self._unstored.append((self.run_pk, self.seq, offset, data))
+                self._unstored_bytes += size
+                self._store_wake.set()
                 self._sent_at = loop.time()
                 await self._publish(self.seq, data)
-                del data  # held now only by the sockets' queues that have yet to send it
-                if len(self._pending) <= MAX_PENDING // 2:
-                    self._space.set()
-            self._space.set()
             if self._closing:
+                self._published_all = True
+                self._store_wake.set()
                 return
 
-    async def _store(self, seq: int, offset: float, data: bytes) -> None:
+    async def _publish(self, seq: int, data: bytes) -> None:
+        try:
+            await self.streams.append(self.run_pk, seq, data, stored=self.stored_seq)
+            if self._layer is not None:
+                await self._layer.group_send(self.group, {"type": "run.output", "seq": seq})
+        except Exception as exc:  # the row is stored regardless: viewers read it from the database
+            logger.warning(
+                "run %s: publishing chunk %s failed (viewers read it from the database): %s", self.run_pk, seq, exc
+            )
+
+    # -- the storer --------------------------------------------------------------------------------
+
+    async def _store_all(self) -> None:
+        try:
+            while True:
+                await self._store_wake.wait()
+                self._store_wake.clear()
+                while self._unstored:
+                    batch, size = [], 0
+                    for row in self._unstored:
+                        if batch and size + len(row[3]) > STORE_BATCH:
+                            break
+                        batch.append(row)
+                        size += len(row[3])
+                    await self._store(batch)
+                    del self._unstored[: len(batch)]  # only now: rows the database refused are tried again
+                    self._unstored_bytes -= size
+                    self.written += size
+                    self.stored_seq = batch[-1][1]
+                    self._check_space()
+                if self._published_all:
+                    return
+        finally:
+            self.sink.release()
+
+    async def _store(self, rows: list[Row]) -> None:
         loop = asyncio.get_running_loop()
         failing_since: float | None = None
         delay = FIRST_RETRY
         while True:
             try:
-                await self.sink.store(self.run_pk, seq, offset, data)
+                await self.sink.store(rows)
             except DatabaseError as exc:
                 now = loop.time()
                 if failing_since is None:
@@ -171,18 +226,34 @@ class TranscriptWriter:
                 logger.info("run %s: its output is stored again after %.1f s", self.run_pk, loop.time() - failing_since)
             return
 
-    async def _publish(self, seq: int, data: bytes) -> None:
-        if self._layer is None:
-            return
+    # -- the end -------------------------------------------------------------------------------------
+
+    async def flush(self, timeout: float) -> None:
+        """On the way out (the process is stopping): store what was appended, for at most `timeout` s."""
         try:
-            await self._layer.group_send(self.group, {"type": "run.output", "seq": seq, "data": data})
-        except Exception as exc:  # stored already: the viewers' consumers read it from the database
-            logger.warning(
-                "run %s: publishing chunk %s failed (viewers read it from the database): %s", self.run_pk, seq, exc
-            )
+            await asyncio.wait_for(asyncio.shield(self.close()), timeout)
+        except Exception as exc:
+            logger.warning("run %s: its last output could not all be stored: %s", self.run_pk, exc)
+
+    async def abort(self) -> None:
+        """Stop publishing and storing (the run has ended); what is in the database stays."""
+        for task in (self._publisher, self._storer):
+            task.cancel()
+        await asyncio.gather(self._publisher, self._storer, return_exceptions=True)
+        try:
+            await self.streams.close(self.run_pk)
+        except Exception as exc:
+            logger.warning("run %s: dropping its output stream failed: %s", self.run_pk, exc)
 
     async def close(self) -> None:
-        """Write and publish everything appended so far; raise what the writer ran into."""
+        """Publish and store everything appended so far; raise what the storer ran into."""
         self._closing = True
         self._wake.set()
-        await self._task
+        try:
+            await self._publisher
+            await self._storer
+        finally:
+            try:
+                await self.streams.close(self.run_pk)  # all stored: late viewers read the database
+            except Exception as exc:
+                logger.warning("run %s: dropping its output stream failed: %s", self.run_pk, exc)

@@ -11,6 +11,7 @@
   var HIGH_WATER = 512 * 1024; // bytes handed to xterm and not yet parsed: stop feeding it above this
   var LOW_WATER = 64 * 1024; // … and start again below this
   var QUIET_MS = 15000; // heard nothing this long on a live run's socket: ask for its status
+  var ACK_BYTES = 256 * 1024; // acknowledge received output this often: the server sends at most 4 MB ahead
   var REFUSED = {
     4001: "You logged out; log in again to watch.",
     4401: "Log in to watch this run.",
@@ -144,6 +145,11 @@
       var bytes = decode(message.data);
       state.queue.push({ seq: message.seq, bytes: bytes });
       this.received += bytes.length;
+      this.unacked += bytes.length;
+      if (this.unacked >= ACK_BYTES) {
+        this.unacked = 0;
+        this.socket.send(JSON.stringify({ type: "ack", seq: message.seq }));
+      }
       var shown = document.getElementById("run-bytes");
       if (shown && !state.finished) { shown.textContent = sizeText(this.received); }
       this.pump();
@@ -169,6 +175,7 @@
     var path = this.box.getAttribute("data-socket") + "?after=" + this.state.lastSeq;
     this.socket = new WebSocket(scheme + window.location.host + path);
     this.state.replayed = false;
+    this.unacked = 0; // bytes received on this socket since the last ack
     this.socket.addEventListener("open", function () {
       self.say(self.state.lastSeq ? "catching up…" : "connected", "open");
       self.delay = 1000;
