@@ -96,17 +96,17 @@ class RunConsumer(PortalConsumer):
         """Send every chunk after the last one sent, within the window; then what was held back."""
         while self.unacked_bytes < WINDOW:
             entries = await self.streams.read(self.run.pk, self.last_seq, limit=STREAM_PAGE)
-            if entries and entries[0][0] == self.last_seq + 1:
-                for seq, data in entries:
-                    if seq != self.last_seq + 1:
-                        break
-                    await self.send_output(seq, data)
-                continue
-            chunks = await database_sync_to_async(_chunks)(self.run, self.last_seq)
-            if not chunks:
-                break
-            for seq, data in chunks:
+            if not (entries and entries[0][0] == self.last_seq + 1):
+                entries = await database_sync_to_async(_chunks)(self.run, self.last_seq)
+                if not entries:
+                    break
+            before = self.last_seq
+            for seq, data in entries:
+                if seq != self.last_seq + 1 or self.unacked_bytes >= WINDOW:
+                    break
                 await self.send_output(seq, data)
+            if self.last_seq == before:
+                break  # nothing follows on yet (a chunk neither stored nor streamed): the next doorbell
         else:
             return  # the window is full: the viewer's acks resume it
         if replaying:
