@@ -21,13 +21,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.db.models.functions import Length
 from django.utils import timezone
 
 from ecsportal.approvals.models import ApprovalDecision, ApprovalRequest, Decision, Status
 from ecsportal.audit.services import audit_record
 from ecsportal.runs import loops
-from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunStatus
+from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunChunk, RunStatus
 
 logger = logging.getLogger(__name__)
 
@@ -229,6 +230,11 @@ def run_end_for_approval(*, request: ApprovalRequest) -> bool:
 # -- the sweep ------------------------------------------------------------------------------------
 
 
+def stored_bytes(*, run_pk: int) -> int:
+    """The run's output as stored: what its byte count is reconciled to when its runner is lost."""
+    return RunChunk.objects.filter(run_id=run_pk).aggregate(n=Sum(Length("data")))["n"] or 0
+
+
 def runs_end_stale(*, stale_after: float | None = None) -> int:
     """End active runs whose runner stopped writing its heartbeat ("runner lost"), and runs
     whose approval closed without the hook reaching them (a process that died in between).
@@ -248,7 +254,12 @@ def runs_end_stale(*, stale_after: float | None = None) -> int:
         else:
             reason = f"Runner lost: the process running this session stopped answering for over {stale:g} s."
         if run_end(
-            run_pk=run.pk, status=RunStatus.ERROR, end_reason=reason, from_statuses=ACTIVE_STATUSES, stale_before=cutoff
+            run_pk=run.pk,
+            status=RunStatus.ERROR,
+            end_reason=reason,
+            bytes_out=stored_bytes(run_pk=run.pk),  # the heartbeat's count may be seconds old
+            from_statuses=ACTIVE_STATUSES,
+            stale_before=cutoff,
         ):
             ended += 1
     waiting = Run.objects.filter(status=RunStatus.AWAITING_APPROVAL).select_related("approval")

@@ -13,7 +13,7 @@ from ecsportal.approvals import services as approvals
 from ecsportal.approvals.models import ApprovalRequest, Status
 from ecsportal.audit.models import AuditEvent
 from ecsportal.runs import lifecycle, services
-from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs.models import Run, RunChunk, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from ecsportal.runs.services import RunRefused
 from tests.runs.lab import *  # noqa: F403
@@ -140,8 +140,11 @@ def test_the_sweep_ends_runs_whose_runner_was_lost(cast, runs_lab, lab_task, que
     Run.objects.filter(pk=alive.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
     never = _request(runs_lab, cast.operator, lab_task())
     Run.objects.filter(pk=never.pk).update(created_at=old)
+    RunChunk.objects.create(run_id=lost.pk, seq=1, offset=0.1, data=b"stored ")
+    RunChunk.objects.create(run_id=lost.pk, seq=2, offset=0.2, data=b"before the loss")
     assert lifecycle.runs_end_stale(stale_after=60) == 2
     assert Run.objects.get(pk=lost.pk).status == RunStatus.ERROR
+    assert Run.objects.get(pk=lost.pk).bytes_out == len(b"stored before the loss")  # reconciled, not the stale count
     assert Run.objects.get(pk=lost.pk).end_reason.startswith("Runner lost")
     assert "no runner picked" in Run.objects.get(pk=never.pk).end_reason
     assert Run.objects.get(pk=alive.pk).status == RunStatus.RUNNING
