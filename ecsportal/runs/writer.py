@@ -135,10 +135,12 @@ class TranscriptWriter:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()
         if not self._space.is_set():
-            await asyncio.wait(
-                [asyncio.ensure_future(self._space.wait()), self._storer], return_when=asyncio.FIRST_COMPLETED
-            )
-            if self._storer.done() and self._storer.exception() is not None:
+            space = asyncio.ensure_future(self._space.wait())
+            try:
+                await asyncio.wait([space, self._storer], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                space.cancel()
+            if self._storer.done() and not self._storer.cancelled() and self._storer.exception() is not None:
                 raise self._storer.exception()
 
     # -- the publisher ----------------------------------------------------------------------------
