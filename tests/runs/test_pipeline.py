@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError
 
-from ecsportal.runs import runner, sink
+from ecsportal.runs import runner, sink, writer
 from ecsportal.runs.models import Run, RunChunk, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from ecsportal.runs.writer import budget_note
@@ -48,8 +48,9 @@ class Outage:
 
 
 async def test_a_database_outage_mid_run_loses_no_byte_and_kills_no_command(cast, run_as, monkeypatch):
-    outage = Outage(sink._insert_chunks, seconds=1.5)
+    outage = Outage(sink._insert_chunks, seconds=3)
     monkeypatch.setattr(sink, "_insert_chunks", outage)
+    monkeypatch.setattr(writer, "MAX_UNSTORED", 16 * 1024)  # past it the reader waits, holding the agent back
     run = await run_as(cast.operator, "for i in $(seq 1 30); do echo line $i; sleep 0.05; done; seq 1 20000; exit 4")
     run = await wait_ended(run.pk, timeout=60)
     assert outage.refused >= 2  # the outage was felt, and tried again
