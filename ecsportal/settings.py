@@ -328,8 +328,15 @@ ECSPORTAL_RUN_STALE_SECONDS = env.float("ECSPORTAL_RUN_STALE_SECONDS", default=6
 ECSPORTAL_RUN_SWEEP_SECONDS = env.float("ECSPORTAL_RUN_SWEEP_SECONDS", default=30.0)
 # After Cancel sends Ctrl-C, seconds to wait for the command to end before closing the session.
 ECSPORTAL_RUN_CANCEL_GRACE_SECONDS = env.float("ECSPORTAL_RUN_CANCEL_GRACE_SECONDS", default=5.0)
-# A session with no data from the agent for this long is ended as "channel lost".
+# Silence limit: a run with no output for this many seconds is closed, saying "no output for …"
+# (0 = none). A lost data channel is told apart by the WebSocket's pings, not by silence.
 ECSPORTAL_RUN_IDLE_SECONDS = env.float("ECSPORTAL_RUN_IDLE_SECONDS", default=600.0)
+# Output stored (and shown) per run; past it the rest is cut with a note and the run goes on.
+ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES = env.int("ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES", default=64 * 1024 * 1024)
+# A busy run's output goes to its viewers at most once per this many milliseconds (idle: at once).
+ECSPORTAL_RUN_COALESCE_MS = env.float("ECSPORTAL_RUN_COALESCE_MS", default=20.0)
+# How long a run's output and end are retried while the database is away, before the run ends.
+ECSPORTAL_RUN_STORE_RETRY_SECONDS = env.float("ECSPORTAL_RUN_STORE_RETRY_SECONDS", default=120.0)
 # While a task is younger than this, "agent not connected" is retried with backoff.
 ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS", default=60.0)
 

@@ -18,7 +18,7 @@ from ecsportal.settings import *  # noqa: F403
 
 # The tests' SQLite database is in memory with a shared cache, where a second BEGIN IMMEDIATE
 # fails at once ("table is locked") instead of waiting, and the runner's sink shares Django's one
-# thread there anyway (runner._shares_one_thread). The demo server of the browser tests, on a
+# thread there anyway (runs/sink.py, _shares_one_thread). The demo server of the browser tests, on a
 # file, keeps IMMEDIATE.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["OPTIONS"].pop("transaction_mode", None)  # noqa: F405

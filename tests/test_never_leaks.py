@@ -277,7 +277,7 @@ async def test_known_secrets_and_ssm_tokens_appear_nowhere(
         assert [r[:300] for r in records if secret in r] == [], "a log record carried a secret"
         assert [where for where, text in stored if needle in text] == [], "a stored row carried a secret"
         assert [m for m in messages if needle in m] == [], "a channel-layer message carried a secret"
-        for message in channel_messages:
+        for message in channel_messages:  # doorbells carry a seq; the output itself is in the stream and rows
             if message.get("type") == "run.output":
-                assert needle not in bytes(message["data"])
+                assert needle not in bytes(message.get("data", b""))
     assert len(bodies) > 40

@@ -34,6 +34,11 @@ class ApprovalClosed(Exception):
     """The request can no longer take this step (decided, expired, cancelled, already run)."""
 
 
+def _closed_after_commit(request: ApprovalRequest) -> None:
+    """The request closed without running its action: its action hears it after the commit."""
+    transaction.on_commit(lambda: registry.closed(request))
+
+
 def _details(request: ApprovalRequest, **extra: Any) -> dict[str, Any]:
     return {"request": request.pk, "action": request.action, "break_glass": request.break_glass, **extra}
 
@@ -196,6 +201,7 @@ def _decide(
     claimed = False
     if decision == Decision.REJECT:
         ApprovalRequest.objects.filter(pk=request.pk, status=Status.PENDING).update(status=Status.REJECTED)
+        _closed_after_commit(request)
     else:
         approvals = _valid_approvals(request)
         if approvals >= request.approvals_required:
@@ -230,6 +236,7 @@ def _mark_expired(request: ApprovalRequest, *, account: AwsAccount) -> None:
         _audit(request, "approval.expire", actor=None, account=account)
         request.status = Status.EXPIRED
         notify.after_commit(request, "expired", actor=None)
+        _closed_after_commit(request)
 
 
 def approvals_expire_due() -> int:
@@ -278,6 +285,8 @@ def approval_execute(*, request_pk: int) -> ApprovalRequest:
             result=outcome.text,
         )
         notify.after_commit(request, "executed" if outcome.ok else "failed", actor=None)
+        if not outcome.ok:
+            _closed_after_commit(request)
     return request
 
 
@@ -317,6 +326,7 @@ def approval_fail_abandoned(*, older_than: timedelta = ABANDONED_AFTER) -> int:
                 request.refresh_from_db()
                 _audit(request, "approval.abandoned", actor=None, account=request.account)
                 notify.after_commit(request, "failed", actor=None)
+                _closed_after_commit(request)
                 failed += 1
     return failed
 
@@ -337,6 +347,7 @@ def approval_cancel(*, actor: AbstractBaseUser, request_pk: int, source_ip: str 
     request.refresh_from_db()
     _audit(request, "approval.cancel", actor=actor, account=account, source_ip=source_ip)
     notify.after_commit(request, "cancelled", actor=actor)
+    _closed_after_commit(request)
     return request
 
 

@@ -24,6 +24,7 @@ class RunsConfig(AppConfig):
                 label=label,
                 policy=policy,
                 target_url=executor.run_url,
+                on_closed=executor.run_closed,
             )
         # A runbook run's real command (secret values in it) is sealed until the run ends.
         crypto.register_sealed("runs.Run", "command_sealed", lambda run: f"run #{run.pk} on {run.account.name}")

@@ -1,20 +1,27 @@
 """The live view of a run: `ws/runs/<pk>/?after=<seq>`.
 
-The seam between the stored transcript and the live stream has no gap and no duplicate:
+One code path for replay, live output and a slow viewer: `pump()` sends every chunk after the
+last one sent, in order, from the run's output stream when it holds the next chunk, else from
+the database (a chunk leaves the stream only after its row committed, so the one or the other
+has it). A doorbell (`run.output` with a seq, from the runner) only says "there is more";
+one that is lost costs nothing, the next one (or the viewer's status request) reads all.
 
-1. the socket joins the group `run-<pk>` before anything is read (PortalConsumer.connect), so
-   every chunk published from then on is queued for it;
-2. it sends the stored chunks with seq > after, then `replayed`;
-3. the queued live chunks are handled only afterwards (a consumer handles one message at a
-   time), and each is sent only if its seq is the next one: older ones were in the replay,
-   and a jump (a message the channel layer dropped for a slow socket) is filled from the
-   database, where the runner stores every chunk before publishing it.
+Bounded memory per socket: at most `WINDOW` bytes are sent beyond what the viewer has
+acknowledged (`{"type": "ack", "seq": n}`, which run-terminal.js sends every 256 KB it
+receives); past it the socket waits, and resumes from the stream or the database when the
+acks come. A viewer that reads nothing costs the server nothing more than that.
+
+The final status is sent only once every chunk before it has been (a viewer that has the
+"finished" status stops listening). A viewer that has heard nothing for a while asks for
+the status itself (`{"type": "status"}`): the database answers.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import time
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -24,11 +31,15 @@ from django.http import Http404
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.sockets import PortalConsumer
+from ecsportal.runs.lifecycle import status_payload
 from ecsportal.runs.models import Run
 from ecsportal.runs.selectors import run_chunks, run_get_for_user
-from ecsportal.runs.services import status_payload
+from ecsportal.runs.streams import output_streams
 
-REPLAY_PAGE = 200  # chunks read per query while replaying
+REPLAY_PAGE = 200  # chunks read per query from the database
+STREAM_PAGE = 64  # entries read per call from the stream
+WINDOW = 4 * 1024 * 1024  # bytes sent and not yet acknowledged before the socket waits
+ASK_EVERY = 1.0  # seconds between two status requests a viewer's socket is answered
 
 
 def _authorise(user: Any, pk: int) -> Run | None:
@@ -51,6 +62,7 @@ def _status(pk: int) -> dict[str, Any] | None:
 class RunConsumer(PortalConsumer):
     run: Run
     last_seq: int
+    asked_at = float("-inf")
 
     async def authorise(self, user: Any) -> list[str] | None:
         pk = int(self.scope["url_route"]["kwargs"]["pk"])
@@ -67,50 +79,101 @@ class RunConsumer(PortalConsumer):
         except ValueError:
             after = 0
         self.last_seq = after
+        self.unacked: deque[tuple[int, int]] = deque()  # (seq, bytes) sent, not yet acknowledged
+        self.unacked_bytes = 0
+        self.final: dict[str, Any] | None = None  # a finished status held back until the output is out
+        self.replayed = False
+        self.streams = output_streams()
         status = await database_sync_to_async(_status)(self.run.pk)
-        if status is not None:
+        if status is not None and not status["finished"]:
             await self.send(text_data=json.dumps(status))
-        await self.catch_up()
-        await self.send(text_data=json.dumps({"type": "replayed", "seq": self.last_seq}))
+        elif status is not None:
+            self.final = status
+        await self.pump(replaying=True)
         await aclose_old_connections()
 
-    async def catch_up(self) -> None:
-        """Send every stored chunk after the last one sent."""
-        while True:
-            chunks = await database_sync_to_async(_chunks)(self.run, self.last_seq)
-            for seq, data in chunks:
+    async def pump(self, *, replaying: bool = False) -> None:
+        """Send every chunk after the last one sent, within the window; then what was held back."""
+        while self.unacked_bytes < WINDOW:
+            entries = await self.streams.read(self.run.pk, self.last_seq, limit=STREAM_PAGE)
+            if not (entries and entries[0][0] == self.last_seq + 1):
+                entries = await database_sync_to_async(_chunks)(self.run, self.last_seq)
+                if not entries:
+                    break
+            before = self.last_seq
+            for seq, data in entries:
+                if seq != self.last_seq + 1 or self.unacked_bytes >= WINDOW:
+                    break
                 await self.send_output(seq, data)
-            if len(chunks) < REPLAY_PAGE:
-                return
+            if self.last_seq == before:
+                break  # nothing follows on yet (a chunk neither stored nor streamed): the next doorbell
+        else:
+            return  # the window is full: the viewer's acks resume it
+        if replaying:
+            await self.send(text_data=json.dumps({"type": "replayed", "seq": self.last_seq}))
+            self.replayed = True
+        if self.final is not None and self.replayed:
+            final, self.final = self.final, None
+            await self.send(text_data=json.dumps(final))
 
     async def send_output(self, seq: int, data: bytes) -> None:
         await self.send(text_data=json.dumps({"type": "output", "seq": seq, "data": base64.b64encode(data).decode()}))
         self.last_seq = seq
+        self.unacked.append((seq, len(data)))
+        self.unacked_bytes += len(data)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """Live output skips Channels' per-message `aclose_old_connections()`: that is a hop to
-        the one thread Django's database calls share, for every chunk to every socket, and
-        `run_output` needs no database unless it fills a gap (whose `database_sync_to_async`
-        calls close old connections themselves)."""
+        """Doorbells skip Channels' per-message `aclose_old_connections()`: that is a hop to the
+        one thread Django's database calls share, for every chunk to every socket, and
+        `run_output` needs no database unless it reads behind the stream (whose
+        `database_sync_to_async` calls close old connections themselves)."""
         if message.get("type") == "run.output":
             await self.run_output(message)
             return
         await super().dispatch(message)
 
     async def run_output(self, event: dict[str, Any]) -> None:
-        seq = int(event["seq"])
-        if seq <= self.last_seq:
-            return  # already sent in the replay
-        if seq > self.last_seq + 1:
-            await self.catch_up()  # a gap: the missing chunks are in the database already
-            if seq <= self.last_seq:
-                return
-        await self.send_output(seq, bytes(event["data"]))
+        if int(event["seq"]) > self.last_seq and self.replayed:
+            await self.pump()
 
     async def run_status(self, event: dict[str, Any]) -> None:
-        if event["status"].get("finished"):
-            await self.catch_up()  # the last chunks, should any have been dropped
-        await self.send(text_data=json.dumps(event["status"]))
+        await self.send_status(event["status"])
+
+    async def send_status(self, status: dict[str, Any]) -> None:
+        if not status.get("finished"):
+            await self.send(text_data=json.dumps(status))
+            return
+        self.final = status  # after the last chunks, should any still be on their way
+        if self.replayed:
+            await self.pump()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Viewers are read-only; cancel is an HTTP POST with CSRF."""
+        """Viewers are read-only (cancel is an HTTP POST with CSRF). A viewer may say two things:
+        `{"type": "ack", "seq": n}` (it has received up to n) and `{"type": "status"}` (it has
+        heard nothing for a while: it gets the output it lacks, then the status from the
+        database, at most once a second). Anything else is ignored."""
+        if not text_data or len(text_data) > 64:
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            return
+        if not isinstance(message, dict) or not hasattr(self, "unacked"):
+            return
+        if message.get("type") == "ack" and isinstance(message.get("seq"), int):
+            await self.acknowledged(message["seq"])
+        elif message.get("type") == "status":
+            now = time.monotonic()
+            if now - self.asked_at < ASK_EVERY:
+                return
+            self.asked_at = now
+            status = await database_sync_to_async(_status)(self.run.pk)
+            if status is not None:
+                await self.send_status(status)
+
+    async def acknowledged(self, seq: int) -> None:
+        full = self.unacked_bytes >= WINDOW
+        while self.unacked and self.unacked[0][0] <= seq:
+            self.unacked_bytes -= self.unacked.popleft()[1]
+        if full and self.unacked_bytes < WINDOW:
+            await self.pump(replaying=not self.replayed)

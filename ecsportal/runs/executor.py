@@ -1,22 +1,24 @@
-"""Runs as the approval gate sees them: what will happen, and starting the approved run once.
+"""Runs as the approval gate sees them: what will happen, starting the approved run once, and
+ending the run when its request closes without running it.
 
 The executor never holds the approver's click for the run's length: it checks that the run
 is still the exact command on the exact task and container that were approved, queues it and
-hands it to the dispatcher, then returns.
+hands it to the dispatcher, then returns. The gate calls `run_closed` (registered as the
+action's `on_closed` hook; approvals never import runs) after a rejection, an expiry, a
+withdrawal or a failure, so the operator's page says "Rejected by …" within moments.
 """
 
 from __future__ import annotations
 
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 
 from ecsportal.accounts.selectors import account_allows_role_arn
 from ecsportal.approvals.models import ApprovalRequest
 from ecsportal.approvals.registry import Outcome
 from ecsportal.runs import dispatcher
+from ecsportal.runs.lifecycle import run_end, run_end_for_approval, run_queue_approved
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import command_sha256, run_real_command
-from ecsportal.runs.services import publish_status, run_move
 
 
 def run_describe(request: ApprovalRequest) -> list[str]:
@@ -37,19 +39,12 @@ def run_url(request: ApprovalRequest) -> str:
 
 
 def _refuse(run: Run, text: str) -> Outcome:
-    from django.db import transaction
-    from django.utils import timezone
-
-    with transaction.atomic():
-        if run_move(
-            run_pk=run.pk,
-            from_statuses=(RunStatus.AWAITING_APPROVAL,),
-            status=RunStatus.CANCELLED,
-            end_reason=f"Not run: {text}",
-            ended_at=timezone.now(),
-            command_sealed="",
-        ):
-            publish_status(run.pk)
+    run_end(
+        run_pk=run.pk,
+        status=RunStatus.CANCELLED,
+        end_reason=f"Not run: {text}",
+        from_statuses=(RunStatus.AWAITING_APPROVAL,),
+    )
     return Outcome(False, text)
 
 
@@ -65,22 +60,12 @@ def run_execute(request: ApprovalRequest) -> Outcome:
         return _refuse(run, "the command, task or container differs from what was approved.")
     if not account_allows_role_arn(account=run.account, role_arn=run.role_arn):
         return _refuse(run, f"the role {run.role_arn} is no longer allowed on {run.account.name}.")
-    # Queued now: the stale sweep counts "no runner took it" from here, not from the request.
-    queued = run_move(
-        run_pk=run.pk,
-        from_statuses=(RunStatus.AWAITING_APPROVAL,),
-        status=RunStatus.QUEUED,
-        heartbeat_at=timezone.now(),
-    )
-    if not queued:
+    if not run_queue_approved(run_pk=run.pk):
         return Outcome(False, f"Run #{run.pk} changed meanwhile; nothing was run.")
     dispatcher.dispatch(run.pk)
-    publish_status_now(run.pk)
     return Outcome(True, f"Run #{run.pk} started; its output is on the run page.")
 
 
-def publish_status_now(run_pk: int) -> None:
-    from django.db import transaction
-
-    with transaction.atomic():
-        publish_status(run_pk)
+def run_closed(request: ApprovalRequest) -> None:
+    """The request closed without running: the run waiting on it ends now, saying why."""
+    run_end_for_approval(request=request)

@@ -4,7 +4,8 @@ asgi.py is loaded by every daphne process and by `manage.py runworker ecsportal-
 process starts it; the database lease "runs-sweep" lets one of them sweep at a time (periodic.py),
 and another takes over within three intervals when that process dies. It runs soon after the
 process starts (runs left active by a process that died end as "runner lost") and then every
-ECSPORTAL_RUN_SWEEP_SECONDS; it also settles runs whose approval ended.
+ECSPORTAL_RUN_SWEEP_SECONDS; it also ends runs whose approval closed without the approvals
+hook reaching them (a process that died in between).
 
 The bound: a run whose runner died is ended ERROR "Runner lost" at most
 ECSPORTAL_RUN_STALE_SECONDS + ECSPORTAL_RUN_SWEEP_SECONDS after its last heartbeat, while another
@@ -21,13 +22,12 @@ import threading
 from django.conf import settings
 
 from ecsportal.periodic import start_periodic
+from ecsportal.runs.lifecycle import runs_end_stale
 
 FIRST_SWEEP_DELAY = 2.0
 
 
 def sweep() -> int:
-    from ecsportal.runs.services import runs_end_stale
-
     return runs_end_stale()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
@@ -10,9 +11,10 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404
 
+from ecsportal.accounts.crypto import decrypt
 from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
-from ecsportal.runs.models import Run, RunChunk, RunStatus
+from ecsportal.runs.models import Run, RunChunk
 from ecsportal.ui.distinct import distinct_values
 
 
@@ -20,9 +22,8 @@ def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Rol
     """The run if `user` holds at least `min_role` on its account.
 
     Viewers may watch and read; running, cancelling and downloading need more (the callers
-    say how much). A run on an account the user is not a member of is "not found". A run
-    still awaiting an approval that was rejected, expired or cancelled is ended (CANCELLED,
-    with the reason) as it is read.
+    say how much). A run on an account the user is not a member of is "not found". Reading
+    never writes: a run whose approval closed was ended by the approvals hook already.
     """
     try:
         run = Run.objects.select_related("account", "requested_by", "approval").get(pk=int(run_pk))
@@ -35,11 +36,6 @@ def run_get_for_user(*, user: AbstractBaseUser, run_pk: int | str, min_role: Rol
         raise PermissionDenied(
             f"This needs the {min_role.label.lower()} role on {run.account.name}; you are {role.label.lower()}."
         )
-    if run.status == RunStatus.AWAITING_APPROVAL:
-        # A rejected, expired or cancelled approval ends the run here, when it is next read.
-        from ecsportal.runs.services import run_settle_approval
-
-        run = run_settle_approval(run=run)
     return run
 
 
@@ -135,14 +131,10 @@ def run_transcript_bytes(*, run: Run) -> bytes:
 def run_real_command(*, run: Run) -> str:
     """The command actually sent: the sealed one (runbook secrets) while it is kept, else the shown one."""
     if run.command_sealed:
-        from ecsportal.accounts.crypto import decrypt
-
         return decrypt(run.command_sealed)
     return run.command
 
 
 def command_sha256(*, command: str, task_arn: str, container: str) -> str:
     """What an approval for a command binds to: the exact command on the exact task and container."""
-    import hashlib
-
     return hashlib.sha256("\0".join((command, task_arn, container)).encode()).hexdigest()

@@ -1,29 +1,28 @@
-"""Writes for runs: request, cancel, settle after an approval, end, and the download audit.
+"""Writes for runs that people ask for: request, cancel, and the download audit.
 
-Every status move is a conditional UPDATE (`filter(pk=…, status__in=…).update(…)`), so the
-runner, the watchdog, a cancel and the stale-runner sweep can race without overwriting each
-other: whoever changes the row first wins, the others change nothing. Each write is audited
-in the same transaction; status changes are published to the run's channel-layer group after
-the commit.
+A run's status changes only through `lifecycle` (move, start, the one end path, publish);
+these services decide whether a person may ask, audit the asking, and call it.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ecsportal.accounts import crypto
 from ecsportal.accounts.models import Role
+from ecsportal.approvals.policy import approvals_required
+from ecsportal.approvals.services import ApprovalClosed, approval_cancel, approval_request
 from ecsportal.audit.services import audit_record
 from ecsportal.inventory.selectors import live_task_get_for_user
+from ecsportal.runs import dispatcher, loops
+from ecsportal.runs.lifecycle import BEFORE_START, run_end
+from ecsportal.runs.lifecycle import run_label as _label
 from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunMode, RunStatus
 from ecsportal.runs.selectors import command_sha256, run_get_for_user
 
@@ -39,38 +38,6 @@ class RunRefused(ValidationError):
 
     def __str__(self) -> str:
         return " ".join(self.messages)
-
-
-def _label(run: Run) -> str:
-    return f"run #{run.pk} {run.cluster_name}/{run.task_id} {run.container}"
-
-
-def status_payload(run: Run) -> dict[str, Any]:
-    """The consumer's `status` message, built from the row."""
-    return {
-        "type": "status",
-        "status": run.status,
-        "label": run.get_status_display(),
-        "exit_code": run.exit_code,
-        "end_reason": run.end_reason,
-        "bytes": run.bytes_out,
-        "started_at": run.started_at.isoformat() if run.started_at else None,
-        "ended_at": run.ended_at.isoformat() if run.ended_at else None,
-        "finished": run.status in END_STATUSES,
-    }
-
-
-def publish_status(run_pk: int) -> None:
-    """Tell the run's viewers its status changed (after the current transaction commits)."""
-
-    def send() -> None:
-        from ecsportal.runs import dispatcher
-
-        run = Run.objects.filter(pk=run_pk).first()
-        if run is not None:
-            dispatcher.group_send_from_sync(f"run-{run_pk}", {"type": "run.status", "status": status_payload(run)})
-
-    transaction.on_commit(send)
 
 
 def run_request(
@@ -124,8 +91,6 @@ def run_request(
         names = ", ".join(c.name for c in target.containers) or "none"
         raise RunRefused(f"Task {target.id} has no container named {container} (its containers: {names}).")
 
-    from ecsportal.approvals.policy import approvals_required
-
     policy = approval_policy
     needed = approvals_required(account=account, policy=policy) if policy else 0
     reason = (reason or "").strip()
@@ -172,8 +137,6 @@ def run_request(
             source_ip=source_ip,
         )
         if needed:
-            from ecsportal.approvals.services import approval_request
-
             request = approval_request(
                 actor=actor,
                 action=ACTION_RUNBOOK if policy == "runbook" else ACTION_COMMAND,
@@ -196,8 +159,6 @@ def run_request(
             Run.objects.filter(pk=run.pk).update(approval=request)
             run.approval = request
         else:
-            from ecsportal.runs import dispatcher
-
             pk = run.pk
             transaction.on_commit(lambda: dispatcher.dispatch(pk))
     return run
@@ -217,23 +178,31 @@ def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = 
         )
     now = timezone.now()
     who = actor.get_username()
+    before_start = run.status in BEFORE_START
     with transaction.atomic():
+        # The request first, then its effect: the trail reads "run.cancel", then "run.ended".
+        audit_record(
+            actor=actor,
+            action="run.cancel",
+            target=_label(run),
+            account=run.account,
+            details={"run": run.pk, "before_start": before_start},
+            source_ip=source_ip,
+        )
         end_reason = f"Cancelled by {who} before it started."
         if run.status == RunStatus.AWAITING_APPROVAL and run.approval_id:
+            # Through the gate's own cancel: its rule (the requester), its audit, the inboxes told.
             _withdraw_approval(actor=actor, run=run, source_ip=source_ip)
             end_reason = f"Cancelled by {who} before it started; approval request #{run.approval_id} withdrawn."
-        ended = (
-            Run.objects.filter(pk=run.pk, status__in=(RunStatus.AWAITING_APPROVAL, RunStatus.QUEUED)).update(
-                status=RunStatus.CANCELLED,
-                end_reason=end_reason,
-                ended_at=now,
-                cancel_requested_at=now,
-                cancelled_by=actor,
-                command_sealed="",
-            )
-            == 1
+        ended = before_start and run_end(
+            run_pk=run.pk,
+            status=RunStatus.CANCELLED,
+            end_reason=end_reason,
+            from_statuses=BEFORE_START,
+            cancel_requested_at=now,
+            cancelled_by=actor,
         )
-        if not ended:
+        if not ended:  # running (or it started a moment ago): Ctrl-C, then close after the grace period
             changed = Run.objects.filter(pk=run.pk, status__in=ACTIVE_STATUSES, cancel_requested_at=None).update(
                 cancel_requested_at=now, cancelled_by=actor
             )
@@ -242,21 +211,8 @@ def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = 
                 if run.status in END_STATUSES:
                     raise RunRefused(f"This run has already ended ({run.get_status_display().lower()}).")
                 raise RunRefused("Cancel was already asked for; the session closes in a few seconds.")
-        audit_record(
-            actor=actor,
-            action="run.cancel",
-            target=_label(run),
-            account=run.account,
-            details={"run": run.pk, "before_start": ended},
-            source_ip=source_ip,
-        )
-        if ended:
-            publish_status(run.pk)
-        else:
-            from ecsportal.runs import dispatcher
-
             pk = run.pk
-            transaction.on_commit(lambda: dispatcher.notify_cancel(pk))
+            transaction.on_commit(lambda: loops.notify_cancel(pk))
     run.refresh_from_db()
     return run
 
@@ -264,8 +220,6 @@ def run_cancel(*, actor: AbstractBaseUser, run_pk: int, source_ip: str | None = 
 def _withdraw_approval(*, actor: AbstractBaseUser, run: Run, source_ip: str | None) -> None:
     """Withdraw the run's pending approval through the gate's own cancel: one rule for who may
     (the person who asked), the `approval.cancel` audit event, and the approvers' live inboxes told."""
-    from ecsportal.approvals.services import ApprovalClosed, approval_cancel
-
     try:
         approval_cancel(actor=actor, request_pk=run.approval_id, source_ip=source_ip)
     except PermissionDenied:
@@ -286,144 +240,3 @@ def run_transcript_downloaded(*, actor: AbstractBaseUser, run: Run, fmt: str, so
         details={"run": run.pk, "format": fmt},
         source_ip=source_ip,
     )
-
-
-# -- the runner's writes (sync; the runner calls them through sync_to_async) ---------------------
-
-
-def run_move(*, run_pk: int, from_statuses: tuple[str, ...], **fields: Any) -> bool:
-    """One conditional status move; True when this caller changed the row."""
-    return Run.objects.filter(pk=run_pk, status__in=from_statuses).update(**fields) == 1
-
-
-def run_started(*, run_pk: int, session_id: str = "") -> bool:
-    """CONNECTING → RUNNING once the data channel is open, audited in the same transaction.
-
-    `session_id` is AWS's Session Manager session ID (never its token), so the event can be
-    matched with CloudTrail's ExecuteCommand record. False when the run ended meanwhile.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        if not run_move(
-            run_pk=run_pk,
-            from_statuses=(RunStatus.CONNECTING,),
-            status=RunStatus.RUNNING,
-            started_at=now,
-            heartbeat_at=now,
-        ):
-            return False
-        run = Run.objects.select_related("account", "requested_by").get(pk=run_pk)
-        audit_record(
-            actor=run.requested_by,  # on whose behalf the portal opened the session
-            action="run.started",
-            target=_label(run),
-            account=run.account,
-            details={"run": run.pk, "session_id": session_id},
-        )
-    return True
-
-
-def run_end(
-    *,
-    run_pk: int,
-    status: str,
-    end_reason: str,
-    exit_code: int | None = None,
-    bytes_out: int | None = None,
-    only_runner: str | None = None,
-    stale_before: datetime | None = None,
-) -> bool:
-    """End an active run (conditional: an end already recorded wins), audited, then published."""
-    fields: dict[str, Any] = {
-        "status": status,
-        "end_reason": end_reason[:4000],
-        "exit_code": exit_code,
-        "ended_at": timezone.now(),
-        "command_sealed": "",
-    }
-    if bytes_out is not None:
-        fields["bytes_out"] = bytes_out
-    with transaction.atomic():
-        rows = Run.objects.filter(pk=run_pk, status__in=ACTIVE_STATUSES)
-        if only_runner is not None:
-            rows = rows.filter(runner_id=only_runner)
-        if stale_before is not None:  # the sweep: only if no heartbeat came in meanwhile, in the same UPDATE
-            rows = rows.filter(
-                Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, created_at__lt=stale_before)
-            )
-        if rows.update(**fields) != 1:
-            return False
-        run = Run.objects.select_related("account").get(pk=run_pk)
-        audit_record(
-            actor=None,
-            action="run.ended",
-            target=_label(run),
-            account=run.account,
-            details={"run": run.pk, "status": status, "exit_code": exit_code, "end_reason": end_reason[:500]},
-        )
-        publish_status(run_pk)
-    return True
-
-
-def run_settle_approval(*, run: Run) -> Run:
-    """A run whose approval was rejected, expired, cancelled or failed ends CANCELLED, saying so.
-
-    Called when the run is read (page, socket) and by the sweep, so no run waits forever.
-    """
-    if run.status != RunStatus.AWAITING_APPROVAL or run.approval_id is None:
-        return run
-    from ecsportal.approvals.models import ApprovalRequest, Status
-
-    request = ApprovalRequest.objects.filter(pk=run.approval_id).first()
-    if request is None:
-        why = "its approval request was deleted"
-    elif request.status == Status.PENDING and request.expires_at <= timezone.now():
-        why = "its approval request expired before it was approved"
-    elif request.status in (Status.REJECTED, Status.CANCELLED, Status.EXPIRED):
-        why = f"its approval request was {request.get_status_display().lower()}"
-    elif request.status == Status.FAILED:
-        why = f"its approval failed: {request.result}"
-    else:
-        return run
-    with transaction.atomic():
-        changed = Run.objects.filter(pk=run.pk, status=RunStatus.AWAITING_APPROVAL).update(
-            status=RunStatus.CANCELLED,
-            end_reason=f"Not run: {why}.",
-            ended_at=timezone.now(),
-            command_sealed="",
-        )
-        if changed:
-            audit_record(
-                actor=None,
-                action="run.ended",
-                target=_label(run),
-                account=run.account,
-                details={"run": run.pk, "status": RunStatus.CANCELLED, "end_reason": why},
-            )
-            publish_status(run.pk)
-    run.refresh_from_db()
-    return run
-
-
-def runs_end_stale(*, stale_after: float | None = None) -> int:
-    """End active runs whose runner stopped writing its heartbeat ("runner lost"), and settle
-    runs whose approval ended. Nothing stays active for ever, whichever process died."""
-    stale = float(stale_after if stale_after is not None else settings.ECSPORTAL_RUN_STALE_SECONDS)
-    cutoff = timezone.now() - timedelta(seconds=stale)
-    ended = 0
-    for run in Run.objects.filter(status__in=ACTIVE_STATUSES).only("pk", "heartbeat_at", "created_at", "status"):
-        beat = run.heartbeat_at or run.created_at
-        if beat >= cutoff:
-            continue
-        if run.status == RunStatus.QUEUED:  # no runner moved it on (the queue time is its first heartbeat)
-            reason = (
-                f"Runner lost: no runner picked the run up within {stale:g} s "
-                "(are the runs workers up, and not overloaded?)."
-            )
-        else:
-            reason = f"Runner lost: the process running this session stopped answering for over {stale:g} s."
-        if run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason=reason, stale_before=cutoff):
-            ended += 1
-    for run in Run.objects.filter(status=RunStatus.AWAITING_APPROVAL).select_related("account"):
-        run_settle_approval(run=run)
-    return ended

@@ -10,6 +10,8 @@
 
   var HIGH_WATER = 512 * 1024; // bytes handed to xterm and not yet parsed: stop feeding it above this
   var LOW_WATER = 64 * 1024; // … and start again below this
+  var QUIET_MS = 15000; // heard nothing this long on a live run's socket: ask for its status
+  var ACK_BYTES = 256 * 1024; // acknowledge received output this often: the server sends at most 4 MB ahead
   var REFUSED = {
     4001: "You logged out; log in again to watch.",
     4401: "Log in to watch this run.",
@@ -112,6 +114,7 @@
     this.scrollback = parseInt(box.getAttribute("data-scrollback"), 10) || 20000;
     this.lines = 0; // line feeds received: past the scrollback, the first lines leave the terminal
     this.transcript = null; // the plain-text transcript, fetched once for Find when output outgrew the terminal
+    this.heardAt = Date.now(); // when the socket last said anything
     // lastSeq: the last chunk received (queued or written); reconnecting asks for what follows.
     this.state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
     this.connection = document.getElementById("run-connection");
@@ -170,7 +173,22 @@
     window.htmx.trigger(document.body, "run-status");
   };
 
+  // A viewer that has heard nothing for QUIET_MS asks for the run's status itself: a status
+  // message the server could not deliver (a broker restart, say) must not leave "running"
+  // on the page forever. The server answers with any stored output first, then the status.
+  RunView.prototype.askWhenQuiet = function () {
+    var self = this;
+    window.setInterval(function () {
+      var socket = self.socket;
+      if (self.state.done || !socket || socket.readyState !== WebSocket.OPEN) { return; }
+      if (Date.now() - self.heardAt < QUIET_MS) { return; }
+      self.heardAt = Date.now();
+      socket.send(JSON.stringify({ type: "status" }));
+    }, 1000);
+  };
+
   RunView.prototype.onMessage = function (event) {
+    this.heardAt = Date.now();
     var state = this.state;
     var message;
     try { message = JSON.parse(event.data); } catch (e) { return; }
@@ -182,6 +200,11 @@
       state.queue.push({ seq: message.seq, bytes: bytes });
       this.received += bytes.length;
       this.lines += countLineFeeds(bytes);
+      this.unacked += bytes.length;
+      if (this.unacked >= ACK_BYTES) {
+        this.unacked = 0;
+        this.socket.send(JSON.stringify({ type: "ack", seq: message.seq }));
+      }
       var shown = document.getElementById("run-bytes");
       if (shown && !state.finished) { shown.textContent = sizeText(this.received); }
       this.pump();
@@ -207,6 +230,7 @@
     var path = this.box.getAttribute("data-socket") + "?after=" + this.state.lastSeq;
     this.socket = new WebSocket(scheme + window.location.host + path);
     this.state.replayed = false;
+    this.unacked = 0; // bytes received on this socket since the last ack
     this.socket.addEventListener("open", function () {
       self.say(self.state.lastSeq ? "catching up…" : "connected", "open");
       self.delay = 1000;
@@ -510,6 +534,7 @@
   installStyleShims(box.getAttribute("data-style-nonce"));
   var view = new RunView(box);
   view.connect();
+  view.askWhenQuiet();
   // htmx:load fires on the body once htmx has wired the page (status messages that came
   // before then triggered nothing: no listener yet) and on each new #run-facts after a swap.
   document.addEventListener("htmx:load", function (event) {

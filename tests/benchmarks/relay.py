@@ -13,6 +13,10 @@ the runner, the transcript rows, the channel layer, the consumer, JSON and base6
   concurrent runs (only lines that arrive live are counted, not the replay). The lines of a
   round start together (`StartGate`), once every command runs and every viewer has its
   replay, each run at its own phase: starting 100 runs is not what is measured.
+- CPU: the server process's user + system CPU time while the 100 runs' lines stream, per line
+  relayed (`cpu_us_per_line`), against the same for a bare asyncio relay in a process of its
+  own (`bare_cpu_us_per_line`: the project's `SsmClient` and a WebSocket server sending the same
+  JSON/base64 frames; no Django, Channels or database). The 100-run round lasts at least 10 s.
 - throughput: a 50 MB base64 stream (no newlines, so the terminal passes it unchanged),
   seconds from start to the end of the stream, direct / relay.
 - memory: the server's RSS (VmRSS, sampled every 50 ms) growth while it relays 100 MB.
@@ -40,6 +44,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+ACK_BYTES = 256 * 1024
 sys.path.insert(0, str(ROOT))
 
 LINES = (
@@ -115,6 +120,7 @@ def serve(port: int, db: str, agent: str) -> None:
             "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "30",
             "ECSPORTAL_INVENTORY_CACHE_SECONDS": "60",
             "ECSPORTAL_SOCKETS_PER_USER": "0",  # a hundred viewers, all one user
+            "ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES": str(2**30),  # the memory round prints 100 MB
         }
     )
     import logging
@@ -191,12 +197,21 @@ def serve(port: int, db: str, agent: str) -> None:
         await application(scope, receive, send)
 
     print(json.dumps({"cookie": cookie, "pid": os.getpid()}), flush=True)
+    profile_to = os.environ.get("RELAY_BENCH_PROFILE")  # a file for the server's cProfile stats
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     Server(
         application=app,
         endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
         signal_handlers=True,
         verbosity=0,
     ).run()
+    if profile_to:
+        profiler.disable()
+        profiler.dump_stats(profile_to)
 
 
 # -- the agent (its own process) --------------------------------------------------------------------
@@ -257,6 +272,69 @@ def start_agent(workdir: str) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the agent process did not start")
 
 
+# -- the bare relay (its own process) ----------------------------------------------------------------
+
+
+def run_bare(port: int, agent: str) -> None:
+    """What relaying costs without the portal: asyncio, the project's `SsmClient` and a WebSocket
+    server sending the same frames (JSON, base64, a seq) to the viewer; no Django, Channels or
+    database. The first message on a socket is the command; then its output, then the end."""
+    from websockets.asyncio.server import serve as ws_serve
+
+    from ecsportal.ssm.client import SsmClient
+
+    remote = RemoteAgent(agent)
+
+    async def relay(ws) -> None:  # noqa: ANN001
+        command = await ws.recv()
+        name = f"bare-{time.time_ns()}"
+        url = await asyncio.to_thread(remote.register_session, session_id=name, token="t", command=command)
+        await ws.send(json.dumps({"type": "replayed", "seq": 0}))
+        seq = 0
+        async with SsmClient(url, "t", idle_timeout=60) as session:
+            await session.resize(200, 50)
+            async for chunk in session:
+                seq += 1
+                await ws.send(json.dumps({"type": "output", "seq": seq, "data": base64.b64encode(chunk).decode()}))
+        await ws.send(json.dumps({"type": "status", "status": "succeeded", "finished": True, "end_reason": ""}))
+
+    async def serve_forever() -> None:
+        async with ws_serve(relay, "127.0.0.1", port, max_size=2**24, compression=None):
+            print(json.dumps({"pid": os.getpid()}), flush=True)
+            await asyncio.Future()
+
+    asyncio.run(serve_forever())
+
+
+class Bare:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def read(self, command: str, on_data, on_replayed=None) -> float:  # noqa: ANN001
+        from websockets.asyncio.client import connect
+
+        live = False
+        async with connect(f"ws://127.0.0.1:{self.port}/", max_size=2**24, compression=None) as ws:
+            await ws.send(command)
+            async for text in ws:
+                message = json.loads(text)
+                if message["type"] == "output":
+                    on_data(base64.b64decode(message["data"]), time.time(), live)
+                elif message["type"] == "replayed":
+                    live = True
+                    if on_replayed is not None:
+                        on_replayed()
+                elif message["type"] == "status" and message["finished"]:
+                    return time.time()
+        raise RuntimeError("socket closed before the run ended")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # -- the clients -------------------------------------------------------------------------------------
 
 
@@ -282,10 +360,16 @@ class Portal:
             max_size=2**24,
             compression=None,
         ) as ws:
+            unacked = 0
             async for text in ws:
                 message = json.loads(text)
                 if message["type"] == "output":
-                    on_data(base64.b64decode(message["data"]), time.time(), live)
+                    data = base64.b64decode(message["data"])
+                    on_data(data, time.time(), live)
+                    unacked += len(data)
+                    if unacked >= ACK_BYTES:  # as run-terminal.js does: the server sends at most a window ahead
+                        unacked = 0
+                        await ws.send(json.dumps({"type": "ack", "seq": message["seq"]}))
                 elif message["type"] == "replayed":
                     live = True
                     if on_replayed is not None:
@@ -347,14 +431,26 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -> dict[str, float]:  # noqa: ANN001
+async def latency(
+    portal: Portal,
+    emulator,  # noqa: ANN001
+    runs: int,
+    lines: int,
+    gap: float,
+    *,
+    server_pid: int,
+    bare: Bare,
+    bare_pid: int,
+) -> dict[str, float]:
     """Each run prints `lines` lines every `gap` s, from its own phase in [0, gap) so that the runs
-    do not all print at the same instant, once all of them are streaming (`StartGate`)."""
+    do not all print at the same instant, once all of them are streaming (`StartGate`). The
+    same round is read directly, through the portal and through the bare relay; the CPU time
+    the portal's (and the bare relay's) process spends while the lines stream, per line."""
 
     def command(gate: StartGate, i: int) -> str:
         return lines_command(lines, gap, gate.path, gap * i / runs)
 
-    async def round_(start, viewer: bool) -> list[float]:  # noqa: ANN001
+    async def round_(start, viewer: bool, pid: int | None = None) -> tuple[list[float], float, float]:  # noqa: ANN001
         gate = StartGate()
         ready = asyncio.Semaphore(0)
         clocks = [LineClock(ready.release, viewer) for _ in range(runs)]
@@ -363,12 +459,15 @@ async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -
             for _ in range(runs):
                 await ready.acquire()
         finally:
+            cpu = cpu_seconds(pid) if pid else 0.0
+            began = time.monotonic()
             gate.open()
         try:
             await asyncio.gather(*tasks)
         finally:
             gate.remove()
-        return [v for c in clocks for v in c.latencies]
+        cpu = (cpu_seconds(pid) - cpu) if pid else 0.0
+        return [v for c in clocks for v in c.latencies], cpu, time.monotonic() - began
 
     async def start_direct(cmd: str, clock: LineClock) -> asyncio.Task:
         name = f"lat-{runs}-{time.time_ns()}"
@@ -378,15 +477,25 @@ async def latency(portal: Portal, emulator, runs: int, lines: int, gap: float) -
         pk = await asyncio.to_thread(portal.start, cmd)
         return asyncio.create_task(portal.read(pk, lambda d, t, live: clock.feed(d, t, live), clock.replayed))
 
-    direct = await round_(start_direct, viewer=False)
-    relay = await round_(start_relay, viewer=True)
+    async def start_bare(cmd: str, clock: LineClock) -> asyncio.Task:
+        return asyncio.create_task(bare.read(cmd, lambda d, t, live: clock.feed(d, t, live), clock.replayed))
+
+    direct, _, _ = await round_(start_direct, viewer=False)
+    relay, relay_cpu, relay_s = await round_(start_relay, viewer=True, pid=server_pid)
+    bare_lines, bare_cpu, _ = await round_(start_bare, viewer=True, pid=bare_pid)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
         "direct_p99_ms": round(percentile(direct, 99), 2),
         "relay_p50_ms": round(percentile(relay, 50), 2),
         "relay_p99_ms": round(percentile(relay, 99), 2),
+        "bare_p50_ms": round(percentile(bare_lines, 50), 2),
+        "bare_p99_ms": round(percentile(bare_lines, 99), 2),
         "lines_direct": len(direct),
         "lines_relay": len(relay),
+        "lines_bare": len(bare_lines),
+        "relay_round_s": round(relay_s, 1),
+        "cpu_us_per_line": round(relay_cpu / max(len(relay), 1) * 1e6, 1),
+        "bare_cpu_us_per_line": round(bare_cpu / max(len(bare_lines), 1) * 1e6, 1),
     }
 
 
@@ -437,12 +546,23 @@ async def memory(portal: Portal, pid: int, size: int) -> dict[str, float]:
     return {"baseline_mb": round(baseline, 1), "peak_mb": round(peak[0], 1), "growth_mb": round(peak[0] - baseline, 1)}
 
 
-async def measure(port: int, cookie: str, pid: int, agent: str, args: argparse.Namespace) -> dict[str, object]:
+async def measure(
+    port: int, cookie: str, pid: int, agent: str, bare_port: int, bare_pid: int, args: argparse.Namespace
+) -> dict[str, object]:
     portal = Portal(port, cookie)
     emulator = RemoteAgent(agent)
-    one = await latency(portal, emulator, 1, args.lines, 0.02)
+    pids = {"server_pid": pid, "bare": Bare(bare_port), "bare_pid": bare_pid}
+    if args.only_100:
+        hundred = await latency(portal, emulator, 100, args.lines_100, 0.05, **pids)
+        hundred["load_after"] = round(os.getloadavg()[0], 2)
+        return hundred
+    one = await latency(portal, emulator, 1, args.lines, 0.02, **pids)
     print("1 run:", json.dumps(one), flush=True)
-    hundred = await latency(portal, emulator, 100, max(20, args.lines // 4), 0.05)
+    load = os.getloadavg()[0]
+    # 100 runs × 20 lines/s for at least 10 s: long enough for queues to build, were they to.
+    hundred = await latency(portal, emulator, 100, args.lines_100, 0.05, **pids)
+    hundred["load_before"] = round(load, 2)
+    hundred["load_after"] = round(os.getloadavg()[0], 2)
     print("100 runs:", json.dumps(hundred), flush=True)
     tp = await throughput(portal, emulator, int(args.mb * 1_000_000))
     print("throughput:", json.dumps(tp), flush=True)
@@ -452,6 +572,11 @@ async def measure(port: int, cookie: str, pid: int, agent: str, args: argparse.N
         "added_p50_ms_1": round(one["relay_p50_ms"] - one["direct_p50_ms"], 2),
         "added_p99_ms_1": round(one["relay_p99_ms"] - one["direct_p99_ms"], 2),
         "added_p99_ms_100": round(hundred["relay_p99_ms"] - hundred["direct_p99_ms"], 2),
+        "bare_added_p99_ms_100": round(hundred["bare_p99_ms"] - hundred["direct_p99_ms"], 2),
+        "round_s_100": hundred["relay_round_s"],
+        "load_100": hundred["load_after"],
+        "cpu_us_per_line": hundred["cpu_us_per_line"],
+        "bare_cpu_us_per_line": hundred["bare_cpu_us_per_line"],
         "throughput_ratio": tp["ratio"],
         "rss_growth_mb_100mb": mem["growth_mb"],
     }
@@ -465,6 +590,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve", nargs=3, metavar=("PORT", "DB", "AGENT"))
     parser.add_argument("--agent", metavar="ADDRESS_FILE")
+    parser.add_argument("--bare", nargs=2, metavar=("PORT", "AGENT"))
+    parser.add_argument("--only-100", action="store_true", help="only the 100-run latency round")
+    parser.add_argument("--lines-100", type=int, default=220, help="lines per run in the 100-run round (0.05 s apart)")
     parser.add_argument("--lines", type=int, default=200)
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--rss-mb", type=float, default=100)
@@ -472,14 +600,20 @@ def main() -> None:
     if args.agent:
         run_agent(args.agent)
         return
+    if args.bare:
+        run_bare(int(args.bare[0]), args.bare[1])
+        return
     if args.serve:
         serve(int(args.serve[0]), args.serve[1], args.serve[2])
         return
     import socket
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    def free() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    port, bare_port = free(), free()
     workdir = tempfile.mkdtemp(prefix="relay-bench-")
     os.environ["RELAY_AGENT_KEY"] = secrets.token_hex(16)
     agent, address = start_agent(workdir)
@@ -489,19 +623,24 @@ def main() -> None:
         stdout=subprocess.PIPE,
         text=True,
     )
+    bare = subprocess.Popen(
+        [sys.executable, __file__, "--bare", str(bare_port), address], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     try:
-        assert server.stdout is not None
+        assert server.stdout is not None and bare.stdout is not None
         hello = json.loads(server.stdout.readline())
+        bare_pid = json.loads(bare.stdout.readline())["pid"]
         for _ in range(200):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
                 break
             except OSError:
                 time.sleep(0.1)
-        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], address, args))
+        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], address, bare_port, bare_pid, args))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        for process in (server, bare):
+            process.terminate()
+            process.wait(timeout=10)
         agent.terminate()
         agent.wait(timeout=10)
     print(json.dumps(result))

@@ -272,3 +272,29 @@ def test_the_history_lists_the_runs(page_as, demo_server):
         page.wait_for_selector("#run-terminal .xterm")
         assert page.locator("#run-cancel").count() == 0 and page.locator("#download-text").count() == 0
     assert errors == [], f"browser console errors (a CSP violation?): {errors}"
+
+
+def test_the_operator_sees_a_rejection_live_in_the_approvers_words(page_as, demo_server):
+    # The approver's rejection ends the run at once (the approvals gate's hook), and the run
+    # page says who rejected it and why while it is open, without a reload.
+    page = page_as("operator")
+    errors = _console_errors(page)
+    page.goto(f"{demo_server}/runs/new/")
+    _pick(page, account="Acme Production", region="eu-west-1", cluster="prod-web")
+    page.fill("#run-command", "echo never")
+    page.fill("#run-reason", "to see the queue")
+    page.click("#run-submit")
+    page.wait_for_url(re.compile(r"/runs/\d+/$"))
+    page.wait_for_selector("#run-connection[data-state='live']")
+    approval = page.locator("#run-approval a").get_attribute("href")
+
+    approver = page_as("approver")
+    approver.goto(f"{demo_server}{approval}")
+    approver.fill("#decision-comment", "Use the queue-depth runbook instead.")
+    approver.click("button[value=reject]")
+
+    page.wait_for_selector("#run-end-reason:has-text('Rejected by approver: Use the queue-depth runbook instead.')")
+    assert page.locator("#run-status .badge").inner_text() == "Cancelled"
+    _wait_until_finished(page)
+    screenshot(page, "run-rejected")
+    assert errors == [], f"browser console errors: {errors}"

@@ -101,3 +101,47 @@ async def test_status_messages_arrive_and_logout_closes_the_socket(cast, run_as)
     await get_channel_layer().group_send(user_group(cast.viewer.pk), {"type": "session.revoked"})
     closed = await viewer.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
+
+
+async def test_the_operator_sees_a_rejection_live_in_the_approvers_words(cast, run_as, runs_lab):
+    from ecsportal.approvals.services import approval_decide
+
+    runs_lab.approvals_for_commands = 1
+    await database_sync_to_async(runs_lab.save)()
+    run = await run_as(cast.operator, "echo never", reason="checking the queue")
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.operator)
+    assert ok
+    assert json.loads(await page.receive_from(timeout=10))["status"] == RunStatus.AWAITING_APPROVAL
+    await sync_to_async(approval_decide)(
+        actor=cast.approver, request_pk=run.approval_id, decision="reject", comment="Use the runbook."
+    )
+    seen = await read_until_finished(page, timeout=5, replayed=0)  # within seconds, not at the next sweep
+    last = seen.statuses[-1]
+    assert last["status"] == RunStatus.CANCELLED
+    assert last["end_reason"] == f"Rejected by {cast.approver.get_username()}: Use the runbook."
+    await page.disconnect()
+
+
+async def test_a_viewer_that_asks_gets_the_stored_output_and_status_it_missed(cast, runs_lab):
+    """A status message the layer never delivered (a broker restart, a full queue) does not
+    leave the page "running": the viewer asks after hearing nothing, and the database answers."""
+    from ecsportal.runs.models import RunChunk
+    from tests.runs.lab import stored_run
+
+    run = await database_sync_to_async(stored_run)(
+        account=runs_lab, requested_by=cast.operator, status=RunStatus.RUNNING
+    )
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
+    assert ok
+    assert json.loads(await page.receive_from(timeout=10))["status"] == RunStatus.RUNNING
+    assert json.loads(await page.receive_from(timeout=10))["type"] == "replayed"
+    # The run stored its last output and ended, and neither message reached this socket.
+    await database_sync_to_async(RunChunk.objects.create)(run_id=run.pk, seq=1, offset=0.1, data=b"bye\r\n")
+    await database_sync_to_async(Run.objects.filter(pk=run.pk).update)(status=RunStatus.SUCCEEDED, exit_code=0)
+    for noise in ("not json", json.dumps({"type": "cancel"}), json.dumps([1]), "x" * 5000):
+        await page.send_to(text_data=noise)  # ignored, and the socket stays open
+    await page.send_to(text_data=json.dumps({"type": "status"}))
+    seen = await read_until_finished(page, timeout=5, replayed=0)
+    assert seen.data == b"bye\r\n" and seen.seqs == [1]
+    assert seen.statuses[-1]["status"] == RunStatus.SUCCEEDED
+    await page.disconnect()

@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from ecsportal.demo import localaws
-from ecsportal.runs import services
+from ecsportal.runs import lifecycle
 from ecsportal.runs.models import RunMode, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
@@ -46,7 +46,7 @@ async def test_raw_mode_reports_no_exit_code_and_says_so(cast, run_as):
     run = await wait_ended((await run_as(cast.operator, "echo raw", mode=RunMode.RAW)).pk)
     assert run.exit_code is None
     assert run.status == RunStatus.COMPLETED  # its own neutral outcome: nothing said it succeeded
-    payload = services.status_payload(run)  # what live viewers (and an API) are told
+    payload = lifecycle.status_payload(run)  # what live viewers (and an API) are told
     assert (payload["status"], payload["label"], payload["exit_code"], payload["finished"]) == (
         "completed",
         "Completed",

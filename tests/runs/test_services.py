@@ -12,8 +12,8 @@ from django.utils import timezone
 from ecsportal.approvals import services as approvals
 from ecsportal.approvals.models import ApprovalRequest, Status
 from ecsportal.audit.models import AuditEvent
-from ecsportal.runs import services
-from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs import lifecycle, services
+from ecsportal.runs.models import Run, RunChunk, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from ecsportal.runs.services import RunRefused
 from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
@@ -105,11 +105,12 @@ def test_a_run_needing_approval_waits_and_a_rejection_cancels_it(cast, runs_lab,
     assert run.status == RunStatus.AWAITING_APPROVAL and queued == []
     request = ApprovalRequest.objects.get(pk=run.approval_id)
     assert request.action == "ecs.execute_command" and request.target["run"] == run.pk
-    approvals.approval_decide(actor=cast.approver, request_pk=request.pk, decision="reject")
-    from ecsportal.runs.selectors import run_get_for_user
-
-    run = run_get_for_user(user=cast.viewer, run_pk=run.pk)  # reading it (page, socket) settles it
-    assert run.status == RunStatus.CANCELLED and "rejected" in run.end_reason
+    approvals.approval_decide(actor=cast.approver, request_pk=request.pk, decision="reject", comment="Not on a Friday.")
+    run = Run.objects.get(pk=run.pk)  # ended by the approvals hook, not by being read
+    assert run.status == RunStatus.CANCELLED
+    assert run.end_reason == f"Rejected by {cast.approver.get_username()}: Not on a Friday."
+    ended = AuditEvent.objects.get(action="run.ended", details__run=run.pk)
+    assert ended.details["status"] == RunStatus.CANCELLED
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,8 +139,11 @@ def test_the_sweep_ends_runs_whose_runner_was_lost(cast, runs_lab, lab_task, que
     Run.objects.filter(pk=alive.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
     never = _request(runs_lab, cast.operator, lab_task())
     Run.objects.filter(pk=never.pk).update(created_at=old)
-    assert services.runs_end_stale(stale_after=60) == 2
+    RunChunk.objects.create(run_id=lost.pk, seq=1, offset=0.1, data=b"stored ")
+    RunChunk.objects.create(run_id=lost.pk, seq=2, offset=0.2, data=b"before the loss")
+    assert lifecycle.runs_end_stale(stale_after=60) == 2
     assert Run.objects.get(pk=lost.pk).status == RunStatus.ERROR
+    assert Run.objects.get(pk=lost.pk).bytes_out == len(b"stored before the loss")  # reconciled, not the stale count
     assert Run.objects.get(pk=lost.pk).end_reason.startswith("Runner lost")
     assert "no runner picked" in Run.objects.get(pk=never.pk).end_reason
     assert Run.objects.get(pk=alive.pk).status == RunStatus.RUNNING
@@ -152,10 +156,10 @@ def test_the_sweep_never_ends_a_run_whose_heartbeat_came_in_after_it_looked(cast
     cutoff = timezone.now() - timedelta(seconds=60)
     run = _request(runs_lab, cast.operator, lab_task())
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, heartbeat_at=timezone.now())
-    assert not services.run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost", stale_before=cutoff)
+    assert not lifecycle.run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost", stale_before=cutoff)
     assert Run.objects.get(pk=run.pk).status == RunStatus.RUNNING
     Run.objects.filter(pk=run.pk).update(heartbeat_at=cutoff - timedelta(seconds=1))
-    assert services.run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost", stale_before=cutoff)
+    assert lifecycle.run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason="Runner lost", stale_before=cutoff)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -166,10 +170,10 @@ def test_a_run_approved_long_after_its_request_is_not_swept_before_a_runner_take
     Run.objects.filter(pk=run.pk).update(created_at=timezone.now() - timedelta(hours=2))  # approved two hours later
     approvals.approval_decide(actor=cast.approver, request_pk=run.approval_id, decision="approve")
     assert queued == [run.pk]
-    assert services.runs_end_stale(stale_after=60) == 0  # the wait counts from the approval
+    assert lifecycle.runs_end_stale(stale_after=60) == 0  # the wait counts from the approval
     assert Run.objects.get(pk=run.pk).status == RunStatus.QUEUED
     Run.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=2))
-    assert services.runs_end_stale(stale_after=60) == 1  # still nobody took it a while later
+    assert lifecycle.runs_end_stale(stale_after=60) == 1  # still nobody took it a while later
     assert "no runner picked" in Run.objects.get(pk=run.pk).end_reason
 
 
@@ -300,3 +304,39 @@ def test_a_refusal_is_a_validation_error_that_reads_as_its_message(cast, runs_la
         _request(runs_lab, cast.operator, lab_task(), container="nope")
     assert isinstance(refused.value, RunRefused)
     assert str(refused.value).startswith("Task ") and "no container named nope" in str(refused.value)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("close", "expected"),
+    [
+        ("withdraw", "Not run: its approval request was withdrawn."),
+        ("expire", "Not run: its approval request expired before it was approved."),
+    ],
+)
+def test_a_run_whose_approval_closes_ends_at_once_saying_why(cast, runs_lab, lab_task, queued, close, expected):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    run = _request(runs_lab, cast.operator, lab_task(), reason="why")
+    if close == "withdraw":
+        approvals.approval_cancel(actor=cast.operator, request_pk=run.approval_id)
+    else:
+        ApprovalRequest.objects.filter(pk=run.approval_id).update(expires_at=timezone.now() - timedelta(seconds=1))
+        assert approvals.approvals_expire_due() == 1
+    run = Run.objects.get(pk=run.pk)
+    assert (run.status, run.end_reason) == (RunStatus.CANCELLED, expected)
+    assert queued == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reading_a_run_never_writes_it(cast, runs_lab, lab_task, queued):
+    runs_lab.approvals_for_commands = 1
+    runs_lab.save()
+    run = _request(runs_lab, cast.operator, lab_task(), reason="why")
+    ApprovalRequest.objects.filter(pk=run.approval_id).update(status=Status.REJECTED)  # no hook ran
+    from ecsportal.runs.selectors import run_get_for_user
+
+    assert run_get_for_user(user=cast.viewer, run_pk=run.pk).status == RunStatus.AWAITING_APPROVAL
+    assert Run.objects.get(pk=run.pk).status == RunStatus.AWAITING_APPROVAL
+    assert lifecycle.runs_end_stale(stale_after=60) == 1  # the sweep is the safety net for a missed hook
+    assert Run.objects.get(pk=run.pk).end_reason.startswith("Rejected")

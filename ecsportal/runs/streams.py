@@ -1,0 +1,114 @@
+"""Each run's output as an append-only stream that any process reads from a sequence number.
+
+The runner appends chunk `seq` here *before* it stores the row (publish before the commit),
+rings the run's doorbell (a tiny `run.output` message with the seq, over the channel layer),
+and trims what the database holds, keeping the last `KEEP` stored chunks for viewers a
+moment behind. A viewer's consumer reads from its last seq: from the stream when it holds
+the next chunk, else from the database (which holds everything the stream no longer does:
+a chunk leaves the stream only after its row committed). So replay, live output and a slow
+viewer are one code path, and a doorbell lost on the way costs nothing: the next one, or
+the viewer's own status request, reads everything since.
+
+- `RedisStreams` (REDIS_URL set; any process): one Redis stream per run,
+  `<prefix>:run:<pk>:out`, entry ID `<seq>-0`, field `d` the bytes; `XADD … MINID` trims in
+  the same call; the key expires a day after its last write and is deleted when the run's
+  writer closes.
+- `MemoryStreams` (one process): the same in a dict on the runs' event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections import deque
+from typing import Protocol
+
+from django.conf import settings
+
+KEEP = 16  # stored chunks kept in a stream for viewers a moment behind
+EXPIRE_SECONDS = 24 * 3600  # a stream its writer never closed (the process died) goes after this
+
+
+class Streams(Protocol):
+    async def append(self, run_pk: int, seq: int, data: bytes, *, stored: int) -> None: ...
+    async def read(self, run_pk: int, after: int, *, limit: int) -> list[tuple[int, bytes]]: ...
+    async def close(self, run_pk: int) -> None: ...
+
+
+class MemoryStreams:
+    """The in-process stream: the chunks not yet stored, and the last KEEP stored ones."""
+
+    def __init__(self) -> None:
+        self._runs: dict[int, deque[tuple[int, bytes]]] = {}
+
+    async def append(self, run_pk: int, seq: int, data: bytes, *, stored: int) -> None:
+        entries = self._runs.setdefault(run_pk, deque())
+        entries.append((seq, data))
+        self._trim(entries, stored)
+
+    @staticmethod
+    def _trim(entries: deque[tuple[int, bytes]], stored: int) -> None:
+        while entries and entries[0][0] <= stored - KEEP:
+            entries.popleft()
+
+    async def read(self, run_pk: int, after: int, *, limit: int) -> list[tuple[int, bytes]]:
+        entries = self._runs.get(run_pk)
+        if not entries:
+            return []
+        first = entries[0][0]
+        start = max(0, after + 1 - first)
+        return [entries[i] for i in range(start, min(len(entries), start + limit))]
+
+    async def close(self, run_pk: int) -> None:
+        self._runs.pop(run_pk, None)
+
+
+class RedisStreams:
+    """Redis Streams: any process reads what any runner appends."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        from redis.asyncio import BlockingConnectionPool, Redis
+
+        # Blocking: a burst waits for a free connection instead of failing a run (redis-py's
+        # default pool raises MaxConnectionsError at 100).
+        pool = BlockingConnectionPool.from_url(url, max_connections=50, timeout=30, socket_timeout=15)
+        self.redis = Redis(connection_pool=pool)
+        self.prefix = prefix
+
+    def key(self, run_pk: int) -> str:
+        return f"{self.prefix}:run:{run_pk}:out"
+
+    async def append(self, run_pk: int, seq: int, data: bytes, *, stored: int) -> None:
+        key = self.key(run_pk)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {"d": data}, id=f"{seq}-0", minid=f"{max(stored - KEEP + 1, 0)}-0", approximate=False)
+            pipe.expire(key, EXPIRE_SECONDS)
+            await pipe.execute()
+
+    async def read(self, run_pk: int, after: int, *, limit: int) -> list[tuple[int, bytes]]:
+        entries = await self.redis.xrange(self.key(run_pk), min=f"{after + 1}-0", count=limit)
+        return [(int(entry_id.split(b"-", 1)[0]), fields[b"d"]) for entry_id, fields in entries]
+
+    async def close(self, run_pk: int) -> None:
+        await self.redis.delete(self.key(run_pk))
+
+
+_memory: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MemoryStreams] = weakref.WeakKeyDictionary()
+_redis: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStreams] = weakref.WeakKeyDictionary()
+
+
+def output_streams() -> Streams:
+    """This loop's streams: Redis when REDIS_URL is set, else in memory (one process)."""
+    loop = asyncio.get_running_loop()
+    url = getattr(settings, "REDIS_URL", "")
+    if url:
+        streams = _redis.get(loop)
+        if streams is None:
+            config = settings.CHANNEL_LAYERS.get("default", {}).get("CONFIG", {})
+            prefix = config.get("prefix", "ecsportal")
+            streams = _redis[loop] = RedisStreams(url, prefix)
+        return streams
+    memory = _memory.get(loop)
+    if memory is None:
+        memory = _memory[loop] = MemoryStreams()
+    return memory

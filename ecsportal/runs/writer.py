@@ -1,0 +1,261 @@
+"""A run's output on its way to its viewers and the database: publish first, store behind.
+
+    SsmClient chunks → ExitMarker.feed → TranscriptWriter.append → pending
+        publisher: take what is pending (≤ 256 KB) as chunk `seq` → the run's output stream
+                   (streams.py) → doorbell `run.output {seq}` to group "run-<pk>"
+        storer:    the chunks published and not yet stored → RunChunk rows through the sink
+                   (group commit), retried until stored
+
+**Publish before the commit.** Viewers get a chunk as soon as it is in the stream; storing
+it is off that path. A chunk leaves the stream only once its row has committed, so a viewer
+finds every chunk in the one or the other.
+
+**Coalescing.** An idle run's output is published at once; a busy run's at most once per
+`ECSPORTAL_RUN_COALESCE_MS`: what arrives meanwhile goes out together, as one chunk.
+
+**The command outlives the plumbing.** Rows the database does not take stay in the storer's
+list and are tried again with backoff (0.2 s doubling to 5 s) for up to
+`ECSPORTAL_RUN_STORE_RETRY_SECONDS`, while the session stays open and viewers still get the
+output live from the stream. Past `MAX_UNSTORED` bytes not yet stored the reader waits (the
+SSM client then holds the agent back through TCP). A stream append or doorbell that fails
+(Redis away) is logged and not retried: the row is stored regardless, and viewers read it
+from the database on the next doorbell, or when they ask for the status.
+
+**The budget.** Past `ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES` of output the rest is neither stored
+nor shown: a note in the transcript says so once, the run goes on to its exit code, and its
+end reason says how much was cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import Error as DatabaseError
+
+from ecsportal.runs.sink import ChunkSink, Row, chunk_sink
+from ecsportal.runs.streams import output_streams
+
+logger = logging.getLogger(__name__)
+
+MAX_CHUNK = 256 * 1024  # largest chunk (RunChunk row, stream entry)
+MAX_UNSTORED = 4 * 1024 * 1024  # output not yet stored before the reader waits too
+STORE_BATCH = 1024 * 1024  # bytes of one run's rows handed to one round
+FIRST_RETRY = 0.2
+LAST_RETRY = 5.0
+
+
+class StorageLost(Exception):
+    """The database did not take the run's output for longer than the retry limit."""
+
+
+def budget_note(budget: int) -> bytes:
+    return (
+        f"\r\n[ecsportal: this run's output passed its budget of {_size(budget)}; the rest is "
+        "neither stored nor shown. The command goes on to its exit code.]\r\n"
+    ).encode()
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024 and n % (1024 * 1024) == 0:
+        return f"{n // (1024 * 1024)} MB"
+    return f"{n:,} bytes"
+
+
+class TranscriptWriter:
+    """A run's publisher and storer (see the module's docstring)."""
+
+    def __init__(self, run_pk: int, *, started: float, first_seq: int = 0) -> None:
+        self.run_pk = run_pk
+        self.group = f"run-{run_pk}"
+        self.started = started
+        self.seq = first_seq  # last chunk published
+        self.stored_seq = first_seq  # last chunk stored
+        self.written = 0  # bytes stored
+        self.accepted = 0  # bytes of output taken within the budget
+        self.cut = 0  # bytes of output past the budget, neither stored nor shown
+        self.budget = int(settings.ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES)
+        self.coalesce = float(settings.ECSPORTAL_RUN_COALESCE_MS) / 1000
+        self.retry_for = float(settings.ECSPORTAL_RUN_STORE_RETRY_SECONDS)
+        self.last_output_at = started  # loop time of the last output (the watchdog's silence limit)
+        self._pending = bytearray()
+        self._pending_at = 0.0
+        self._sent_at = float("-inf")
+        self._unstored: list[Row] = []
+        self._unstored_bytes = 0
+        self._wake = asyncio.Event()
+        self._store_wake = asyncio.Event()
+        self._space = asyncio.Event()
+        self._space.set()
+        self._closing = False
+        self._published_all = False
+        self._layer = get_channel_layer()
+        self.streams = output_streams()
+        self.sink: ChunkSink = chunk_sink()
+        self.sink.acquire()
+        self._publisher = asyncio.create_task(self._publish_all(), name=f"run-{run_pk}-publisher")
+        self._storer = asyncio.create_task(self._store_all(), name=f"run-{run_pk}-storer")
+
+    # -- the reader's side ----------------------------------------------------------------------
+
+    def append(self, data: bytes) -> None:
+        if not data:
+            return
+        loop = asyncio.get_running_loop()
+        self.last_output_at = loop.time()
+        room = self.budget - self.accepted
+        if len(data) > room:
+            if self.cut == 0:
+                self._add(data[: max(room, 0)] + budget_note(self.budget), loop)
+                self.accepted += max(room, 0)
+            self.cut += len(data) - max(room, 0)
+            return
+        self.accepted += len(data)
+        self._add(data, loop)
+
+    def _add(self, data: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        if not self._pending:
+            self._pending_at = loop.time() - self.started
+        self._pending += data
+        self._wake.set()
+        self._check_space()
+
+    def _check_space(self) -> None:
+        if len(self._pending) + self._unstored_bytes > MAX_UNSTORED:
+            self._space.clear()
+        elif len(self._pending) + self._unstored_bytes <= MAX_UNSTORED // 2:
+            self._space.set()
+
+    async def room(self) -> None:
+        """Wait while too much output is not yet stored (the SSM client then holds the agent).
+        A storer that gave up stops the reader here, instead of letting output pile up."""
+        for task in (self._storer, self._publisher):
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise task.exception()
+        if not self._space.is_set():
+            space = asyncio.ensure_future(self._space.wait())
+            try:
+                await asyncio.wait([space, self._storer], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                space.cancel()
+            if self._storer.done() and not self._storer.cancelled() and self._storer.exception() is not None:
+                raise self._storer.exception()
+
+    # -- the publisher ----------------------------------------------------------------------------
+
+    async def _publish_all(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                wait = self._sent_at + self.coalesce - loop.time()
+                if wait > 0 and not self._closing:  # busy: the rest of the interval gathers more
+                    await asyncio.sleep(wait)
+                size = min(len(self._pending), MAX_CHUNK)
+                data = bytes(self._pending[:size])
+                del self._pending[:size]
+                offset = round(self._pending_at, 6)
+                self._pending_at = loop.time() - self.started
+                self.seq += 1
+                self._unstored.append((self.run_pk, self.seq, offset, data))
+                self._unstored_bytes += size
+                self._store_wake.set()
+                self._sent_at = loop.time()
+                await self._publish(self.seq, data)
+            if self._closing:
+                self._published_all = True
+                self._store_wake.set()
+                return
+
+    async def _publish(self, seq: int, data: bytes) -> None:
+        try:
+            await self.streams.append(self.run_pk, seq, data, stored=self.stored_seq)
+            if self._layer is not None:
+                await self._layer.group_send(self.group, {"type": "run.output", "seq": seq})
+        except Exception as exc:  # the row is stored regardless: viewers read it from the database
+            logger.warning(
+                "run %s: publishing chunk %s failed (viewers read it from the database): %s", self.run_pk, seq, exc
+            )
+
+    # -- the storer --------------------------------------------------------------------------------
+
+    async def _store_all(self) -> None:
+        try:
+            while True:
+                await self._store_wake.wait()
+                self._store_wake.clear()
+                while self._unstored:
+                    batch, size = [], 0
+                    for row in self._unstored:
+                        if batch and size + len(row[3]) > STORE_BATCH:
+                            break
+                        batch.append(row)
+                        size += len(row[3])
+                    await self._store(batch)
+                    del self._unstored[: len(batch)]  # only now: rows the database refused are tried again
+                    self._unstored_bytes -= size
+                    self.written += size
+                    self.stored_seq = batch[-1][1]
+                    self._check_space()
+                if self._published_all:
+                    return
+        finally:
+            self.sink.release()
+
+    async def _store(self, rows: list[Row]) -> None:
+        loop = asyncio.get_running_loop()
+        failing_since: float | None = None
+        delay = FIRST_RETRY
+        while True:
+            try:
+                await self.sink.store(rows)
+            except DatabaseError as exc:
+                now = loop.time()
+                if failing_since is None:
+                    failing_since = now
+                    logger.warning("run %s: storing its output failed, retrying: %s", self.run_pk, exc)
+                if now - failing_since >= self.retry_for:
+                    raise StorageLost(
+                        f"the database did not take the output for {self.retry_for:g} s ({type(exc).__name__}: {exc})"
+                    ) from exc
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, LAST_RETRY)
+                continue
+            if failing_since is not None:
+                logger.info("run %s: its output is stored again after %.1f s", self.run_pk, loop.time() - failing_since)
+            return
+
+    # -- the end -------------------------------------------------------------------------------------
+
+    async def flush(self, timeout: float) -> None:
+        """On the way out (the process is stopping): store what was appended, for at most `timeout` s."""
+        try:
+            await asyncio.wait_for(asyncio.shield(self.close()), timeout)
+        except Exception as exc:
+            logger.warning("run %s: its last output could not all be stored: %s", self.run_pk, exc)
+
+    async def abort(self) -> None:
+        """Stop publishing and storing (the run has ended); what is in the database stays."""
+        for task in (self._publisher, self._storer):
+            task.cancel()
+        await asyncio.gather(self._publisher, self._storer, return_exceptions=True)
+        try:
+            await self.streams.close(self.run_pk)
+        except Exception as exc:
+            logger.warning("run %s: dropping its output stream failed: %s", self.run_pk, exc)
+
+    async def close(self) -> None:
+        """Publish and store everything appended so far; raise what the storer ran into."""
+        self._closing = True
+        self._wake.set()
+        try:
+            await self._publisher
+            await self._storer
+        finally:
+            try:
+                await self.streams.close(self.run_pk)  # all stored: late viewers read the database
+            except Exception as exc:
+                logger.warning("run %s: dropping its output stream failed: %s", self.run_pk, exc)

@@ -1,0 +1,115 @@
+"""The run's path from the agent to the database and the viewers, under faults and limits:
+storage failures retried without losing a byte or killing the command, the output budget,
+silence told from loss, and coalescing of a busy run's output."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import OperationalError
+
+from ecsportal.runs import runner, sink, writer
+from ecsportal.runs.models import Run, RunChunk, RunStatus
+from ecsportal.runs.selectors import run_transcript_bytes
+from ecsportal.runs.writer import budget_note
+from tests.runs.lab import *  # noqa: F403
+from tests.runs.lab import wait_ended
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+
+def _lines(first: int, last: int) -> bytes:
+    """What `seq first last` prints through the emulator's pseudo-terminal."""
+    return b"".join(b"%d\r\n" % i for i in range(first, last + 1))
+
+
+async def _transcript(run: Run) -> bytes:
+    return await sync_to_async(run_transcript_bytes)(run=run)
+
+
+class Outage:
+    """The database refuses from the first call it sees until `seconds` later, then recovers."""
+
+    def __init__(self, real, seconds: float) -> None:  # noqa: ANN001
+        self.real, self.seconds = real, seconds
+        self.began: float | None = None
+        self.refused = 0
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        now = time.monotonic()
+        if self.began is None:
+            self.began = now
+        if now - self.began < self.seconds:
+            self.refused += 1
+            raise OperationalError("server closed the connection unexpectedly")
+        return self.real(*args, **kwargs)
+
+
+async def test_a_database_outage_mid_run_loses_no_byte_and_kills_no_command(cast, run_as, monkeypatch):
+    outage = Outage(sink._insert_chunks, seconds=3)
+    monkeypatch.setattr(sink, "_insert_chunks", outage)
+    monkeypatch.setattr(writer, "MAX_UNSTORED", 16 * 1024)  # past it the reader waits, holding the agent back
+    run = await run_as(cast.operator, "for i in $(seq 1 30); do echo line $i; sleep 0.05; done; seq 1 20000; exit 4")
+    run = await wait_ended(run.pk, timeout=60)
+    assert outage.refused >= 2  # the outage was felt, and tried again
+    assert (run.status, run.exit_code) == (RunStatus.FAILED, 4)  # the command ran to its own end
+    expected = b"".join(b"line %d\r\n" % i for i in range(1, 31)) + _lines(1, 20000)
+    transcript = await _transcript(run)
+    assert transcript == expected
+    assert run.bytes_out == len(expected)
+    seqs = await sync_to_async(list)(RunChunk.objects.filter(run=run).order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_the_end_of_a_run_is_recorded_after_the_database_comes_back(cast, run_as, monkeypatch):
+    outage = Outage(runner.run_end, seconds=1.0)
+    monkeypatch.setattr(runner, "run_end", outage)
+    run = await run_as(cast.operator, "echo done")
+    run = await wait_ended(run.pk, timeout=30)
+    assert outage.refused >= 1
+    assert (run.status, run.exit_code, run.end_reason) == (RunStatus.SUCCEEDED, 0, "Exited with 0.")
+
+
+async def test_output_past_the_budget_is_cut_with_a_note_and_the_run_goes_on(cast, run_as, fast_runs):
+    fast_runs.ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES = 1000
+    run = await run_as(cast.operator, "seq 1 5000; echo still here >&2; exit 3")
+    run = await wait_ended(run.pk, timeout=30)
+    assert (run.status, run.exit_code) == (RunStatus.FAILED, 3)  # it went on to its own exit code
+    transcript = await _transcript(run)
+    assert transcript == _lines(1, 5000)[:1000] + budget_note(1000)
+    assert b"passed its budget of 1,000 bytes" in transcript
+    assert run.bytes_out == len(transcript)
+    assert "Output past the budget of 1,000 bytes was cut" in run.end_reason
+    assert run.end_reason.startswith("Exited with 3.")
+
+
+async def test_a_quiet_command_is_not_a_lost_channel_and_the_silence_limit_says_so(cast, run_as, fast_runs):
+    fast_runs.ECSPORTAL_RUN_IDLE_SECONDS = 1
+    run = await run_as(cast.operator, "echo started; sleep 30")
+    run = await wait_ended(run.pk, timeout=20)
+    assert run.status == RunStatus.TIMED_OUT
+    assert run.end_reason.startswith("No output for 1 second")
+    assert "Channel lost" not in run.end_reason
+
+
+async def test_a_quiet_command_without_a_silence_limit_runs_to_its_end(cast, run_as, fast_runs):
+    fast_runs.ECSPORTAL_RUN_IDLE_SECONDS = 0
+    run = await run_as(cast.operator, "sleep 1.5; echo woke")
+    run = await wait_ended(run.pk, timeout=20)
+    assert (run.status, run.exit_code) == (RunStatus.SUCCEEDED, 0)
+    assert await _transcript(run) == b"woke\r\n"
+
+
+async def test_a_busy_runs_output_is_coalesced_and_an_idle_runs_goes_out_alone(cast, run_as, fast_runs):
+    fast_runs.ECSPORTAL_RUN_COALESCE_MS = 400
+    run = await run_as(cast.operator, "for i in $(seq 1 40); do echo line $i; sleep 0.02; done")
+    run = await wait_ended(run.pk, timeout=30)
+    chunks = await sync_to_async(RunChunk.objects.filter(run=run).count)()
+    assert await _transcript(run) == b"".join(b"line %d\r\n" % i for i in range(1, 41))
+    assert chunks < 10  # forty lines over about a second, in rows of at most one per 400 ms
+    fast_runs.ECSPORTAL_RUN_COALESCE_MS = 0
+    run = await run_as(cast.operator, "for i in $(seq 1 5); do echo line $i; sleep 0.3; done")
+    run = await wait_ended(run.pk, timeout=30)
+    assert await sync_to_async(RunChunk.objects.filter(run=run).count)() == 5  # each quiet line its own row

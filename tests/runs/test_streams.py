@@ -1,0 +1,177 @@
+"""The run's output stream: publish before the commit, the stream-or-database read of a viewer,
+the per-socket window, Redis Streams against a Redis of the test's own, and what a runner
+that stops can lose."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import subprocess
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from ecsportal.runs import consumers, dispatcher, loops, runner, sink
+from ecsportal.runs.models import RunChunk, RunStatus
+from ecsportal.runs.selectors import run_transcript_bytes
+from ecsportal.runs.streams import KEEP, MemoryStreams, RedisStreams
+from tests.deployment import free_port
+from tests.runs.lab import *  # noqa: F403
+from tests.runs.lab import connect, read_until_finished, wait_ended
+
+
+class Refuse:
+    """The database refuses every transcript row while `on` (connection errors, as in a restart)."""
+
+    def __init__(self, real) -> None:  # noqa: ANN001
+        self.real, self.on = real, False
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        from django.db import OperationalError
+
+        if self.on:
+            raise OperationalError("the database system is shutting down")
+        return self.real(*args, **kwargs)
+
+
+async def _output_until(communicator, needle: bytes) -> bytes:  # noqa: ANN001
+    data = bytearray()
+    while needle not in data:
+        message = json.loads(await communicator.receive_from(timeout=20))
+        if message["type"] == "output":
+            data.extend(base64.b64decode(message["data"]))
+    return bytes(data)
+
+
+def _chunks(run_pk: int) -> int:
+    return RunChunk.objects.filter(run_id=run_pk).count()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_viewers_get_output_before_it_is_stored_and_nothing_is_lost(cast, run_as, monkeypatch):
+    refuse = Refuse(sink._insert_chunks)
+    monkeypatch.setattr(sink, "_insert_chunks", refuse)
+    refuse.on = True
+    run = await run_as(cast.operator, "echo first; sleep 1; echo second")
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
+    assert ok
+    seen = await _output_until(page, b"first")
+    assert await sync_to_async(_chunks)(run.pk) == 0  # live, though the database holds none of it yet
+    refuse.on = False
+    rest = await read_until_finished(page, replayed=0)
+    run = await wait_ended(run.pk)
+    assert run.status == RunStatus.SUCCEEDED
+    assert seen + rest.data == await sync_to_async(run_transcript_bytes)(run=run) == b"first\r\nsecond\r\n"
+    await page.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_viewer_that_does_not_acknowledge_is_sent_a_window_then_the_rest_when_it_does(
+    cast, run_as, fast_runs, monkeypatch
+):
+    monkeypatch.setattr(consumers, "WINDOW", 1)  # one chunk, then wait for the ack
+    fast_runs.ECSPORTAL_RUN_COALESCE_MS = 0
+    run = await run_as(cast.operator, "for i in $(seq 1 12); do echo line $i; sleep 0.1; done")
+    run = await wait_ended(run.pk)
+    transcript = await sync_to_async(run_transcript_bytes)(run=run)
+    first = await sync_to_async(lambda: bytes(RunChunk.objects.get(run=run, seq=1).data))()
+    assert await sync_to_async(_chunks)(run.pk) >= 2
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
+    assert ok
+    got, last = bytearray(), 0
+    while not await page.receive_nothing(timeout=0.5):
+        message = json.loads(await page.receive_from())
+        if message["type"] == "output":
+            got.extend(base64.b64decode(message["data"]))
+            last = message["seq"]
+    assert (bytes(got), last) == (first, 1)  # a window's worth, then it waits
+    await page.send_to(text_data=json.dumps({"type": "ack", "seq": last}))
+    while len(got) < len(transcript):  # each ack lets the next window go
+        message = json.loads(await page.receive_from(timeout=10))
+        if message["type"] == "output":
+            got.extend(base64.b64decode(message["data"]))
+            await page.send_to(text_data=json.dumps({"type": "ack", "seq": message["seq"]}))
+    assert bytes(got) == transcript
+    seen = await read_until_finished(page, timeout=10)
+    assert seen.statuses[-1]["status"] == RunStatus.SUCCEEDED
+    await page.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_stopping_runner_ends_its_run_with_the_true_cause_and_the_stored_count(cast, run_as, monkeypatch):
+    """What a crash can lose: output received but not yet stored. The stored transcript stays a
+    gap-free prefix of the output, and the run's byte count is exactly what is stored."""
+    refuse = Refuse(sink._insert_chunks)
+    monkeypatch.setattr(sink, "_insert_chunks", refuse)
+    monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.5)
+    monkeypatch.setattr(loops, "_stopping", "The worker stopped for a deploy; its drain deadline passed.")
+    run = await run_as(cast.operator, "echo first; sleep 1; echo second; sleep 30")
+    for _ in range(200):
+        if await sync_to_async(_chunks)(run.pk):
+            break
+        await asyncio.sleep(0.05)
+    refuse.on = True  # the database refuses from here: "second" is received, never stored
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
+    await _output_until(page, b"second")
+    dispatcher.local_task(run.pk).cancel()
+    run = await wait_ended(run.pk)
+    assert run.end_reason == "The worker stopped for a deploy; its drain deadline passed."
+    assert await sync_to_async(run_transcript_bytes)(run=run) == b"first\r\n"
+    assert run.bytes_out == len(b"first\r\n")
+    await page.disconnect()
+
+
+@pytest.mark.asyncio
+async def test_the_memory_stream_keeps_unstored_chunks_and_a_tail_of_stored_ones():
+    streams = MemoryStreams()
+    for seq in range(1, 61):
+        await streams.append(7, seq, b"%d" % seq, stored=30)  # 1…30 stored, 31…60 not
+    held = await streams.read(7, 0, limit=100)
+    assert [seq for seq, _ in held] == list(range(31 - KEEP, 61))
+    assert await streams.read(7, 35, limit=2) == [(36, b"36"), (37, b"37")]
+    await streams.close(7)
+    assert await streams.read(7, 0, limit=10) == []
+
+
+@pytest.fixture
+def own_redis(tmp_path):  # noqa: ANN001, ANN201
+    """A redis-server of this test's own on a free port (never the machine's), stopped after."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+            assert time.monotonic() < deadline and proc.poll() is None, "redis-server did not start"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.asyncio
+async def test_redis_streams_read_from_a_seq_trim_what_is_stored_and_go_at_the_end(own_redis):
+    streams = RedisStreams(own_redis, "test")
+    reader = RedisStreams(own_redis, "test")  # another process's view
+    for seq in range(1, 31):
+        await streams.append(9, seq, b"chunk %d" % seq, stored=max(seq - 5, 0))  # storage five behind
+    held = await reader.read(9, 0, limit=100)
+    assert [seq for seq, _ in held] == list(range(25 - KEEP + 1, 31))  # stored up to 25, KEEP of them kept
+    assert await reader.read(9, 27, limit=2) == [(28, b"chunk 28"), (29, b"chunk 29")]
+    assert await streams.redis.ttl(streams.key(9)) > 0  # a stream nobody closes expires
+    await streams.close(9)
+    assert await reader.read(9, 0, limit=10) == []
+    await streams.redis.aclose()
+    await reader.redis.aclose()
