@@ -1,11 +1,16 @@
-"""A several-process deployment on this machine, for the multi-process test and the scale benchmark.
+"""A several-process deployment on this machine, for the multi-process and fault tests and the benchmarks.
 
 `Deployment.start(...)` creates a PostgreSQL database of its own (on the server DATABASE_URL
-names), starts `manage.py demo --aws-only` (moto, the SSM agent emulator, migrate, the demo
-seed), then as many daphne and `runworker ecsportal-runs` processes as asked, all on that
-database and on Redis under a channel prefix of their own. `stop()` kills every process it
-started (SIGKILL after a short grace) and drops the database, whatever happened before.
-Nothing here imports Django: the processes are black boxes reached over HTTP, WebSocket and SQL.
+names: CI's, or one a fault test started itself, `tests/faults/servers.py`), starts `manage.py
+demo --aws-only` (moto, the SSM agent emulator, migrate, the demo seed), then as many daphne
+and `runsworker` processes as asked, all on that database and on Redis under a channel prefix
+of their own. Each can be stopped as an orchestrator would (`terminate`: SIGTERM, then wait),
+killed (`kill`) and started again under the same name. `stop()` kills every process it started
+(SIGKILL after a short grace) and drops the database, whatever happened before. Nothing here
+imports Django: the processes are black boxes reached over HTTP, WebSocket and SQL.
+
+`debug=False` serves as deployed (DJANGO_DEBUG off, a real secret key, plain HTTP allowed on
+loopback): what the benchmarks measure.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class Deployment:
         channel_prefix: str,
         settings: dict[str, str] | None = None,
         label: str = "multiprocess",
+        debug: bool = True,
     ) -> Deployment:
         """Create the database and start local AWS; portal processes are started separately."""
         database = f"{urlsplit(database_url).path.lstrip('/') or 'ecsportal'}_{label}_{os.getpid()}"
@@ -99,7 +105,19 @@ class Deployment:
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-                "DJANGO_DEBUG": "true",
+                **(
+                    {"DJANGO_DEBUG": "true"}
+                    if debug
+                    else {
+                        "DJANGO_DEBUG": "false",
+                        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                        "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+                        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                        "DJANGO_SSL_REDIRECT": "false",
+                        "DJANGO_SECURE_COOKIES": "false",
+                        "DJANGO_HSTS_SECONDS": "0",
+                    }
+                ),
                 "DATABASE_URL": _with_database(database_url, database),
                 "REDIS_URL": redis_url,
                 "ECSPORTAL_CHANNEL_PREFIX": channel_prefix,
@@ -161,7 +179,18 @@ class Deployment:
         return port
 
     def start_worker(self, name: str, **env: str) -> subprocess.Popen:
-        return self._spawn(name, [sys.executable, "manage.py", "runworker", "ecsportal-runs"], {**self.env, **env})
+        """A `manage.py runsworker` process; `env` overrides this deployment's environment."""
+        return self._spawn(name, [sys.executable, "manage.py", "runsworker"], {**self.env, **env})
+
+    def terminate(self, name: str, timeout: float = 60) -> int:
+        """SIGTERM, as an orchestrator stops a process, and wait for it to exit: its return code."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def alive(self, name: str) -> bool:
+        return self.procs[name].poll() is None
 
     def stop_process(self, name: str) -> None:
         """End one portal process (SIGTERM, then SIGKILL) and forget its port."""

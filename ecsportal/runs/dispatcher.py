@@ -12,6 +12,13 @@
   "channel" in asgi.py) runs it in `manage.py runworker ecsportal-runs`. Needs Redis.
 
 Tasks are kept in a module-level dict until they finish: asyncio keeps only weak references.
+
+**Stopping.** A process told to stop (SIGTERM to `manage.py runsworker`, or daphne's shutdown)
+calls `drain()`: from then on `stopping_reason()` is a sentence, the process takes no new run
+(in-process dispatch ends the run at once saying so; a worker hands a run message it already
+took back to the queue for another worker), and the runs it holds go on until
+ECSPORTAL_DRAIN_SECONDS. Past that their tasks are cancelled and the runner ends each one with
+`stopping_reason()`, after storing the output it had received.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -35,6 +43,7 @@ RUNS_CHANNEL = "ecsportal-runs"
 _loop: asyncio.AbstractEventLoop | None = None
 _tasks: dict[int, asyncio.Task[None]] = {}
 _cancel_events: dict[int, asyncio.Event] = {}
+_stopping: str | None = None  # why this process is stopping (None while it serves)
 
 
 class LoopCapture:
@@ -67,19 +76,20 @@ def mode() -> str:
 
 def dispatch(run_pk: int) -> None:
     """Start a queued run (called after the commit that queued it)."""
+    if mode() == "inprocess" and _stopping is not None:  # nobody else would ever take it
+        _refuse(
+            run_pk, "Not run: this server was stopping (a deploy or a restart) when the run was queued. Start it again."
+        )
+        return
     if mode() == "worker":
         try:
             async_to_sync(get_channel_layer().send)(RUNS_CHANNEL, {"type": "run.execute", "run_pk": run_pk})
         except Exception as exc:  # a full queue (no worker consuming) or Redis unreachable: say so, never a 500
             logger.warning("run %s: could not hand it to the runs workers: %s", run_pk, exc)
-            from ecsportal.runs.models import RunStatus
-            from ecsportal.runs.services import run_end
-
-            run_end(
-                run_pk=run_pk,
-                status=RunStatus.ERROR,
-                end_reason=f"Not run: the runs queue did not take it ({type(exc).__name__}: {exc}). "
-                f"Are the `runworker {RUNS_CHANNEL}` processes up and Redis reachable?",
+            _refuse(
+                run_pk,
+                f"Not run: the runs queue did not take it ({type(exc).__name__}: {exc}). "
+                f"Are the `runsworker` processes up and Redis reachable?",
             )
         return
     loop = server_loop()
@@ -89,6 +99,76 @@ def dispatch(run_pk: int) -> None:
         start_local(run_pk)
     else:
         loop.call_soon_threadsafe(start_local, run_pk, context=contextvars.Context())
+
+
+def _refuse(run_pk: int, reason: str) -> None:
+    from ecsportal.runs.models import RunStatus
+    from ecsportal.runs.services import run_end
+
+    run_end(run_pk=run_pk, status=RunStatus.ERROR, end_reason=reason)
+
+
+def stopping_reason() -> str | None:
+    """None while this process serves; once it is stopping, why (the end reason of the runs it
+    could not drain in time)."""
+    return _stopping
+
+
+def held_runs() -> list[int]:
+    """The runs this process is running now."""
+    return [pk for pk, task in _tasks.items() if not task.done()]
+
+
+async def drain(*, who: str, deadline: float | None = None) -> list[int]:
+    """Stop taking runs; let the runs of this process finish until `deadline` seconds (default
+    ECSPORTAL_DRAIN_SECONDS), then cancel the rest, which their runner ends with
+    `stopping_reason()`. Returns the runs that had to be ended."""
+    global _stopping
+    seconds = float(settings.ECSPORTAL_DRAIN_SECONDS if deadline is None else deadline)
+    _stopping = (
+        f"Ended: the {who} running this command was stopped (a deploy, a restart or a scale-in) "
+        f"and the command did not finish within the {seconds:g} s it was given to drain."
+    )
+    tasks = {pk: task for pk, task in _tasks.items() if not task.done()}
+    if not tasks:
+        return []
+    logger.warning("stopping: draining %d run(s) for up to %g s", len(tasks), seconds)
+    _, pending = await asyncio.wait(tasks.values(), timeout=seconds)
+    cut = [pk for pk, task in tasks.items() if task in pending]
+    for task in pending:
+        task.cancel()
+    if pending:  # each runner stores what it has and records the end: a few database calls
+        logger.warning("stopping: ending %d run(s) that did not finish: %s", len(cut), cut)
+        await asyncio.wait(pending, timeout=30)
+    return cut
+
+
+def reset_stopping() -> None:
+    """Serve again (tests; a process never comes back from stopping)."""
+    global _stopping
+    _stopping = None
+
+
+def drain_daphne_on_shutdown() -> None:
+    """Under daphne, hold the server's shutdown (SIGTERM, SIGINT) until this process's in-process
+    runs have drained: a Twisted "before shutdown" trigger that returns a Deferred is waited for,
+    with the event loop still running. Anywhere else (runsworker, tests) nothing happens."""
+    if "daphne.server" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    reactor.addSystemEventTrigger("before", "shutdown", _drain_deferred)
+
+
+def _drain_deferred():  # noqa: ANN202 (a Twisted Deferred, or None when there is nothing to wait for)
+    from twisted.internet.defer import Deferred
+
+    loop = server_loop()
+    if loop is None:
+        global _stopping
+        _stopping = "Ended: the server running this command was stopped."
+        return None
+    return Deferred.fromFuture(asyncio.ensure_future(drain(who="web server"), loop=loop))
 
 
 def start_local(run_pk: int) -> asyncio.Task[None] | None:
@@ -156,7 +236,30 @@ def group_send_from_sync(group: str, message: dict[str, Any]) -> None:
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
         future.add_done_callback(_log_failure)
         return
-    async_to_sync(layer.group_send)(group, message)
+    async_to_sync(publish)(group, message)
+
+
+# A publish that fails (Redis restarting) is tried again for about this long, then given up:
+# what it carried is in the database already, and viewers that reconnect read it from there.
+PUBLISH_RETRIES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+async def publish(group: str, message: dict[str, Any]) -> bool:
+    """`group_send` that outlasts a short Redis outage and never raises: False when given up."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    for wait in (*PUBLISH_RETRIES, None):
+        try:
+            await layer.group_send(group, message)
+            return True
+        except Exception as exc:
+            if wait is None:
+                logger.warning("publishing to %s failed, given up (the database has it): %s", group, exc)
+                return False
+            logger.info("publishing to %s failed (%s); again in %g s", group, exc, wait)
+            await asyncio.sleep(wait)
+    return False
 
 
 def _log_failure(future: Any) -> None:
@@ -187,10 +290,26 @@ def _private_loop() -> asyncio.AbstractEventLoop:
 
 
 class RunWorkerConsumer(AsyncConsumer):
-    """`manage.py runworker ecsportal-runs`: each message starts one run, concurrently."""
+    """`manage.py runsworker` (or channels' `runworker ecsportal-runs`): each message starts one
+    run, concurrently. A stopping worker hands the message back to the queue for another."""
 
     async def run_execute(self, message: dict[str, Any]) -> None:
-        start_local(int(message["run_pk"]))
+        run_pk = int(message["run_pk"])
+        if _stopping is None:
+            start_local(run_pk)
+            return
+        try:
+            await self.channel_layer.send(RUNS_CHANNEL, {"type": "run.execute", "run_pk": run_pk})
+            logger.info("run %s: handed back to the queue (this worker is stopping)", run_pk)
+        except Exception as exc:
+            logger.warning("run %s: a stopping worker could not hand it back: %s", run_pk, exc)
+            from channels.db import database_sync_to_async
+
+            await database_sync_to_async(_refuse)(
+                run_pk,
+                f"Not run: the runs worker that took it was stopping and could not hand it back to the "
+                f"queue ({type(exc).__name__}: {exc}). Start it again.",
+            )
 
     async def run_cancel(self, message: dict[str, Any]) -> None:
         event = _cancel_events.get(int(message["run_pk"]))

@@ -359,8 +359,8 @@ class TranscriptWriter:
                 self.seq += 1
                 await self.sink.store(self.run_pk, self.seq, round(offset, 6), data)
                 self.written += len(data)
-                if self._layer is not None:
-                    await self._layer.group_send(self.group, {"type": "run.output", "seq": self.seq, "data": data})
+                if self._layer is not None:  # retried through a Redis restart; stored already either way
+                    await dispatcher.publish(self.group, {"type": "run.output", "seq": self.seq, "data": data})
                 del data  # held now only by the sockets' queues that have yet to send it
                 if len(self._pending) <= MAX_PENDING // 2:
                     self._space.set()
@@ -514,7 +514,11 @@ async def execute_run(run_pk: int) -> None:
     try:
         await runner.run()
     except asyncio.CancelledError:
-        await _end_quietly(run_pk, "Runner lost: the server stopped while the command was running.", runner)
+        # Cancelled: the process is stopping past its drain deadline (or its loop is closing).
+        # What was received is stored first, so the transcript and the byte count agree.
+        await runner.store_what_was_received()
+        reason = dispatcher.stopping_reason() or "Runner lost: the server stopped while the command was running."
+        await _end_quietly(run_pk, reason, runner)
         raise
     except Exception as exc:
         logger.exception("run %s: the runner failed", run_pk)
@@ -545,6 +549,14 @@ class _Runner:
     @property
     def bytes_out(self) -> int | None:
         return self.writer.written if self.writer else None
+
+    async def store_what_was_received(self) -> None:
+        if self.writer is None:
+            return
+        try:
+            await asyncio.wait_for(self.writer.close(), 10)
+        except Exception as exc:
+            logger.warning("run %s: the output received last could not be stored: %s", self.pk, exc)
 
     async def publish_status(self) -> None:
         message = await database_sync_to_async(_status_message)(self.pk)
