@@ -182,6 +182,14 @@ class Deployment:
         """A `manage.py runsworker` process; `env` overrides this deployment's environment."""
         return self._spawn(name, [sys.executable, "manage.py", "runsworker"], {**self.env, **env})
 
+    def wait_listening(self, name: str, timeout: float = 60) -> None:
+        """Until the worker `name` says it listens for runs."""
+        deadline = time.monotonic() + timeout
+        while "runs worker: listening" not in self.logs[name].read_text(errors="replace"):
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} is not listening:\n{self.log_tail(name)}")
+            time.sleep(0.1)
+
     def terminate(self, name: str, timeout: float = 60) -> int:
         """SIGTERM, as an orchestrator stops a process, and wait for it to exit: its return code."""
         proc = self.procs[name]

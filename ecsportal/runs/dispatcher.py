@@ -44,6 +44,7 @@ _loop: asyncio.AbstractEventLoop | None = None
 _tasks: dict[int, asyncio.Task[None]] = {}
 _cancel_events: dict[int, asyncio.Event] = {}
 _stopping: str | None = None  # why this process is stopping (None while it serves)
+_publishing: set[Any] = set()  # publishes handed to the server loop from other threads, not yet done
 
 
 class LoopCapture:
@@ -89,7 +90,7 @@ def dispatch(run_pk: int) -> None:
             _refuse(
                 run_pk,
                 f"Not run: the runs queue did not take it ({type(exc).__name__}: {exc}). "
-                f"Are the `runsworker` processes up and Redis reachable?",
+                f"Are the runs workers (`manage.py runsworker`, or `runworker {RUNS_CHANNEL}`) up and Redis reachable?",
             )
         return
     loop = server_loop()
@@ -140,6 +141,7 @@ async def drain(*, who: str, deadline: float | None = None) -> list[int]:
     if pending:  # each runner stores what it has and records the end: a few database calls
         logger.warning("stopping: ending %d run(s) that did not finish: %s", len(cut), cut)
         await asyncio.wait(pending, timeout=30)
+    await _published()
     return cut
 
 
@@ -233,7 +235,9 @@ def group_send_from_sync(group: str, message: dict[str, Any]) -> None:
             return
         # Not waited for: the caller may be the one thread Django's database calls share,
         # which the loop's own tasks are queued behind. Order on the loop is kept (FIFO).
+        # A stopping process waits for these before its loop ends (`drain`).
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        _publishing.add(future)
         future.add_done_callback(_log_failure)
         return
     async_to_sync(publish)(group, message)
@@ -262,7 +266,15 @@ async def publish(group: str, message: dict[str, Any]) -> bool:
     return False
 
 
+async def _published(timeout: float = 10) -> None:
+    """Wait for the publishes handed to this loop from other threads (the runs' last statuses)."""
+    waiting = [asyncio.wrap_future(future) for future in list(_publishing) if not future.done()]
+    if waiting:
+        await asyncio.wait(waiting, timeout=timeout)
+
+
 def _log_failure(future: Any) -> None:
+    _publishing.discard(future)
     if not future.cancelled() and future.exception() is not None:
         logger.warning("publishing a run's status failed: %s", future.exception())
 

@@ -27,7 +27,7 @@ from ecsportal.audit.services import audit_record
 from ecsportal.aws import ecs
 from ecsportal.aws.errors import AwsError
 from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunMode, RunStatus
-from ecsportal.runs.selectors import command_sha256, run_get_for_user
+from ecsportal.runs.selectors import command_sha256, run_get_for_user, run_stored_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -420,7 +420,9 @@ def runs_end_stale(*, stale_after: float | None = None) -> int:
             )
         else:
             reason = f"Runner lost: the process running this session stopped answering for over {stale:g} s."
-        if run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason=reason, stale_before=cutoff):
+        # The last heartbeat's byte count is up to a heartbeat old: count what was stored.
+        stored = run_stored_bytes(run_pk=run.pk)
+        if run_end(run_pk=run.pk, status=RunStatus.ERROR, end_reason=reason, stale_before=cutoff, bytes_out=stored):
             ended += 1
     for run in Run.objects.filter(status=RunStatus.AWAITING_APPROVAL).select_related("account"):
         run_settle_approval(run=run)

@@ -37,6 +37,7 @@ class RunsWorker(Worker):
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stop.set)
         checker = asyncio.ensure_future(self.application_checker())
+        logger.info("runs worker: listening on %s", ", ".join(self.channels))
         listeners = [asyncio.ensure_future(self.listener(channel)) for channel in self.channels]
         try:
             await self._stop.wait()
