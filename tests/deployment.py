@@ -384,6 +384,7 @@ async def watch(
     timeout: float = 60,
     until=None,  # noqa: ANN001
     on_output=None,  # noqa: ANN001
+    read_nothing_for: float = 0,
 ) -> Watched:
     """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
 
@@ -391,7 +392,10 @@ async def watch(
     the run page (run-terminal.js), a socket that fails is opened again from the last seq
     received after 1 s, doubling to 30 s; `reconnects` counts those. That includes an HTTP 403
     before the handshake: daphne answers so when the application has not accepted within its
-    handshake timeout, and a browser sees it as 1006, like a network failure."""
+    handshake timeout, and a browser sees it as 1006, like a network failure.
+
+    `read_nothing_for`: a stalled viewer (a frozen tab): once connected, read nothing for that
+    many seconds (the client buffers one frame, then TCP holds the server back), then go on."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
 
@@ -406,10 +410,14 @@ async def watch(
                 origin=origin,
                 additional_headers={"Cookie": cookie},
                 max_size=2**24,
+                max_queue=1 if read_nothing_for else 16,
                 open_timeout=30,
                 proxy=None,
             ) as socket_:
                 watched.replayed = False
+                if read_nothing_for:
+                    await asyncio.sleep(read_nothing_for)
+                    read_nothing_for = 0
                 if await _read(socket_, watched, run_pk, deadline, timeout, until, on_output):
                     return watched
         except (InvalidMessage, InvalidStatus, ConnectionClosedError, OSError, TimeoutError) as exc:

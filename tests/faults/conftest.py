@@ -48,13 +48,16 @@ def servers() -> Iterator[SimpleNamespace]:
 
 
 @pytest.fixture(scope="module")
-def portal(servers: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def portal(
+    servers: SimpleNamespace, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """A test module may adjust the settings with its own `PORTAL_SETTINGS` dict."""
     deployment = Deployment.start(
         workdir=tmp_path_factory.mktemp("faults"),
         database_url=servers.postgres.url,
         redis_url=servers.redis.url,
-        channel_prefix=f"faults{os.getpid()}",
-        settings=PORTAL_SETTINGS,
+        channel_prefix=f"faults{os.getpid()}{request.module.__name__.rsplit('.', 1)[-1]}",
+        settings={**PORTAL_SETTINGS, **getattr(request.module, "PORTAL_SETTINGS", {})},
         label="faults",
     )
     try:
