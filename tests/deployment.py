@@ -151,7 +151,11 @@ class Deployment:
         return proc
 
     def _start_aws(self) -> None:
-        proc = self._spawn("aws", [sys.executable, "manage.py", "demo", "--aws-only"])
+        # The demo (users with known passwords) runs only with DEBUG on; the portal's processes
+        # may serve with it off, on the same keys.
+        proc = self._spawn(
+            "aws", [sys.executable, "manage.py", "demo", "--aws-only"], {**self.env, "DJANGO_DEBUG": "true"}
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             text = self.logs["aws"].read_text(errors="replace")
