@@ -39,7 +39,7 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from ecsportal.aws import ecs, records
@@ -529,11 +529,28 @@ async def execute_run(run_pk: int) -> None:
 
 async def _end_quietly(run_pk: int, reason: str, runner: _Runner) -> None:
     try:
-        await database_sync_to_async(run_end)(
-            run_pk=run_pk, status=RunStatus.ERROR, end_reason=reason, bytes_out=runner.bytes_out
-        )
+        await _record_end(run_pk=run_pk, status=RunStatus.ERROR, end_reason=reason, bytes_out=runner.bytes_out)
     except Exception:
         logger.exception("run %s: could not record the runner's failure", run_pk)
+
+
+# The end a runner saw is the true one; the sweep's "runner lost" is a guess for runners that
+# are gone. So an end that meets a database restart is written again, for about 30 s.
+END_RETRIES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+async def _record_end(**fields: object) -> bool:
+    """`run_end` (a conditional UPDATE: writing it twice changes nothing), tried again while
+    the database cannot be reached."""
+    for wait in (*END_RETRIES, None):
+        try:
+            return await database_sync_to_async(run_end)(**fields)
+        except DatabaseError as exc:
+            if wait is None:
+                raise
+            logger.warning("run %s: recording its end failed (%s); again in %g s", fields.get("run_pk"), exc, wait)
+            await asyncio.sleep(wait)
+    return False
 
 
 class _Runner:
@@ -565,7 +582,7 @@ class _Runner:
             await layer.group_send(f"run-{self.pk}", message)
 
     async def end(self, status: str, reason: str, exit_code: int | None = None) -> None:
-        await database_sync_to_async(run_end)(
+        await _record_end(
             run_pk=self.pk, status=status, end_reason=reason, exit_code=exit_code, bytes_out=self.bytes_out
         )
 
