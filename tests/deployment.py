@@ -367,6 +367,7 @@ class Watched:
     replayed: bool = False
     statuses: list[dict] = field(default_factory=list)
     reconnects: int = 0
+    failures: list[str] = field(default_factory=list)  # why each reconnect was needed
     first_at: float | None = None  # time.time() of the first output byte
     finished_at: float | None = None  # time.time() of the status that said finished
 
@@ -428,6 +429,7 @@ async def watch(
             if loop.time() + delay >= deadline:
                 raise WatchTimeout(f"run {run_pk}: the socket kept failing ({exc!r})") from exc
             watched.reconnects += 1
+            watched.failures.append(f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 
