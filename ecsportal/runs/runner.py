@@ -577,9 +577,8 @@ class _Runner:
 
     async def publish_status(self) -> None:
         message = await database_sync_to_async(_status_message)(self.pk)
-        layer = get_channel_layer()
-        if message is not None and layer is not None:
-            await layer.group_send(f"run-{self.pk}", message)
+        if message is not None:
+            await dispatcher.publish(f"run-{self.pk}", message)
 
     async def end(self, status: str, reason: str, exit_code: int | None = None) -> None:
         await _record_end(
