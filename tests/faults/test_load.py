@@ -59,10 +59,10 @@ def test_fifty_runs_with_two_viewers_each_lose_nothing_on_a_worker_whose_redis_p
     cookies = [viewer_cookie(deployment), viewer_cookie(deployment, on="daphne-a")]
 
     async def watch_all():  # noqa: ANN202
-        watchers = [viewer(deployment, cookies[0], pk, timeout=120) for pk in runs]
-        watchers += [viewer(deployment, cookies[1], pk, on="daphne-a", timeout=120) for pk in runs[1:]]
+        watchers = [viewer(deployment, cookies[0], pk, timeout=240) for pk in runs]
+        watchers += [viewer(deployment, cookies[1], pk, on="daphne-a", timeout=240) for pk in runs[1:]]
         # A frozen tab: connected, reads nothing for 10 s while its run goes on, then resumes.
-        watchers.append(viewer(deployment, cookies[1], runs[0], on="daphne-a", timeout=120, read_nothing_for=10))
+        watchers.append(viewer(deployment, cookies[1], runs[0], on="daphne-a", timeout=240, read_nothing_for=10))
         return await asyncio.gather(*watchers)
 
     seen = asyncio.run(watch_all())
