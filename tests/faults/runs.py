@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.deployment import Deployment, Watched, login, start_run, watch
+from tests.deployment import Deployment, login, start_run, watch
 
 
 def busy_command(rounds: int = 100, lines: int = 40, pause: float = 0.05) -> str:
@@ -54,11 +52,3 @@ def run_row(deployment: Deployment, run_pk: int) -> dict:
         "bytes_out": bytes_out,
         "runner_id": runner_id,
     }
-
-
-async def until_output(coros: list, at_least: int) -> None:  # noqa: ARG001
-    await asyncio.gather(*coros)
-
-
-def whole(watched: Watched) -> bytes:
-    return bytes(watched.data)
