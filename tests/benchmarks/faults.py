@@ -157,8 +157,10 @@ def main() -> None:
         raise
     finally:
         deployment.stop()
-        redis.close()
-        postgres.close()
+        try:
+            redis.close()
+        finally:
+            postgres.close()
     print(
         json.dumps(
             {

@@ -43,8 +43,10 @@ def servers() -> Iterator[SimpleNamespace]:
         redis.start()
         yield SimpleNamespace(postgres=postgres, redis=redis)
     finally:
-        redis.close()
-        postgres.close()
+        try:
+            redis.close()
+        finally:
+            postgres.close()  # even when stopping Redis failed: never leave a server behind
 
 
 @pytest.fixture(scope="module")

@@ -144,5 +144,7 @@ class LocalRedis:
         self.start()
 
     def close(self) -> None:
-        self.stop(signal.SIGKILL)
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.stop(signal.SIGKILL)
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
