@@ -1,7 +1,7 @@
 #!/bin/sh
 # The image's entry point: one image, one role per container (docs/deploy.md).
 #   web [ARGS]        migrate (unless ECSPORTAL_MIGRATE_ON_START=false), then daphne on $PORT
-#   runner            the run worker: manage.py runworker ecsportal-runs (ECSPORTAL_RUNNER_MODE=worker, Redis)
+#   runner            the runs worker: manage.py runsworker (ECSPORTAL_RUNNER_MODE=worker, Redis); drains on SIGTERM
 #   collector [SECS]  stopped-task history: manage.py collect_stopped_tasks --loop SECS (default 300)
 #   migrate           apply database migrations and exit (a one-off task before a scale-out deploy)
 #   anything else     run as given, e.g. `python manage.py createsuperuser`
@@ -61,7 +61,7 @@ case "$role" in
       "$@" ecsportal.asgi:application
     ;;
   runner)
-    exec python manage.py runworker ecsportal-runs "$@"
+    exec python manage.py runsworker "$@"
     ;;
   collector)
     exec python manage.py collect_stopped_tasks --loop "${1:-300}"

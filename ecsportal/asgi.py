@@ -24,7 +24,7 @@ from ecsportal.accounts.sockets import UnknownPathConsumer  # noqa: E402
 from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
 from ecsportal.limits import BodyLimit, guard_daphne  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
-from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsumer  # noqa: E402
+from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsumer, drain_daphne_on_shutdown  # noqa: E402
 from ecsportal.runs.scheduler import start_run_sweep  # noqa: E402
 from ecsportal.stopped.scheduler import start_periodic_collector  # noqa: E402
 
@@ -34,7 +34,7 @@ httplimits.install()  # under daphne, an overlong address gets 414, not a silent
 # behind it: a path nobody serves is refused cleanly instead of raising (a 500).
 routes = [*websocket_urlpatterns, re_path(r"", UnknownPathConsumer.as_asgi())]
 # LoopCapture records the server's event loop: in-process runs are scheduled on it (daphne
-# has no lifespan event). "channel" serves `manage.py runworker ecsportal-runs`.
+# has no lifespan event). "channel" serves `manage.py runsworker` (and `runworker ecsportal-runs`).
 application = LoopCapture(
     ProtocolTypeRouter(
         {
@@ -48,3 +48,4 @@ guard_daphne()  # under daphne, oversized bodies are refused in Twisted, before 
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
 start_housekeeping()  # approvals left executing by a process that died; off when 0
 start_run_sweep()  # runs whose runner was lost (on start and periodically); off when 0
+drain_daphne_on_shutdown()  # under daphne: on SIGTERM, in-process runs finish (up to a deadline) first

@@ -172,11 +172,20 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "ecsportal.redislayer.RedisChannelLayer",  # channels_redis's, waiting for a connection
             "CONFIG": {
                 # Every consumer waits in a blocking BZPOPMIN of 5 s; redis-py 8 gives each socket a
                 # 5 s read timeout by default, which tears idle sockets down (1011) every 5 s. Longer.
-                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                # A process opens at most max_connections sockets to Redis; past that a publish waits
+                # up to `timeout` seconds for a free one (redis-py's own pool would fail at once).
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "max_connections": env.int("ECSPORTAL_REDIS_MAX_CONNECTIONS", default=100),
+                        "timeout": env.float("ECSPORTAL_REDIS_POOL_WAIT_SECONDS", default=30.0),
+                    }
+                ],
                 "prefix": env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal"),
             },
         }
@@ -312,10 +321,14 @@ ECSPORTAL_BASE_URL = env.str("ECSPORTAL_BASE_URL", default="")
 ECSPORTAL_APPROVAL_SWEEP_SECONDS = env.int("ECSPORTAL_APPROVAL_SWEEP_SECONDS", default=60)
 
 # Runs (commands in containers over ECS Exec).
-# inprocess: the runner is an asyncio task in the web server; worker: `manage.py runworker ecsportal-runs`.
+# inprocess: the runner is an asyncio task in the web server; worker: `manage.py runsworker`.
 ECSPORTAL_RUNNER_MODE = env.str("ECSPORTAL_RUNNER_MODE", default="inprocess")
 if ECSPORTAL_RUNNER_MODE not in ("inprocess", "worker"):
     raise ImproperlyConfigured("ECSPORTAL_RUNNER_MODE must be inprocess or worker.")
+# A process told to stop (SIGTERM) lets the runs it holds finish for this long, then ends them
+# saying why. Keep it a few seconds under the orchestrator's stop timeout (ECS: stopTimeout, 30 s
+# by default; Kubernetes: terminationGracePeriodSeconds, 30 s by default).
+ECSPORTAL_DRAIN_SECONDS = env.float("ECSPORTAL_DRAIN_SECONDS", default=25.0)
 # A run is closed after this many seconds (ECS ends idle sessions after 20 minutes).
 ECSPORTAL_RUN_TIME_LIMIT_SECONDS = env.int("ECSPORTAL_RUN_TIME_LIMIT_SECONDS", default=900)
 # Seconds between the runner's heartbeats and cancel checks.

@@ -1,11 +1,16 @@
-"""A several-process deployment on this machine, for the multi-process test and the scale benchmark.
+"""A several-process deployment on this machine, for the multi-process and fault tests and the benchmarks.
 
 `Deployment.start(...)` creates a PostgreSQL database of its own (on the server DATABASE_URL
-names), starts `manage.py demo --aws-only` (moto, the SSM agent emulator, migrate, the demo
-seed), then as many daphne and `runworker ecsportal-runs` processes as asked, all on that
-database and on Redis under a channel prefix of their own. `stop()` kills every process it
-started (SIGKILL after a short grace) and drops the database, whatever happened before.
-Nothing here imports Django: the processes are black boxes reached over HTTP, WebSocket and SQL.
+names: CI's, or one a fault test started itself, `tests/faults/servers.py`), starts `manage.py
+demo --aws-only` (moto, the SSM agent emulator, migrate, the demo seed), then as many daphne
+and `runsworker` processes as asked, all on that database and on Redis under a channel prefix
+of their own. Each can be stopped as an orchestrator would (`terminate`: SIGTERM, then wait),
+killed (`kill`) and started again under the same name. `stop()` kills every process it started
+(SIGKILL after a short grace) and drops the database, whatever happened before. Nothing here
+imports Django: the processes are black boxes reached over HTTP, WebSocket and SQL.
+
+`debug=False` serves as deployed (DJANGO_DEBUG off, a real secret key, plain HTTP allowed on
+loopback): what the benchmarks measure.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ class Deployment:
         channel_prefix: str,
         settings: dict[str, str] | None = None,
         label: str = "multiprocess",
+        debug: bool = True,
     ) -> Deployment:
         """Create the database and start local AWS; portal processes are started separately."""
         database = f"{urlsplit(database_url).path.lstrip('/') or 'ecsportal'}_{label}_{os.getpid()}"
@@ -99,7 +105,19 @@ class Deployment:
         env.update(
             {
                 "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-                "DJANGO_DEBUG": "true",
+                **(
+                    {"DJANGO_DEBUG": "true"}
+                    if debug
+                    else {
+                        "DJANGO_DEBUG": "false",
+                        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+                        "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+                        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+                        "DJANGO_SSL_REDIRECT": "false",
+                        "DJANGO_SECURE_COOKIES": "false",
+                        "DJANGO_HSTS_SECONDS": "0",
+                    }
+                ),
                 "DATABASE_URL": _with_database(database_url, database),
                 "REDIS_URL": redis_url,
                 "ECSPORTAL_CHANNEL_PREFIX": channel_prefix,
@@ -134,7 +152,11 @@ class Deployment:
         return proc
 
     def _start_aws(self) -> None:
-        proc = self._spawn("aws", [sys.executable, "manage.py", "demo", "--aws-only"])
+        # The demo (users with known passwords) runs only with DEBUG on; the portal's processes
+        # may serve with it off, on the same keys.
+        proc = self._spawn(
+            "aws", [sys.executable, "manage.py", "demo", "--aws-only"], {**self.env, "DJANGO_DEBUG": "true"}
+        )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             text = self.logs["aws"].read_text(errors="replace")
@@ -162,7 +184,26 @@ class Deployment:
         return port
 
     def start_worker(self, name: str, **env: str) -> subprocess.Popen:
-        return self._spawn(name, [sys.executable, "manage.py", "runworker", "ecsportal-runs"], {**self.env, **env})
+        """A `manage.py runsworker` process; `env` overrides this deployment's environment."""
+        return self._spawn(name, [sys.executable, "manage.py", "runsworker"], {**self.env, **env})
+
+    def wait_listening(self, name: str, timeout: float = 60) -> None:
+        """Until the worker `name` says it listens for runs."""
+        deadline = time.monotonic() + timeout
+        while "runs worker: listening" not in self.logs[name].read_text(errors="replace"):
+            if self.procs[name].poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} is not listening:\n{self.log_tail(name)}")
+            time.sleep(0.1)
+
+    def terminate(self, name: str, timeout: float = 60) -> int:
+        """SIGTERM, as an orchestrator stops a process, and wait for it to exit: its return code."""
+        proc = self.procs[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+        return proc.wait(timeout)
+
+    def alive(self, name: str) -> bool:
+        return self.procs[name].poll() is None
 
     def stop_process(self, name: str) -> None:
         """End one portal process (SIGTERM, then SIGKILL) and forget its port."""
@@ -327,6 +368,7 @@ class Watched:
     replayed: bool = False
     statuses: list[dict] = field(default_factory=list)
     reconnects: int = 0
+    failures: list[str] = field(default_factory=list)  # why each reconnect was needed
     first_at: float | None = None  # time.time() of the first output byte
     finished_at: float | None = None  # time.time() of the status that said finished
 
@@ -348,6 +390,7 @@ async def watch(
     timeout: float = 60,
     until=None,  # noqa: ANN001
     on_output=None,  # noqa: ANN001
+    read_nothing_for: float = 0,
 ) -> Watched:
     """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
 
@@ -355,7 +398,10 @@ async def watch(
     the run page (run-terminal.js), a socket that fails is opened again from the last seq
     received after 1 s, doubling to 30 s; `reconnects` counts those. That includes an HTTP 403
     before the handshake: daphne answers so when the application has not accepted within its
-    handshake timeout, and a browser sees it as 1006, like a network failure."""
+    handshake timeout, and a browser sees it as 1006, like a network failure.
+
+    `read_nothing_for`: a stalled viewer (a frozen tab): once connected, read nothing for that
+    many seconds (the client buffers one frame, then TCP holds the server back), then go on."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosedError, InvalidMessage, InvalidStatus
 
@@ -370,16 +416,21 @@ async def watch(
                 origin=origin,
                 additional_headers={"Cookie": cookie},
                 max_size=2**24,
+                max_queue=1 if read_nothing_for else 16,
                 open_timeout=30,
                 proxy=None,
             ) as socket_:
                 watched.replayed = False
+                if read_nothing_for:
+                    await asyncio.sleep(read_nothing_for)
+                    read_nothing_for = 0
                 if await _read(socket_, watched, run_pk, deadline, timeout, until, on_output):
                     return watched
         except (InvalidMessage, InvalidStatus, ConnectionClosedError, OSError, TimeoutError) as exc:
             if loop.time() + delay >= deadline:
                 raise WatchTimeout(f"run {run_pk}: the socket kept failing ({exc!r})") from exc
             watched.reconnects += 1
+            watched.failures.append(f"{type(exc).__name__}: {exc}")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
 

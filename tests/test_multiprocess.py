@@ -1,7 +1,7 @@
 """The scale-out configuration, for real: two daphne processes and one runs worker on PostgreSQL and Redis.
 
 As subprocesses: `manage.py demo --aws-only` (moto, the SSM agent emulator, migrate and the
-demo seed), daphne A, daphne B and `manage.py runworker ecsportal-runs`, all in worker mode on
+demo seed), daphne A, daphne B and `manage.py runsworker`, all in worker mode on
 one PostgreSQL database and one Redis channel prefix. The database is one of the test's own,
 created on the server DATABASE_URL names (pytest-django's `test_<name>` lives inside this
 test process's transactions and connections, which the subprocesses could not share) and

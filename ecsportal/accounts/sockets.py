@@ -7,6 +7,7 @@ well-known hole: live sockets surviving a logout).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -17,6 +18,8 @@ from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
 
 from ecsportal.accounts.socket_budget import socket_give_back, socket_take
+
+logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -55,8 +58,14 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
             await self.accept()
             await self.close(code=CLOSE_TOO_MANY_SOCKETS)
             return
-        for group in [user_group(user.pk), *groups]:
-            await self.join(group)
+        try:
+            for group in [user_group(user.pk), *groups]:
+                await self.join(group)
+        except Exception as exc:  # the channel layer is unreachable (Redis restarting): refuse, never a 500
+            logger.warning("socket %s refused for now: the channel layer failed (%s)", self.scope.get("path"), exc)
+            await self._give_back_place()
+            await self.close()  # before accept: the handshake is refused and the page tries again
+            return
         await self.accept()
         await self.on_open()
 
@@ -72,7 +81,11 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception as exc:  # Redis gone: the membership expires with the group anyway
+                logger.info("leaving %s failed: %s", group, exc)
+                break
         await self._give_back_place()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:

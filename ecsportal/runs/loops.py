@@ -121,7 +121,31 @@ def notify_cancel(run_pk: int) -> None:
     event.set()  # on a loop already (a runs worker's consumer): the runners' loop
 
 
-# -- publishing from sync code ------------------------------------------------------------------
+# -- publishing -----------------------------------------------------------------------------------
+
+_publishing: set[Any] = set()  # publishes handed to the server loop from other threads, not yet done
+
+# A publish that fails (Redis restarting) is tried again for about this long, then given up:
+# what it carried is in the database already, and viewers that reconnect or ask read it there.
+PUBLISH_RETRIES = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+async def publish(group: str, message: dict[str, Any]) -> bool:
+    """`group_send` that outlasts a short Redis outage and never raises: False when given up."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    for wait in (*PUBLISH_RETRIES, None):
+        try:
+            await layer.group_send(group, message)
+            return True
+        except Exception as exc:
+            if wait is None:
+                logger.warning("publishing to %s failed, given up (the database has it): %s", group, exc)
+                return False
+            logger.info("publishing to %s failed (%s); again in %g s", group, exc, wait)
+            await asyncio.sleep(wait)
+    return False
 
 
 def group_send_from_sync(group: str, message: dict[str, Any]) -> None:
@@ -137,13 +161,23 @@ def group_send_from_sync(group: str, message: dict[str, Any]) -> None:
             return
         # Not waited for: the caller may be the one thread Django's database calls share,
         # which the loop's own tasks are queued behind. Order on the loop is kept (FIFO).
+        # A stopping process waits for these before its loop ends (`published`).
         future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+        _publishing.add(future)
         future.add_done_callback(_log_failure)
         return
-    async_to_sync(layer.group_send)(group, message)
+    async_to_sync(publish)(group, message)
+
+
+async def published(timeout: float = 10) -> None:
+    """Wait for the publishes handed to this loop from other threads (the runs' last statuses)."""
+    waiting = [asyncio.wrap_future(future) for future in list(_publishing) if not future.done()]
+    if waiting:
+        await asyncio.wait(waiting, timeout=timeout)
 
 
 def _log_failure(future: Any) -> None:
+    _publishing.discard(future)
     if not future.cancelled() and future.exception() is not None:
         logger.warning("publishing a run's status failed: %s", future.exception())
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
+from django.db.models.functions import Length
 from django.http import Http404
 
 from ecsportal.accounts.crypto import decrypt
@@ -126,6 +127,12 @@ def run_transcript_bytes(*, run: Run) -> bytes:
     return b"".join(
         bytes(data) for data in RunChunk.objects.filter(run=run).order_by("seq").values_list("data", flat=True)
     )
+
+
+def run_stored_bytes(*, run_pk: int) -> int:
+    """The size of the run's stored transcript (its RunChunk rows): the true `bytes_out` of a
+    run whose runner is gone, whose last heartbeat may be a round behind."""
+    return RunChunk.objects.filter(run_id=run_pk).aggregate(total=Sum(Length("data")))["total"] or 0
 
 
 def run_real_command(*, run: Run) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
@@ -66,3 +68,33 @@ async def test_logged_in_user_connects_and_logout_closes_the_socket():
 
     closed = await communicator.receive_output(timeout=3)
     assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
+
+
+class _LayerWithRedisDown:
+    """A channel layer whose every call fails, as channels_redis's does while Redis restarts."""
+
+    def __init__(self, **kwargs: object) -> None:
+        pass
+
+    async def new_channel(self, prefix: str = "specific") -> str:
+        return f"{prefix}.down!1"
+
+    async def group_add(self, group: str, channel: str) -> None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    group_discard = group_add
+
+    async def receive(self, channel: str) -> dict:
+        await asyncio.Event().wait()  # nothing ever comes
+        return {}
+
+
+async def test_a_socket_opened_while_the_channel_layer_is_down_is_refused_not_a_server_error(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": f"{__name__}._LayerWithRedisDown"}}
+    _, cookie = await _logged_in_client("carol")
+    communicator = _communicator(cookie)
+
+    connected, _ = await communicator.connect()  # an exception here would be daphne's HTTP 500
+
+    assert not connected  # refused before the handshake: the page tries again
+    await communicator.disconnect()

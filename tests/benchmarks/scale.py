@@ -1,15 +1,20 @@
 """Scale-out under load: many concurrent runs, each watched from the other web process.
 
-Not a test: ``python tests/benchmarks/scale.py`` from the repository root, with PostgreSQL and
-Redis (DATABASE_URL=postgres://…, REDIS_URL=redis://…; a database of its own is created on that
-server and dropped afterwards, and the channel prefix is ECSPORTAL_CHANNEL_PREFIX + "-bench").
+Not a test: ``python tests/benchmarks/scale.py`` from the repository root. With
+DATABASE_URL=postgres://… and REDIS_URL=redis://… it uses those servers (a database of its own
+is created on that server and dropped afterwards, and the channel prefix is
+ECSPORTAL_CHANNEL_PREFIX + "-bench"); without them it starts a PostgreSQL and a Redis of its
+own (`tests/faults/servers.py`). Every portal process serves as deployed, DEBUG off.
+
+``--rounds 200x1,500x0.2`` (the default) measures 200 runs of 1 MB, then 500 runs of 0.2 MB;
+``--modes multi`` leaves out the one-process mode.
 
 Three measurements in one run, on the same local AWS (moto) and SSM agent emulator, which
 `manage.py demo --aws-only` serves in a process of its own:
 
 - **direct**: every stream read straight from the emulator with `SsmClient` (no portal), the
   baseline the portal's figures are compared with;
-- **multi**: 2 daphne processes and 2 `runworker ecsportal-runs` processes (worker mode, Redis,
+- **multi**: 2 daphne processes and 2 `runsworker` processes (worker mode, Redis,
   PostgreSQL); run i is started through one daphne process (the run form, as the operator)
   and watched over WebSocket from the other one;
 - **single**: everything in one process: one daphne, the in-process runner, the in-memory
@@ -32,7 +37,9 @@ the last seq received (counted as reconnects); what was missed meanwhile comes f
 database, so it is not lost, but its lines are not counted as live.
 
 The helpers for latency (`LineClock`, `percentile`, `direct_run`) are the relay benchmark's.
-The last line of output is one JSON object.
+The last line of output is one JSON object: per round and mode `failed_runs`, `bytes_lost`,
+`viewers_saw_end` (of `viewers`), `p99_ms_multi` (added p99 in the multi mode), and the totals
+`failed_runs` and `bytes_lost` over every round.
 """
 
 from __future__ import annotations
@@ -85,6 +92,8 @@ class Tally:
         self.finished: list[float] = []
         self.seconds = 0.0
         self.reconnects = 0
+        self.viewers = 0
+        self.saw_end = 0  # viewers whose socket said the run had finished
 
     def clock(self) -> LineClock:
         clock = LineClock()
@@ -149,6 +158,7 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
         starter, viewer = pairs[i % len(pairs)]
         pk = await loop.run_in_executor(pool, post, starter)
         clock = tally.clock()
+        tally.viewers += 1
         try:
             watched = await watch(
                 deployment.ws(viewer),
@@ -163,6 +173,7 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
             received[pk] = (0, "")
             return
         status = watched.last_status
+        tally.saw_end += bool(status.get("finished"))
         received[pk] = (len(watched.data), status.get("status", ""))
         if status.get("status") != "succeeded":
             tally.failed.append(f"run {pk}: {status.get('status')}: {status.get('end_reason')}")
@@ -205,24 +216,86 @@ def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
         "p99_ms": _ms(p99),
         "p99_added_ms": _ms(p99 - direct_p99),
         "lines_live": len(tally.latencies),
-        "failed": len(tally.failed),
+        "failed_runs": len(tally.failed),
+        "viewers": tally.viewers,
+        "viewers_saw_end": tally.saw_end,
         "reconnects": tally.reconnects,
     }
 
 
+def parse_rounds(text: str) -> list[tuple[int, float]]:
+    """ "200x1,500x0.2" → [(200, 1.0), (500, 0.2)]: runs × MB each."""
+    rounds = []
+    for part in text.split(","):
+        runs, mb = part.lower().split("x")
+        rounds.append((int(runs), float(mb)))
+    return rounds
+
+
+def servers() -> tuple[str, str, list]:
+    """DATABASE_URL and REDIS_URL when set, else a PostgreSQL and a Redis of the benchmark's own."""
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if database_url.startswith(("postgres://", "postgresql://")) and redis_url.startswith("redis"):
+        return database_url, redis_url, []
+    from tests.faults.servers import LocalPostgres, LocalRedis
+
+    postgres, redis = LocalPostgres(), LocalRedis()
+    postgres.start()
+    redis.start()
+    return postgres.url, redis.url, [postgres, redis]
+
+
+def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]) -> dict[str, object]:
+    print(f"{args.runs} runs × {args.units * UNIT:,} bytes over {args.seconds:g} s each", flush=True)
+    direct = asyncio.run(
+        direct_phase(
+            deployment.env["ECSPORTAL_LOCAL_EXEC_EMULATOR"],
+            deployment.env["ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY"],
+            args.runs,
+            args.units,
+            args.seconds,
+        )
+    )
+    direct_p99 = percentile(direct.latencies, 99)
+    print("direct:", json.dumps(summary("direct", direct, direct_p99)), flush=True)
+    result: dict[str, object] = {"runs": args.runs, "mb": args.mb}
+    if "multi" in modes:
+        for name in ("daphne-a", "daphne-b"):
+            deployment.start_daphne(name)
+        for name in ("runsworker-1", "runsworker-2"):
+            deployment.start_worker(name)
+        deployment.wait_ready()
+        multi = asyncio.run(portal_phase(deployment, [("daphne-a", "daphne-b"), ("daphne-b", "daphne-a")], args))
+        result["multi"] = summary("multi", multi, direct_p99)
+        result["p99_ms_multi"] = result["multi"]["p99_added_ms"]
+        print("multi:", json.dumps(result["multi"]), flush=True)
+        for problem in multi.failed[:5]:
+            print("  ", problem, flush=True)
+        for name in ("daphne-a", "daphne-b", "runsworker-1", "runsworker-2"):
+            deployment.stop_process(name)
+    if "single" in modes:
+        deployment.start_daphne("single", REDIS_URL="", ECSPORTAL_RUNNER_MODE="inprocess")
+        deployment.wait_ready()
+        single = asyncio.run(portal_phase(deployment, [("single", "single")], args))
+        result["single"] = summary("single", single, direct_p99)
+        result["p99_ms_single"] = result["single"]["p99_added_ms"]
+        print("single:", json.dumps(result["single"]), flush=True)
+        for problem in single.failed[:5]:
+            print("  ", problem, flush=True)
+        deployment.stop_process("single")
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--mb", type=float, default=1.0, help="output per run (MB)")
+    parser.add_argument("--rounds", default="200x1,500x0.2", help="runs × MB per run, comma-separated")
+    parser.add_argument("--modes", default="multi,single", help="multi, single or both")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each run takes to print it")
     parser.add_argument("--setup", type=float, default=0.0, help="seconds to start every run (default: by count)")
     args = parser.parse_args()
-    args.units = max(1, int(args.mb * 1_000_000 / UNIT))
-    args.setup = args.setup or 10 + args.runs * 0.15
-    database_url = os.environ.get("DATABASE_URL", "")
-    redis_url = os.environ.get("REDIS_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")) or not redis_url.startswith("redis"):
-        sys.exit("Set DATABASE_URL=postgres://… and REDIS_URL=redis://… (the benchmark measures the scale-out setup).")
+    modes = args.modes.split(",")
+    database_url, redis_url, own = servers()
     deployment = Deployment.start(
         workdir=Path(tempfile.mkdtemp(prefix="scale-bench-")),
         database_url=database_url,
@@ -230,55 +303,32 @@ def main() -> None:
         channel_prefix=os.environ.get("ECSPORTAL_CHANNEL_PREFIX", "ecsportal") + "-bench",
         settings={"ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0", "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "60"},
         label="scalebench",
+        debug=False,
     )
+    results = []
+    setup = args.setup
     try:
-        print(f"{args.runs} runs × {args.units * UNIT:,} bytes over {args.seconds:g} s each", flush=True)
-        direct = asyncio.run(
-            direct_phase(
-                deployment.env["ECSPORTAL_LOCAL_EXEC_EMULATOR"],
-                deployment.env["ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY"],
-                args.runs,
-                args.units,
-                args.seconds,
-            )
-        )
-        direct_p99 = percentile(direct.latencies, 99)
-        print("direct:", json.dumps(summary("direct", direct, direct_p99)), flush=True)
-
-        for name in ("daphne-a", "daphne-b"):
-            deployment.start_daphne(name)
-        for name in ("runworker-1", "runworker-2"):
-            deployment.start_worker(name)
-        deployment.wait_ready()
-        multi = asyncio.run(portal_phase(deployment, [("daphne-a", "daphne-b"), ("daphne-b", "daphne-a")], args))
-        multi_summary = summary("multi", multi, direct_p99)
-        print("multi:", json.dumps(multi_summary), flush=True)
-        for problem in multi.failed[:5]:
-            print("  ", problem, flush=True)
-        for name in ("daphne-a", "daphne-b", "runworker-1", "runworker-2"):
-            deployment.stop_process(name)
-
-        deployment.start_daphne("single", REDIS_URL="", ECSPORTAL_RUNNER_MODE="inprocess")
-        deployment.wait_ready()
-        single = asyncio.run(portal_phase(deployment, [("single", "single")], args))
-        single_summary = summary("single", single, direct_p99)
-        print("single:", json.dumps(single_summary), flush=True)
-        for problem in single.failed[:5]:
-            print("  ", problem, flush=True)
+        for runs, mb in parse_rounds(args.rounds):
+            args.runs, args.mb = runs, mb
+            args.units = max(1, int(mb * 1_000_000 / UNIT))
+            args.setup = setup or 10 + runs * 0.15
+            results.append(one_round(deployment, args, modes))
     except BaseException:
         print(deployment.logs_tail(), file=sys.stderr)
         raise
     finally:
         deployment.stop()
+        for server in own:
+            server.close()
+    summaries = [r[m] for r in results for m in modes if m in r]
     print(
         json.dumps(
             {
-                "runs": args.runs,
-                "bytes_lost": multi.lost + single.lost,
-                "p99_ms_multi": multi_summary["p99_added_ms"],
-                "p99_ms_single": single_summary["p99_added_ms"],
-                "seconds_multi": multi_summary["seconds"],
-                "seconds_single": single_summary["seconds"],
+                "rounds": results,
+                "failed_runs": sum(s["failed_runs"] for s in summaries),
+                "bytes_lost": sum(s["bytes_lost"] for s in summaries),
+                "viewers_without_end": sum(s["viewers"] - s["viewers_saw_end"] for s in summaries),
+                "p99_ms_multi": max((r["p99_ms_multi"] or 0 for r in results if "p99_ms_multi" in r), default=None),
             }
         )
     )
