@@ -122,24 +122,42 @@
     if (el.id) { return "#" + esc(el.id); }
     var key = el.getAttribute("data-focus-key");
     if (key) { return '[data-focus-key="' + esc(key) + '"]'; }
+    if (el.hasAttribute("data-focus-target")) { return "[data-focus-target]"; } // where a swap put focus: there again
     var rel = el.tagName === "A" && el.getAttribute("rel");
     if (rel === "next" || rel === "prev") { return 'a[rel="' + rel + '"]'; }
     if (el.tagName === "A" && el.getAttribute("href")) { return 'a[href="' + esc(el.getAttribute("href")) + '"]'; }
     if (el.tagName === "BUTTON" && el.name) { return 'button[name="' + esc(el.name) + '"][value="' + esc(el.value) + '"]'; }
     return null;
   }
+  // A request a person caused (a click, a key, a submit: a trusted event), not a timer or a
+  // live-update event.
+  function byPerson(detail) {
+    var cause = detail.requestConfig && detail.requestConfig.triggeringEvent;
+    return !!(cause && cause.isTrusted);
+  }
+  function targetKey(target) { return target ? target.id || target : null; }
+  // A person's request from inside the region it will replace, until its answer is swapped in:
+  // a live refresh of the same region may land first and take focus with it.
+  var personal = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    if (!byPerson(event.detail) || !target || !active || !(target === active || target.contains(active))) { return; }
+    personal = { xhr: event.detail.xhr, target: targetKey(target), selector: focusSelector(active) };
+  });
   var focusBefore = null;
   document.addEventListener("htmx:beforeSwap", function (event) {
     var active = document.activeElement;
     var target = event.detail.target;
     var inside = !!(active && target && (target === active || target.contains(active)));
-    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
-    var quiet = elt && elt.closest && elt.closest("[hx-indicator]");
+    var mine = !!(personal && personal.xhr === event.detail.xhr);
+    var lostEarlier = mine && !inside && (!active || active === document.body) && personal.target === targetKey(target);
     focusBefore = {
-      selector: inside ? focusSelector(active) : null,
-      inside: inside,
-      byPerson: !(quiet && quiet.getAttribute("hx-indicator") === "#quiet-indicator"),
+      selector: inside ? focusSelector(active) : lostEarlier ? personal.selector : null,
+      inside: inside || lostEarlier,
+      byPerson: byPerson(event.detail),
     };
+    if (mine) { personal = null; }
   });
   function focusQuietly(el) {
     if (!el) { return false; }
@@ -147,7 +165,10 @@
     el.focus({ preventScroll: true });
     return document.activeElement === el;
   }
-  document.addEventListener("htmx:afterSettle", function (event) {
+  // On afterSwap, not afterSettle: swaps of several requests can come before the first settles
+  // (a live refresh racing the person's own request), and each must be paired with its own
+  // beforeSwap.
+  document.addEventListener("htmx:afterSwap", function (event) {
     var before = focusBefore;
     focusBefore = null;
     var active = document.activeElement;
@@ -196,17 +217,18 @@
   // refused form does not reload with focus on <body>. Only after a submission: on a page that
   // came back from a POST (its form holds errors), or after an htmx form request.
   function focusFirstError(root) {
-    var field = root.querySelector("form [aria-invalid='true']:not([type=hidden]), form .is-invalid");
+    var field = root.querySelector("form [aria-invalid='true']:not([type=hidden]), form .is-invalid, form .invalid-feedback[data-focus-target]");
     if (field && focusQuietly(field)) { field.scrollIntoView({ block: "center" }); return; }
     var message = root.querySelector("form .alert-danger, form .invalid-feedback");
     if (message) { focusQuietly(message); message.scrollIntoView({ block: "center" }); }
   }
   document.addEventListener("DOMContentLoaded", function () {
     announce(document, true);
-    if (document.querySelector("form [aria-invalid='true'], form .is-invalid, form .alert-danger")) { focusFirstError(document); }
+    var autofocus = document.querySelector("[autofocus]");
+    if (!autofocus && document.querySelector("form [aria-invalid='true'], form .is-invalid, form .alert-danger")) { focusFirstError(document); }
   });
   document.addEventListener("htmx:load", function (event) { announce(event.target, false); });
-  document.addEventListener("htmx:afterSettle", function (event) {
+  document.addEventListener("htmx:afterSwap", function (event) {
     var config = event.detail.requestConfig || {};
     if (config.verb && config.verb !== "get" && event.detail.target) {
       var root = document.contains(event.detail.target) ? event.detail.target.parentNode || document : document;
