@@ -226,3 +226,23 @@ def _contrast(one: str, other: str) -> float:
 
     high, low = sorted((luminance(one), luminance(other)), reverse=True)
     return (high + 0.05) / (low + 0.05)
+
+
+def test_the_chart_table_holds_every_bar_the_chart_draws():
+    from datetime import UTC, datetime
+
+    from ecsportal.stopped.chart import chart_build
+
+    now = datetime(2026, 12, 6, 12, 30, tzinfo=UTC)
+    hour = int(now.timestamp() // 3600)
+    counts = {
+        (hour, "out-of-memory"): 3,
+        (hour - 1, "out-of-memory"): 1,
+        (hour - 1, "deployment"): 2,
+        (hour - 30, "exit-1"): 5,
+    }
+    chart = chart_build(window="24h", counts=counts, now=now)
+    assert [c.id for c, _ in chart.legend] == ["out-of-memory", "deployment"]  # the 30-hour-old one is outside
+    assert [(r.counts, r.total) for r in chart.rows] == [((1, 2), 3), ((3, 0), 3)]
+    assert sum(r.total for r in chart.rows) == chart.total == 6
+    assert chart.rows[-1].span.startswith("Sun 06 Dec 12:00")
