@@ -251,14 +251,15 @@
 
   // Keyboard: xterm's input textarea takes Tab (a shell completes with it), so focus would be
   // trapped in the terminal (WCAG 2.1.2). Esc then Tab (or Shift+Tab) always moves focus on, as
-  // in editors with a terminal; this terminal is read-only, so a plain Tab leaves too. The page
-  // says so next to the terminal (#run-keys), and the textarea is described by that hint.
+  // in editors with a terminal. A plain Tab leaves too, unless the box says Tab is input
+  // (data-tab-is-input: a terminal that sends keys to a shell); run pages are read-only. The
+  // page says so next to the terminal (#run-keys), and the textarea is described by that hint.
   RunView.prototype.wireKeyboard = function () {
     var escaped = false;
-    var readOnly = true;
+    var tabIsInput = this.box.hasAttribute("data-tab-is-input");
     this.term.attachCustomKeyEventHandler(function (event) {
       if (event.type !== "keydown") { return true; }
-      if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey && (readOnly || escaped)) {
+      if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey && (!tabIsInput || escaped)) {
         escaped = false;
         return false; // not for xterm: the browser moves focus
       }
