@@ -255,10 +255,11 @@
   // (data-tab-is-input: a terminal that sends keys to a shell); run pages are read-only. The
   // page says so next to the terminal (#run-keys), and the textarea is described by that hint.
   RunView.prototype.wireKeyboard = function () {
+    var box = this.box;
     var escaped = false;
-    var tabIsInput = this.box.hasAttribute("data-tab-is-input");
     this.term.attachCustomKeyEventHandler(function (event) {
       if (event.type !== "keydown") { return true; }
+      var tabIsInput = box.hasAttribute("data-tab-is-input");
       if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey && (!tabIsInput || escaped)) {
         escaped = false;
         return false; // not for xterm: the browser moves focus
