@@ -201,11 +201,12 @@ def browser() -> Iterator[object]:
 
 @pytest.fixture
 def page_as(browser, demo_server):  # noqa: ANN001, ANN201
-    """`page_as("viewer")` → a Playwright page in a fresh context, logged in to the demo."""
+    """`page_as("viewer")` → a Playwright page in a fresh context, logged in to the demo
+    (`width=` for a narrower window)."""
     contexts = []
 
-    def _page_as(username: str, password: str = "demo"):  # noqa: ANN202
-        context = browser.new_context(viewport={"width": 1400, "height": 900})
+    def _page_as(username: str, password: str = "demo", *, width: int = 1400):  # noqa: ANN202
+        context = browser.new_context(viewport={"width": width, "height": 900})
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15000)

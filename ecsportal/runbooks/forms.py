@@ -12,6 +12,7 @@ from ecsportal.runbooks.rendering import (
     NAME_RE,
     Kind,
     OptionSpec,
+    PatternRefused,
     ValueRefused,
     check_template,
     clean_value,
@@ -138,6 +139,8 @@ class RunbookOptionForm(_Styled, forms.ModelForm):
         if data.get("default") and not self.errors:
             try:
                 clean_value(_spec(data), data["default"])
+            except PatternRefused:
+                self.add_error("default", "The default does not match the pattern.")
             except ValueRefused as exc:
                 self.add_error("default", f"The default does not fit the option: {exc}")
         return data
@@ -249,10 +252,15 @@ class RunbookRunForm(_Styled, forms.Form):
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         values: dict[str, object] = {}
-        for spec in self.specs:
+        for option, spec in zip(self.options, self.specs, strict=True):
             raw = data.get(_OPT + spec.name) if spec.kind == Kind.BOOLEAN else self.data.get(_OPT + spec.name)
             try:
                 values[spec.name] = clean_value(spec, raw)
+            except PatternRefused as exc:
+                where = (
+                    "the hint below says what it takes" if option.help_text else "ask the runbook's owner what it takes"
+                )
+                self.add_error(_OPT + spec.name, f"{exc} Check the value; {where}.")
             except ValueRefused as exc:
                 self.add_error(_OPT + spec.name, str(exc))
         data["values"] = values

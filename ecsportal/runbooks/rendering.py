@@ -79,6 +79,12 @@ class ValueRefused(ValueError):
     """A value does not fit its option; the message says what would."""
 
 
+class PatternRefused(ValueRefused):
+    """A text value does not match its option's pattern. The message names the option, not the
+    regular expression: operators read it (and screen readers spell it out), and a regex says
+    little to either; the option's hint is where its form is explained in words."""
+
+
 @dataclass(frozen=True)
 class Parsed:
     parts: tuple[str | tuple[str], ...]  # literal text, or (placeholder name,)
@@ -225,7 +231,7 @@ def clean_value(option: OptionSpec, raw: object) -> str | bool | int | None:
             raise ValueRefused("Pick one of: " + ", ".join(option.choices) + ".")
         return value
     if option.pattern and not re.fullmatch(option.pattern, value):
-        raise ValueRefused(f"Must match the pattern {option.pattern}.")
+        raise PatternRefused(f"Not in the form “{option.title}” accepts.")
     return value
 
 

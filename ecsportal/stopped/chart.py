@@ -27,6 +27,15 @@ class Rect:
 
 
 @dataclass(frozen=True)
+class Row:
+    """One bar as a row of the chart's table alternative: counts in the legend's order."""
+
+    span: str
+    counts: tuple[int, ...]
+    total: int
+
+
+@dataclass(frozen=True)
 class Tick:
     position: float
     label: str
@@ -40,6 +49,7 @@ class Chart:
     x_ticks: list[Tick] = field(default_factory=list)
     y_ticks: list[Tick] = field(default_factory=list)
     legend: list[tuple[categories.Category, int]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)  # the bars that are not empty, for people who cannot see them
     width: int = WIDTH
     height: int = HEIGHT
     plot_left: int = LEFT
@@ -79,6 +89,8 @@ def chart_build(*, window: str, counts: dict[tuple[int, str], int], now: datetim
     for index, bucket in enumerate(buckets):
         start = datetime.fromtimestamp((first_bucket + index * per_bar) * 3600, tz=UTC)
         span = f"{start:%a %d %b %H:%M}–{start + timedelta(hours=per_bar):%H:%M} UTC"
+        if bucket:
+            chart.rows.append(Row(span, tuple(bucket.get(c, 0) for c in order), sum(bucket.values())))
         x = LEFT + index * slot + (slot - bar_w) / 2
         y = float(chart.plot_bottom)
         for category_id in order:

@@ -150,4 +150,140 @@
       refreshing.delete(event.detail.xhr);
     }
   });
+
+  // --- Focus across swaps. A swap that replaces the focused element drops focus to <body>:
+  // a keyboard user starts again from the top, and a periodic refresh would do it to someone
+  // who did nothing. Before the swap, remember how to find the focused element again (its id,
+  // data-focus-key, a link's href, a button's name and value); after it, if focus was lost,
+  // focus the same thing in the new content. If it is gone and the person caused the swap,
+  // focus the new content's [data-focus-target] (or its first heading), never the page's top.
+  // A background swap that did not take focus never moves it.
+  function focusSelector(el) {
+    if (!el || el === document.body || el === document.documentElement || !el.getAttribute) { return null; }
+    var esc = window.CSS && window.CSS.escape ? window.CSS.escape : function (v) { return String(v).replace(/["\\]/g, "\\$&"); };
+    if (el.id) { return "#" + esc(el.id); }
+    var key = el.getAttribute("data-focus-key");
+    if (key) { return '[data-focus-key="' + esc(key) + '"]'; }
+    if (el.hasAttribute("data-focus-target")) { return "[data-focus-target]"; } // where a swap put focus: there again
+    var rel = el.tagName === "A" && el.getAttribute("rel");
+    if (rel === "next" || rel === "prev") { return 'a[rel="' + rel + '"]'; }
+    if (el.tagName === "A" && el.getAttribute("href")) { return 'a[href="' + esc(el.getAttribute("href")) + '"]'; }
+    if (el.tagName === "BUTTON" && el.name) { return 'button[name="' + esc(el.name) + '"][value="' + esc(el.value) + '"]'; }
+    return null;
+  }
+  // A request a person caused (a click, a key, a submit: a trusted event), not a timer or a
+  // live-update event.
+  function byPerson(detail) {
+    var cause = detail.requestConfig && detail.requestConfig.triggeringEvent;
+    return !!(cause && cause.isTrusted);
+  }
+  function targetKey(target) { return target ? target.id || target : null; }
+  // A person's request from inside the region it will replace, until its answer is swapped in:
+  // a live refresh of the same region may land first and take focus with it.
+  var personal = null;
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    if (!byPerson(event.detail) || !target || !active || !(target === active || target.contains(active))) { return; }
+    personal = { xhr: event.detail.xhr, target: targetKey(target), selector: focusSelector(active) };
+  });
+  var focusBefore = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    var inside = !!(active && target && (target === active || target.contains(active)));
+    var mine = !!(personal && personal.xhr === event.detail.xhr);
+    var lostEarlier = mine && !inside && (!active || active === document.body) && personal.target === targetKey(target);
+    focusBefore = {
+      selector: inside ? focusSelector(active) : lostEarlier ? personal.selector : null,
+      inside: inside || lostEarlier,
+      byPerson: byPerson(event.detail),
+    };
+    if (mine) { personal = null; }
+  });
+  function focusQuietly(el) {
+    if (!el) { return false; }
+    if (!el.matches("a[href], button, input, select, textarea, summary, [tabindex]")) { el.setAttribute("tabindex", "-1"); }
+    el.focus({ preventScroll: true });
+    return document.activeElement === el;
+  }
+  // On afterSwap, not afterSettle: swaps of several requests can come before the first settles
+  // (a live refresh racing the person's own request), and each must be paired with its own
+  // beforeSwap.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var before = focusBefore;
+    focusBefore = null;
+    var active = document.activeElement;
+    if (!before || !before.inside || (active && active !== document.body && document.contains(active))) { return; }
+    if (before.selector) {
+      var within = event.detail.target && document.contains(event.detail.target) ? event.detail.target : document;
+      var same = within.querySelector(before.selector) || document.querySelector(before.selector);
+      if (same && same.offsetParent !== null && focusQuietly(same)) { return; }
+    }
+    if (!before.byPerson) { return; }
+    var target = event.detail.target && document.contains(event.detail.target) ? event.detail.target : document.getElementById("content");
+    if (!target) { return; }
+    var landing = target.querySelector("[data-focus-target]") || target.querySelector("h1, h2") || target;
+    focusQuietly(landing);
+  });
+
+  // --- Announcements. Text in an element that a swap replaces is often never read out, even
+  // with role="status" on it: the region did not exist before the change. Fragments mark what
+  // should be said with data-announce (the text, or the element's own text when empty); each
+  // distinct text is copied into the page's persistent #announcer once. What the page showed
+  // when it loaded is remembered, not announced.
+  var announced = {};
+  var announcer = null;
+  function say(text) {
+    announcer = announcer || document.getElementById("announcer");
+    if (!announcer || !text) { return; }
+    announcer.textContent = "";
+    window.setTimeout(function () { announcer.textContent = text; }, 100);
+  }
+  function announce(root, quietly) {
+    if (!root || !root.querySelectorAll) { return; }
+    var found = Array.prototype.slice.call(root.querySelectorAll("[data-announce]"));
+    if (root.hasAttribute && root.hasAttribute("data-announce")) { found.unshift(root); }
+    found.forEach(function (el) {
+      var text = (el.getAttribute("data-announce") || el.textContent || "").replace(/\s+/g, " ").trim();
+      var key = el.getAttribute("data-announce-key") || el.id || text;
+      if (announced[key] === text) { return; }
+      var first = !(key in announced);
+      announced[key] = text;
+      if (!(quietly && first)) { say(text); }
+    });
+  }
+  window.ecsportal.say = say;
+
+  // --- Form errors: focus the first field marked invalid (or the form's error message), so a
+  // refused form does not reload with focus on <body>. Only after a submission: on a page that
+  // came back from a POST (its form holds errors), or after an htmx form request.
+  function focusFirstError(root) {
+    var field = root.querySelector("form [aria-invalid='true']:not([type=hidden]), form .is-invalid, form .invalid-feedback[data-focus-target]");
+    if (field && focusQuietly(field)) { field.scrollIntoView({ block: "center" }); return; }
+    var message = root.querySelector("form .alert-danger, form .invalid-feedback");
+    if (message) { focusQuietly(message); message.scrollIntoView({ block: "center" }); }
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    announce(document, true);
+    var autofocus = document.querySelector("[autofocus]");
+    if (!autofocus && document.querySelector("form [aria-invalid='true'], form .is-invalid, form .alert-danger")) { focusFirstError(document); }
+  });
+  document.addEventListener("htmx:load", function (event) { announce(event.target, false); });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var config = event.detail.requestConfig || {};
+    if (config.verb && config.verb !== "get" && event.detail.target) {
+      var root = document.contains(event.detail.target) ? event.detail.target.parentNode || document : document;
+      if (root.querySelector("form [aria-invalid='true'], form .is-invalid")) { focusFirstError(root); }
+    }
+  });
+
+  // Links drawn as toggle buttons (role="button", aria-pressed) answer Space like buttons do.
+  document.addEventListener("keydown", function (event) {
+    var el = event.target;
+    if (event.key === " " && el && el.tagName === "A" && el.getAttribute("role") === "button") {
+      event.preventDefault();
+      el.click();
+    }
+  });
 })();

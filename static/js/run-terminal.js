@@ -103,6 +103,50 @@
     return (n / 1024 / 1024).toFixed(1) + "\u00a0MB";
   }
 
+  // What screen readers hear of the output. The terminal's rows are drawn for the eye (xterm
+  // hides them from assistive technology); live output is also decoded, stripped of terminal
+  // escapes and written as plain lines into a polite live region (#run-output-live), a few
+  // lines every ANNOUNCE_EVERY ms at most, so a chatty command cannot drown everything else.
+  // Output replayed when the page opens is not read out: the transcript link has all of it.
+  var ANNOUNCE_EVERY = 2000;
+  var ANNOUNCE_LINES = 8; // per round; more are summarised as a count
+  var ANNOUNCE_KEEP = 40; // lines kept in the region
+  var ESCAPES = /\x1b\[[0-?]*[ -\/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[P^_][^\x1b]*\x1b\\|\x1b[ -\/]*[0-~]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+
+  function OutputReader(region) {
+    this.region = region;
+    this.decoder = window.TextDecoder ? new window.TextDecoder("utf-8") : null;
+    this.text = "";
+    this.timer = null;
+  }
+
+  OutputReader.prototype.add = function (bytes) {
+    if (!this.region || !this.decoder) { return; }
+    this.text += this.decoder.decode(bytes, { stream: true });
+    var self = this;
+    if (!this.timer) { this.timer = window.setTimeout(function () { self.flush(false); }, ANNOUNCE_EVERY); }
+  };
+
+  OutputReader.prototype.flush = function (all) {
+    this.timer = null;
+    var text = this.text;
+    var cut = all ? text.length : text.lastIndexOf("\n") + 1; // whole lines; the rest waits
+    this.text = text.slice(cut);
+    if (!cut) { return; }
+    var lines = text.slice(0, cut).split("\n").map(function (line) {
+      var parts = line.replace(ESCAPES, "").split("\r");
+      for (var i = parts.length - 1; i >= 0; i--) { if (parts[i].trim()) { return parts[i]; } }
+      return "";
+    }).filter(function (line) { return line.trim() !== ""; });
+    if (!lines.length) { return; }
+    var shown = lines.slice(0, ANNOUNCE_LINES);
+    if (lines.length > shown.length) { shown.push("… and " + (lines.length - shown.length) + " more lines."); }
+    var chunk = document.createElement("div");
+    chunk.textContent = shown.join("\n"); // text, never markup
+    this.region.appendChild(chunk);
+    while (this.region.childNodes.length > ANNOUNCE_KEEP) { this.region.removeChild(this.region.firstChild); }
+  };
+
   function RunView(box) {
     this.box = box;
     this.cols = parseInt(box.getAttribute("data-cols"), 10) || 120;
@@ -119,6 +163,7 @@
     this.state = { lastSeq: 0, renderedSeq: 0, pending: 0, queue: [], finished: false, replayed: false, done: false, replaying: false };
     this.connection = document.getElementById("run-connection");
     this.replayButton = document.getElementById("run-replay");
+    this.reader = new OutputReader(document.getElementById("run-output-live"));
     window.ecsportalRun = this;
   }
 
@@ -198,6 +243,7 @@
       state.lastSeq = message.seq;
       var bytes = decode(message.data);
       state.queue.push({ seq: message.seq, bytes: bytes });
+      if (state.liveSeen) { this.reader.add(bytes); }
       this.received += bytes.length;
       this.lines += countLineFeeds(bytes);
       this.unacked += bytes.length;
@@ -210,6 +256,7 @@
       this.pump();
     } else if (message.type === "replayed") {
       state.replayed = true;
+      state.liveSeen = true; // output after this arrives as it happens: read it out
     } else if (message.type === "status") {
       this.onStatus(message);
     }
@@ -217,6 +264,7 @@
       var ended = state.lastSeq ? "ended" : "ended · no output";
       this.say(state.finished ? ended : "live", state.finished ? "ended" : "live");
       if (state.finished) {
+        this.reader.flush(true);
         state.done = true; // nothing more will come: no reconnecting
         this.socket.close(1000);
         this.showReplay();
@@ -267,6 +315,8 @@
     var fit = new window.FitAddon.FitAddon();
     this.term.loadAddon(fit);
     this.term.open(this.box);
+    this.attachKeys();
+    this.wireKeyboard();
     // Columns are the run's PTY width (the container formats output for it); rows fill the box.
     var fitRows = function () {
       var dims = fit.proposeDimensions();
@@ -323,9 +373,21 @@
     return lines.join("\n");
   };
 
+  // xterm takes one custom key handler: every key goes through each of ours in turn, and a
+  // handler that answers false keeps the key from xterm (copy, and Tab leaving the terminal).
+  RunView.prototype.attachKeys = function () {
+    var handlers = this.keyHandlers = [];
+    this.term.attachCustomKeyEventHandler(function (event) {
+      for (var i = 0; i < handlers.length; i++) {
+        if (handlers[i](event) === false) { return false; }
+      }
+      return true;
+    });
+  };
+
   RunView.prototype.wireCopy = function () {
     var self = this;
-    this.term.attachCustomKeyEventHandler(function (event) {
+    this.keyHandlers.push(function (event) {
       if (event.type !== "keydown" || !(event.ctrlKey || event.metaKey) || String(event.key).toLowerCase() !== "c") { return true; }
       if (!event.shiftKey && !self.term.hasSelection()) { return true; }
       event.preventDefault();
@@ -334,6 +396,31 @@
     });
     var button = document.getElementById("run-copy");
     if (button) { button.addEventListener("click", function () { self.copy(true); }); }
+  };
+
+  // Keyboard: xterm's input textarea takes Tab (a shell completes with it), so focus would be
+  // trapped in the terminal (WCAG 2.1.2). Esc then Tab (or Shift+Tab) always moves focus on, as
+  // in editors with a terminal. A plain Tab leaves too, unless the box says Tab is input
+  // (data-tab-is-input: a terminal that sends keys to a shell); run pages are read-only. The
+  // page says so next to the terminal (#run-keys), and the textarea is described by that hint.
+  RunView.prototype.wireKeyboard = function () {
+    var box = this.box;
+    var escaped = false;
+    this.keyHandlers.push(function (event) {
+      if (event.type !== "keydown") { return true; }
+      var tabIsInput = box.hasAttribute("data-tab-is-input");
+      if (event.key === "Tab" && !event.ctrlKey && !event.altKey && !event.metaKey && (!tabIsInput || escaped)) {
+        escaped = false;
+        return false; // not for xterm: the browser moves focus
+      }
+      escaped = event.key === "Escape";
+      return true;
+    });
+    var textarea = this.term.textarea;
+    if (textarea && document.getElementById("run-keys")) {
+      textarea.setAttribute("aria-describedby", "run-keys");
+      textarea.setAttribute("aria-label", this.box.getAttribute("aria-label") || "Terminal");
+    }
   };
 
   // Find in output, row by row over the buffer. Not xterm's search addon: it recursed once per

@@ -75,7 +75,7 @@ def test_a_runbook_form_shows_each_refused_value_with_what_was_typed(page_as, de
     page.wait_for_selector("#id_opt_path ~ .invalid-feedback")
     assert page.evaluate("() => window.samePage") is True  # the form was swapped in place (htmx)
 
-    assert "Must match the pattern" in page.locator("#id_opt_path ~ .invalid-feedback").inner_text()
+    assert "Not in the form “Log file” accepts" in page.locator("#id_opt_path ~ .invalid-feedback").inner_text()
     assert "At most 5000" in page.locator("#id_opt_lines ~ .invalid-feedback").inner_text()
     assert page.locator("#id_opt_path").input_value() == "/etc/passwd; id"
     assert page.locator("#pick-container").input_value() == "app"

@@ -39,9 +39,26 @@ def query(filters: object, **changes: object) -> str:
 
 @register.simple_tag
 def sort_header(filters: object, column: str, label: str) -> str:
+    """The column's sort link. data-focus-key lets app.js put focus back on it after the table is
+    swapped (its href changes with the direction); the arrow is drawn, aria-sort on the <th> says it."""
     current = filters.sort  # type: ignore[attr-defined]
     arrow = " ↓" if current == f"-{column}" else " ↑" if current == column else ""
-    return format_html('<a href="?{}" class="sort-link">{}{}</a>', filters.sort_link(column), label, arrow)  # type: ignore[attr-defined]
+    return format_html(
+        '<a href="?{}" class="sort-link" data-focus-key="sort-{}">{}<span aria-hidden="true">{}</span></a>',
+        filters.sort_link(column),  # type: ignore[attr-defined]
+        column,
+        label,
+        arrow,
+    )
+
+
+@register.simple_tag
+def aria_sort(filters: object, column: str) -> str:
+    """` aria-sort="…"` for the <th> of the column the table is sorted by, else nothing."""
+    current = filters.sort  # type: ignore[attr-defined]
+    if current not in (column, f"-{column}"):
+        return ""
+    return format_html(' aria-sort="{}"', "descending" if current.startswith("-") else "ascending")
 
 
 @register.simple_tag
