@@ -187,6 +187,11 @@ if REDIS_URL:
                     }
                 ],
                 "prefix": env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal"),
+                # channels_redis queues all of a process's sockets' messages under one key, 100 by
+                # default: a busy process dropped doorbells and statuses "over capacity". Output
+                # is never lost that way (it is read from the stream or the database), and viewers
+                # ask for a status they missed, but fewer drops mean fewer such gaps.
+                "capacity": env.int("ECSPORTAL_CHANNEL_CAPACITY", default=2000),
             },
         }
     }

@@ -360,6 +360,9 @@ def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:
     return int(found.group(1))
 
 
+ASK_AFTER = 15.0  # seconds of silence before a viewer asks for the status (run-terminal.js: QUIET_MS)
+
+
 @dataclass
 class Watched:
     data: bytearray = field(default_factory=bytearray)
@@ -371,6 +374,7 @@ class Watched:
     failures: list[str] = field(default_factory=list)  # why each reconnect was needed
     first_at: float | None = None  # time.time() of the first output byte
     finished_at: float | None = None  # time.time() of the status that said finished
+    asked: int = 0  # times it asked for the status after hearing nothing for ASK_AFTER seconds
 
     @property
     def last_status(self) -> dict:
@@ -442,9 +446,17 @@ async def _read(socket_, watched: Watched, run_pk: int, deadline: float, timeout
         if remaining <= 0:
             raise WatchTimeout(f"run {run_pk}: still {watched.last_status.get('status')} after {timeout} s")
         try:
-            text = await asyncio.wait_for(socket_.recv(), remaining)
+            text = await asyncio.wait_for(socket_.recv(), min(remaining, ASK_AFTER))
         except TimeoutError:
-            raise WatchTimeout(f"run {run_pk}: still {watched.last_status.get('status')} after {timeout} s") from None
+            if remaining <= ASK_AFTER:
+                raise WatchTimeout(
+                    f"run {run_pk}: still {watched.last_status.get('status')} after {timeout} s"
+                ) from None
+            # As run-terminal.js does: a viewer that has heard nothing for a while asks for the status
+            # (a status message can be dropped on the way, a full channel-layer queue for one).
+            await socket_.send(json.dumps({"type": "status"}))
+            watched.asked += 1
+            continue
         message = json.loads(text)
         if message["type"] == "output":
             chunk = base64.b64decode(message["data"])

@@ -21,14 +21,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
-from django.db.models.functions import Length
+from django.db.models import Q
 from django.utils import timezone
 
 from ecsportal.approvals.models import ApprovalDecision, ApprovalRequest, Decision, Status
 from ecsportal.audit.services import audit_record
 from ecsportal.runs import loops
-from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunChunk, RunStatus
+from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunStatus
+from ecsportal.runs.selectors import run_stored_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -230,11 +230,6 @@ def run_end_for_approval(*, request: ApprovalRequest) -> bool:
 # -- the sweep ------------------------------------------------------------------------------------
 
 
-def stored_bytes(*, run_pk: int) -> int:
-    """The run's output as stored: what its byte count is reconciled to when its runner is lost."""
-    return RunChunk.objects.filter(run_id=run_pk).aggregate(n=Sum(Length("data")))["n"] or 0
-
-
 def runs_end_stale(*, stale_after: float | None = None) -> int:
     """End active runs whose runner stopped writing its heartbeat ("runner lost"), and runs
     whose approval closed without the hook reaching them (a process that died in between).
@@ -257,7 +252,7 @@ def runs_end_stale(*, stale_after: float | None = None) -> int:
             run_pk=run.pk,
             status=RunStatus.ERROR,
             end_reason=reason,
-            bytes_out=stored_bytes(run_pk=run.pk),  # the heartbeat's count may be seconds old
+            bytes_out=run_stored_bytes(run_pk=run.pk),  # the heartbeat's count may be seconds old
             from_statuses=ACTIVE_STATUSES,
             stale_before=cutoff,
         ):

@@ -4,10 +4,7 @@ whole ASGI application, and the Redis ledger against a redis-server this module 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 from channels.db import database_sync_to_async
@@ -19,6 +16,7 @@ from ecsportal.accounts.sockets import CLOSE_TOO_MANY_SOCKETS
 from ecsportal.runs.models import RunStatus
 from tests.cookies import logged_in
 from tests.deployment import free_port
+from tests.faults.servers import running_redis
 from tests.runs.lab import stored_run
 
 
@@ -96,28 +94,10 @@ async def test_no_limit_when_the_setting_is_zero(cast, settings):
 
 
 @pytest.fixture(scope="module")
-def redis_url() -> Iterator[str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while (
-            subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True).stdout.strip()
-            != "PONG"
-        ):
-            assert time.monotonic() < deadline and proc.poll() is None, "redis-server did not start"
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def redis_url():  # noqa: ANN201
+    """A redis-server of this module's own (never the machine's), stopped after."""
+    with running_redis() as url:
+        yield url
 
 
 def _ledgers(url: str, n: int) -> list[socket_budget.RedisLedger]:

@@ -9,6 +9,7 @@ for PostgreSQL, from Debian's /usr/lib/postgresql/<version>/bin.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -17,6 +18,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tests.deployment import free_port
@@ -148,3 +150,19 @@ class LocalRedis:
             self.stop(signal.SIGKILL)
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_redis() -> Iterator[str]:
+    """A `redis-server` of the caller's own on a free port (never the machine's): its URL, and
+    the server gone afterwards. Skips the test where Redis is not installed."""
+    if shutil.which("redis-server") is None:
+        import pytest
+
+        pytest.skip("redis-server is not installed")
+    server = LocalRedis()
+    try:
+        server.start()
+        yield server.url
+    finally:
+        server.close()

@@ -11,11 +11,10 @@ from channels.layers import get_channel_layer
 from channels.testing import ApplicationCommunicator
 from django.utils import timezone
 
-from ecsportal.runs import dispatcher, services
+from ecsportal.runs import dispatcher, lifecycle
 from ecsportal.runs.models import RunChunk, RunStatus
 from ecsportal.runs.selectors import run_stored_bytes
 from ecsportal.runs.worker import RunsWorker
-from tests.runs.lab import *  # noqa: F403
 from tests.runs.lab import stored_run, wait_ended
 
 
@@ -155,7 +154,7 @@ def test_the_sweep_ends_a_lost_run_with_the_byte_count_of_its_stored_transcript(
     RunChunk.objects.create(run=run, seq=1, offset=0, data=b"0123456789")
     RunChunk.objects.create(run=run, seq=2, offset=1, data=b"stored after the last heartbeat")
 
-    assert services.runs_end_stale(stale_after=60) == 1
+    assert lifecycle.runs_end_stale(stale_after=60) == 1
 
     run.refresh_from_db()
     assert run.status == RunStatus.ERROR and run.end_reason.startswith("Runner lost")

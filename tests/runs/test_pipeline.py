@@ -14,7 +14,6 @@ from ecsportal.runs import runner, sink, writer
 from ecsportal.runs.models import Run, RunChunk, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from ecsportal.runs.writer import budget_note
-from tests.runs.lab import *  # noqa: F403
 from tests.runs.lab import wait_ended
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

@@ -7,9 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
-import subprocess
-import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -18,8 +15,7 @@ from ecsportal.runs import consumers, dispatcher, loops, runner, sink
 from ecsportal.runs.models import RunChunk, RunStatus
 from ecsportal.runs.selectors import run_transcript_bytes
 from ecsportal.runs.streams import KEEP, MemoryStreams, RedisStreams
-from tests.deployment import free_port
-from tests.runs.lab import *  # noqa: F403
+from tests.faults.servers import running_redis
 from tests.runs.lab import connect, read_until_finished, wait_ended
 
 
@@ -110,7 +106,6 @@ async def test_a_stopping_runner_ends_its_run_with_the_true_cause_and_the_stored
     refuse = Refuse(sink._insert_chunks)
     monkeypatch.setattr(sink, "_insert_chunks", refuse)
     monkeypatch.setattr(runner, "FLUSH_SECONDS", 0.5)
-    monkeypatch.setattr(loops, "_stopping", "The worker stopped for a deploy; its drain deadline passed.")
     run = await run_as(cast.operator, "echo first; sleep 1; echo second; sleep 30")
     for _ in range(200):
         if await sync_to_async(_chunks)(run.pk):
@@ -119,6 +114,9 @@ async def test_a_stopping_runner_ends_its_run_with_the_true_cause_and_the_stored
     refuse.on = True  # the database refuses from here: "second" is received, never stored
     page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
     await _output_until(page, b"second")
+    # The process stops now (a stopping process takes no new run: the reason is set only once
+    # this one runs), past its drain deadline: the dispatcher cancels the runner.
+    monkeypatch.setattr(loops, "_stopping", "The worker stopped for a deploy; its drain deadline passed.")
     dispatcher.local_task(run.pk).cancel()
     run = await wait_ended(run.pk)
     assert run.end_reason == "The worker stopped for a deploy; its drain deadline passed."
@@ -140,25 +138,10 @@ async def test_the_memory_stream_keeps_unstored_chunks_and_a_tail_of_stored_ones
 
 
 @pytest.fixture
-def own_redis(tmp_path):  # noqa: ANN001, ANN201
-    """A redis-server of this test's own on a free port (never the machine's), stopped after."""
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-            assert time.monotonic() < deadline and proc.poll() is None, "redis-server did not start"
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+def own_redis():  # noqa: ANN201
+    """A redis-server of this test's own (never the machine's), stopped after."""
+    with running_redis() as url:
+        yield url
 
 
 @pytest.mark.asyncio
