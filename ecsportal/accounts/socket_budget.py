@@ -84,9 +84,13 @@ class RedisLedger:
     def __init__(self, url: str, prefix: str) -> None:
         self.url = url
         self.prefix = prefix
-        self.held: dict[int, set[str]] = defaultdict(set)  # this process's places, for renewal
+        self._held: dict[int, set[str]] = defaultdict(set)  # this process's places, for renewal
         self._clients: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # event loop → client
         self._renewers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def held(self) -> dict[int, set[str]]:
+        """The places this process holds, by user (as `LocalLedger.held`)."""
+        return self._held
 
     def key(self, user_pk: int) -> str:
         return f"{self.prefix}:sockets:{user_pk}"
@@ -113,15 +117,15 @@ class RedisLedger:
             logger.warning("socket budget: Redis unavailable, not counting this socket: %s", exc)
             return None
         if taken:
-            self.held[user_pk].add(channel)
+            self._held[user_pk].add(channel)
         return bool(taken)
 
     async def give_back(self, *, user_pk: int, channel: str) -> None:
-        held = self.held.get(user_pk)
+        held = self._held.get(user_pk)
         if held is not None:
             held.discard(channel)
             if not held:
-                del self.held[user_pk]
+                del self._held[user_pk]
         try:
             await self._client().zrem(self.key(user_pk), channel)
         except Exception as exc:  # noqa: BLE001 (the place lapses by itself within TTL_SECONDS)
@@ -129,12 +133,12 @@ class RedisLedger:
 
     async def renew(self, client: object | None = None) -> None:
         """Push the lapse time of every place this process holds (one round trip)."""
-        if not self.held:
+        if not self._held:
             return
         client = client or self._client()
         lapse = time.time() + TTL_SECONDS
         async with client.pipeline(transaction=False) as pipe:
-            for user_pk, channels in list(self.held.items()):
+            for user_pk, channels in list(self._held.items()):
                 key = self.key(user_pk)
                 pipe.zadd(key, dict.fromkeys(channels, lapse), xx=True)
                 pipe.expire(key, int(TTL_SECONDS) + 1)
