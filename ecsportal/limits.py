@@ -154,7 +154,7 @@ def _limited_request_class(base: type) -> type:
         _body_refused = False
         _body_seen = 0
 
-        def gotLength(self, length: int | None) -> None:  # noqa: N802 (Twisted's name)
+        def gotLength(self, length: int | None) -> None:  # Twisted's name
             limit = body_limit()
             if length is not None and length > limit:
                 self.content = io.BytesIO()  # Twisted's default would be a temporary file of `length`
@@ -164,7 +164,7 @@ def _limited_request_class(base: type) -> type:
                 return
             super().gotLength(length)
 
-        def handleContentChunk(self, data: bytes) -> None:  # noqa: N802
+        def handleContentChunk(self, data: bytes) -> None:
             if self._body_refused:
                 return
             self._body_seen += len(data)
@@ -174,7 +174,7 @@ def _limited_request_class(base: type) -> type:
                 return
             super().handleContentChunk(data)
 
-        def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:  # noqa: N802
+        def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
             if self._body_refused:
                 return  # a refused body that still completed: the application never sees it
             super().requestReceived(command, path, version)

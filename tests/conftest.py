@@ -58,7 +58,7 @@ def _cancel_all_tasks_insistently(loop: asyncio.AbstractEventLoop) -> None:
         warnings.warn(f"tasks that would not end at a test loop's shutdown: {stuck!r}", stacklevel=1)
 
 
-asyncio.runners._cancel_all_tasks = _cancel_all_tasks_insistently  # noqa: SLF001 (see the docstring)
+asyncio.runners._cancel_all_tasks = _cancel_all_tasks_insistently  # see the docstring
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -127,10 +127,10 @@ def cast(db: None) -> SimpleNamespace:
 
 
 @pytest.fixture
-def login(client):  # noqa: ANN001, ANN201
+def login(client):
     """`login(user)` → the Django test client logged in as that user."""
 
-    def _login(user):  # noqa: ANN001, ANN202
+    def _login(user):
         client.force_login(user)
         return client
 
@@ -156,7 +156,7 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "ECSPORTAL_SOCKETS_PER_USER": "20",
         "PYTHONUNBUFFERED": "1",
     }
-    log = open(workdir / "demo.log", "w")  # noqa: SIM115
+    log = open(workdir / "demo.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "demo", "--port", str(port)],
         cwd=ROOT,
@@ -200,12 +200,12 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def page_as(browser, demo_server):  # noqa: ANN001, ANN201
+def page_as(browser, demo_server):
     """`page_as("viewer")` → a Playwright page in a fresh context, logged in to the demo
     (`width=` for a narrower window)."""
     contexts = []
 
-    def _page_as(username: str, password: str = "demo", *, width: int = 1400):  # noqa: ANN202
+    def _page_as(username: str, password: str = "demo", *, width: int = 1400):
         context = browser.new_context(viewport={"width": width, "height": 900})
         contexts.append(context)
         page = context.new_page()
@@ -222,7 +222,7 @@ def page_as(browser, demo_server):  # noqa: ANN001, ANN201
         context.close()
 
 
-def screenshot(page, name: str) -> None:  # noqa: ANN001
+def screenshot(page, name: str) -> None:
     """Keep a screenshot of what the test saw (var/screenshots/), for people to look at."""
     folder = ROOT / "var" / "screenshots"
     folder.mkdir(parents=True, exist_ok=True)
@@ -230,7 +230,7 @@ def screenshot(page, name: str) -> None:  # noqa: ANN001
 
 
 @pytest.fixture
-def aws_settings(local_aws):  # noqa: ANN001, ANN201
+def aws_settings(local_aws):
     """`aws_settings(**options)` reconfigures the AWS layer for one test; restored afterwards."""
     import dataclasses
 
@@ -238,7 +238,7 @@ def aws_settings(local_aws):  # noqa: ANN001, ANN201
 
     saved = dataclasses.asdict(sessions.current_settings())
 
-    def _configure(**options):  # noqa: ANN003, ANN202
+    def _configure(**options):
         sessions.configure(**options)
         return sessions.current_settings()
 
@@ -247,7 +247,7 @@ def aws_settings(local_aws):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture
-def unreachable_aws(aws_settings):  # noqa: ANN001, ANN201
+def unreachable_aws(aws_settings):
     """The AWS endpoint is a closed port on loopback, with short timeouts and no retries."""
     return aws_settings(
         endpoint_url=f"http://127.0.0.1:{free_port()}", connect_timeout=0.5, read_timeout=0.5, max_attempts=1

@@ -61,7 +61,7 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
-def _admin_connection(url: str):  # noqa: ANN202
+def _admin_connection(url: str):
     import psycopg
 
     return psycopg.connect(_with_database(url, "postgres").replace("postgres://", "postgresql://", 1), autocommit=True)
@@ -142,7 +142,7 @@ class Deployment:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log_path = self.workdir / f"{name}.log"
-        log = open(log_path, "wb")  # noqa: SIM115
+        log = open(log_path, "wb")
         self._files.append(log)
         proc = subprocess.Popen(
             args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -315,7 +315,7 @@ class Deployment:
 # -- a user's side: log in, start a run, watch it --------------------------------------------------
 
 
-def login(base: str, username: str, password: str = PASSWORD):  # noqa: ANN201
+def login(base: str, username: str, password: str = PASSWORD):
     """A requests session logged in through the login form (CSRF and all), as a browser would."""
     import requests
 
@@ -334,7 +334,7 @@ def login(base: str, username: str, password: str = PASSWORD):  # noqa: ANN201
     return session
 
 
-def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:  # noqa: ANN001
+def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:
     """POST the run form as the operator; the run's ID from the page it redirects to."""
     if "csrftoken" not in session.cookies:
         session.get(f"{base}/runs/new/", timeout=30).raise_for_status()
@@ -392,8 +392,8 @@ async def watch(
     run_pk: int,
     *,
     timeout: float = 60,
-    until=None,  # noqa: ANN001
-    on_output=None,  # noqa: ANN001
+    until=None,
+    on_output=None,
     read_nothing_for: float = 0,
 ) -> Watched:
     """A viewer's socket on `ws/runs/<pk>/`: every message until the run has finished (or `until(watched)`).
@@ -439,7 +439,7 @@ async def watch(
             delay = min(delay * 2, 30.0)
 
 
-async def _read(socket_, watched: Watched, run_pk: int, deadline: float, timeout: float, until, on_output) -> bool:  # noqa: ANN001
+async def _read(socket_, watched: Watched, run_pk: int, deadline: float, timeout: float, until, on_output) -> bool:
     loop = asyncio.get_running_loop()
     while True:
         remaining = deadline - loop.time()

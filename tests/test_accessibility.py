@@ -38,7 +38,7 @@ APPROVER_PAGES = ["/approvals/inbox/"]
 ADMIN_PAGES = ["/runbooks/manage/", "/runbooks/manage/new/", "/accounts/new/"]
 
 
-def axe_violations(page) -> list[str]:  # noqa: ANN001
+def axe_violations(page) -> list[str]:
     """axe's WCAG A/AA violations on the page as it is now, one line per element."""
     page.wait_for_load_state("load")
     if not page.evaluate("() => Boolean(window.axe)"):
@@ -53,12 +53,12 @@ def axe_violations(page) -> list[str]:  # noqa: ANN001
     ]
 
 
-def sideways_overflow(page) -> int:  # noqa: ANN001
+def sideways_overflow(page) -> int:
     """How many CSS px the page as a whole is wider than the window (0: it reflows)."""
     return page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
 
 
-def _choose(page, select: str, value: str, answer: str) -> None:  # noqa: ANN001
+def _choose(page, select: str, value: str, answer: str) -> None:
     page.wait_for_load_state("load")
     with page.expect_response(re.compile(answer)):
         page.select_option(select, value=value)
@@ -67,7 +67,7 @@ def _choose(page, select: str, value: str, answer: str) -> None:  # noqa: ANN001
 
 def pick_staging_app(
     page, answer: str = r"/pick/\?", *, account: str = "Acme Staging", cluster: str = "staging"
-) -> None:  # noqa: ANN001
+) -> None:
     """The picker, down to the web task's container "app" (by selecting, as a keyboard does)."""
     value = page.locator("#pick-account option", has_text=account).get_attribute("value")
     _choose(page, "#pick-account", value, answer)
@@ -78,7 +78,7 @@ def pick_staging_app(
     _choose(page, "#pick-container", "app", answer)
 
 
-def start_run(page, base: str, command: str, *, account: str = "Acme Staging", cluster: str = "staging") -> str:  # noqa: ANN001
+def start_run(page, base: str, command: str, *, account: str = "Acme Staging", cluster: str = "staging") -> str:
     page.goto(f"{base}/runs/new/")
     pick_staging_app(page, account=account, cluster=cluster)
     page.fill("#run-command", command)
@@ -88,18 +88,18 @@ def start_run(page, base: str, command: str, *, account: str = "Acme Staging", c
     return page.url
 
 
-def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> None:  # noqa: ANN001
+def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> None:
     """Every page of the portal, as each role, in the states worth checking; `check(page, name)` on each.
 
     Every role sees the pages anyone can open by URL (what each finds there differs); the pages
     reached through links, the forms with errors and the run page as the roles that change them.
     """
 
-    def visit(page, path: str) -> None:  # noqa: ANN001
+    def visit(page, path: str) -> None:
         page.goto(base + path)
         check(page, path)
 
-    def follow(page, path: str, link: str) -> None:  # noqa: ANN001
+    def follow(page, path: str, link: str) -> None:
         page.goto(base + path)
         page.locator(link).first.click()
         page.wait_for_load_state("load")
@@ -174,7 +174,7 @@ def test_every_page_passes_axe_and_reflows_at_320_px_as_each_role(browser, page_
     wide: list[str] = []
     seen: list[str] = []
 
-    def check(page, name: str) -> None:  # noqa: ANN001
+    def check(page, name: str) -> None:
         seen.append(name)
         violations.extend(axe_violations(page))
         if "{#" in page.inner_text("body"):  # a template comment over two lines is shown as text

@@ -35,21 +35,21 @@ REFRESH_FAILURES = """() => new Promise(resolve => {
 })"""
 
 
-def focused(page) -> str:  # noqa: ANN001
+def focused(page) -> str:
     return page.evaluate(FOCUSED)
 
 
-def said(page) -> list[str]:  # noqa: ANN001
+def said(page) -> list[str]:
     return page.evaluate("() => window.__said")
 
 
-def keyboard_page(page_as, role: str):  # noqa: ANN001, ANN201
+def keyboard_page(page_as, role: str):
     page = page_as(role)
     page.add_init_script(RECORD_ANNOUNCEMENTS)
     return page
 
 
-def tab_to(page, selector: str, *, limit: int = 40, back: bool = False) -> None:  # noqa: ANN001
+def tab_to(page, selector: str, *, limit: int = 40, back: bool = False) -> None:
     """Press Tab (or Shift+Tab) until `selector` has focus."""
     for _ in range(limit):
         if page.evaluate("s => document.activeElement && document.activeElement.matches(s)", selector):
@@ -58,7 +58,7 @@ def tab_to(page, selector: str, *, limit: int = 40, back: bool = False) -> None:
     raise AssertionError(f"{selector} not reached in {limit} presses; focus is on {focused(page)}")
 
 
-def arrow_to(page, select: str, wanted: str, answer: str) -> None:  # noqa: ANN001
+def arrow_to(page, select: str, wanted: str, answer: str) -> None:
     """With a <select> focused, press ArrowDown (each press a change and a picker request) until its value is `wanted`."""
     for _ in range(30):
         if page.eval_on_selector(select, "el => el.value") == wanted:

@@ -40,7 +40,7 @@ def daphne(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
         "ECSPORTAL_MAX_REQUEST_BODY_BYTES": str(LIMIT),
         "TMPDIR": str(workdir),  # where Twisted would spool a body it read
     }
-    log = open(workdir / "daphne.log", "wb")  # noqa: SIM115
+    log = open(workdir / "daphne.log", "wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "ecsportal.asgi:application"],
         cwd=ROOT,
@@ -147,7 +147,7 @@ class _Recorder:
     async def send(self, message: dict) -> None:
         self.sent.append(message)
 
-    async def app(self, scope: dict, receive, send) -> None:  # noqa: ANN001
+    async def app(self, scope: dict, receive, send) -> None:
         """Reads the whole body first, as Django does, then answers 200."""
         self.app_called = True
         while True:
@@ -165,7 +165,7 @@ def _scope(headers: list[tuple[bytes, bytes]]) -> dict:
     return {"type": "http", "method": "POST", "path": "/login/", "headers": headers}
 
 
-def _run(recorder: _Recorder, headers: list[tuple[bytes, bytes]], settings) -> None:  # noqa: ANN001
+def _run(recorder: _Recorder, headers: list[tuple[bytes, bytes]], settings) -> None:
     settings.ECSPORTAL_MAX_REQUEST_BODY_BYTES = 100
     asyncio.run(BodyLimit(recorder.app)(_scope(headers), recorder.receive, recorder.send))
 

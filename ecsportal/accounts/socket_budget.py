@@ -95,7 +95,7 @@ class RedisLedger:
     def key(self, user_pk: int) -> str:
         return f"{self.prefix}:sockets:{user_pk}"
 
-    def _client(self):  # noqa: ANN202
+    def _client(self):
         import redis.asyncio as redis
 
         loop = asyncio.get_running_loop()
@@ -113,7 +113,7 @@ class RedisLedger:
             taken = await self._client().eval(
                 _TAKE, 1, self.key(user_pk), now, now + TTL_SECONDS, limit, channel, int(TTL_SECONDS) + 1
             )
-        except Exception as exc:  # noqa: BLE001 (any Redis failure: let the socket through)
+        except Exception as exc:  # any Redis failure: let the socket through
             logger.warning("socket budget: Redis unavailable, not counting this socket: %s", exc)
             return None
         if taken:
@@ -128,7 +128,7 @@ class RedisLedger:
                 del self._held[user_pk]
         try:
             await self._client().zrem(self.key(user_pk), channel)
-        except Exception as exc:  # noqa: BLE001 (the place lapses by itself within TTL_SECONDS)
+        except Exception as exc:  # the place lapses by itself within TTL_SECONDS
             logger.warning("socket budget: could not give a place back (it lapses by itself): %s", exc)
 
     async def renew(self, client: object | None = None) -> None:
@@ -149,7 +149,7 @@ class RedisLedger:
             await asyncio.sleep(RENEW_SECONDS)
             try:
                 await self.renew(client)
-            except Exception as exc:  # noqa: BLE001 (try again next round; a place lapses only after TTL)
+            except Exception as exc:  # try again next round; a place lapses only after TTL
                 logger.warning("socket budget: renewing places failed: %s", exc)
 
 

@@ -5,10 +5,10 @@ from django.db import models
 
 
 class AuditEventQuerySet(models.QuerySet):
-    def update(self, **kwargs):  # noqa: ANN003, ANN201
+    def update(self, **kwargs):
         raise TypeError("Audit events are append-only; they cannot be updated.")
 
-    def delete(self):  # noqa: ANN201
+    def delete(self):
         raise TypeError("Audit events are append-only; they cannot be deleted.")
 
 
@@ -39,10 +39,10 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.target}"
 
-    def save(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def save(self, *args, **kwargs) -> None:
         if self.pk is not None:
             raise TypeError("Audit events are append-only; they cannot be changed.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN201
+    def delete(self, *args, **kwargs):
         raise TypeError("Audit events are append-only; they cannot be deleted.")

@@ -132,7 +132,7 @@ def drain_daphne_on_shutdown() -> None:
     reactor.addSystemEventTrigger("before", "shutdown", _drain_deferred)
 
 
-def _drain_deferred():  # noqa: ANN202 (a Twisted Deferred, or None when there is nothing to wait for)
+def _drain_deferred():  # a Twisted Deferred, or None when there is nothing to wait for
     from twisted.internet.defer import Deferred
 
     loop = server_loop()

@@ -28,7 +28,7 @@ LAST_RETRY = 5.0
 
 
 class RunsWorker(Worker):
-    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._stop = asyncio.Event()
 

@@ -94,7 +94,7 @@ async def test_no_limit_when_the_setting_is_zero(cast, settings):
 
 
 @pytest.fixture(scope="module")
-def redis_url():  # noqa: ANN201
+def redis_url():
     """A redis-server of this module's own (never the machine's), stopped after."""
     with running_redis() as url:
         yield url

@@ -14,7 +14,7 @@ REGION = "ap-southeast-2"  # a region of its own, so the 250 tasks stay out of e
 
 
 @pytest.fixture(scope="module")
-def bulk_cluster(local_aws) -> str:  # noqa: ANN001
+def bulk_cluster(local_aws) -> str:
     client = localaws.boto_client(local_aws.endpoint_url, "ecs", REGION)
     client.create_cluster(clusterName="bulk")
     client.register_task_definition(

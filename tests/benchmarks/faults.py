@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.deployment import Deployment, WatchTimeout  # noqa: E402
-from tests.faults.runs import busy_command, busy_output, run_row, start_runs, stored, viewer, viewer_cookie  # noqa: E402
-from tests.faults.servers import LocalPostgres, LocalRedis  # noqa: E402
+from tests.deployment import Deployment, WatchTimeout
+from tests.faults.runs import busy_command, busy_output, run_row, start_runs, stored, viewer, viewer_cookie
+from tests.faults.servers import LocalPostgres, LocalRedis
 
 LINE = 38  # bytes per line of busy_command, \r\n included
 ACTIVE = ("queued", "connecting", "running")
@@ -48,7 +48,7 @@ def shape(mb: float, seconds: float) -> tuple[int, int, float]:
     return rounds, lines, 0.1
 
 
-def scenario(name: str, deployment: Deployment, servers, args: argparse.Namespace) -> dict:  # noqa: ANN001
+def scenario(name: str, deployment: Deployment, servers, args: argparse.Namespace) -> dict:
     rounds, lines, pause = shape(args.mb, args.seconds)
     command, expected = busy_command(rounds, lines, pause), busy_output(rounds, lines)
     on = "daphne-inprocess" if name == "sigterm-daphne" else "daphne-a"
@@ -85,8 +85,8 @@ def scenario(name: str, deployment: Deployment, servers, args: argparse.Namespac
     fault = threading.Thread(target=inject)
     fault.start()
 
-    async def watch_all():  # noqa: ANN202
-        async def one(pk: int):  # noqa: ANN202
+    async def watch_all():
+        async def one(pk: int):
             try:
                 return await viewer(deployment, cookie, pk, timeout=args.seconds + 90)
             except WatchTimeout:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks.deployed import deployed_environ  # noqa: E402
+from tests.benchmarks.deployed import deployed_environ
 
 REQUESTS = 40
 GOAL_MS = 100
@@ -51,7 +51,7 @@ def _url(base: str, name: str) -> str:
     return urlunsplit(urlsplit(base)._replace(path=f"/{name}")).replace("postgres://", "postgresql://", 1)
 
 
-def _admin(base: str):  # noqa: ANN202
+def _admin(base: str):
     import psycopg
 
     return psycopg.connect(_url(base, "postgres"), autocommit=True)
@@ -144,7 +144,7 @@ def slowest_queries(client: object, url: str, top: int = 3) -> list[tuple[float,
 
     timed: list[tuple[float, str]] = []
 
-    def timer(execute, sql, params, many, context):  # noqa: ANN001, ANN202
+    def timer(execute, sql, params, many, context):
         started = time.perf_counter()
         try:
             return execute(sql, params, many, context)

@@ -182,7 +182,7 @@ def serve(port: int, db: str, agent: str) -> None:
             rows=50,
         ).pk
 
-    async def app(scope: dict, receive, send) -> None:  # noqa: ANN001
+    async def app(scope: dict, receive, send) -> None:
         if scope["type"] == "http" and scope["path"] == "/__bench/run":
             body = b""
             while True:
@@ -231,7 +231,7 @@ def run_agent(address_file: str) -> None:
     with Listener(("127.0.0.1", 0), authkey=key) as listener:
         Path(address_file).write_text(json.dumps(listener.address))
 
-        def answer(connection) -> None:  # noqa: ANN001
+        def answer(connection) -> None:
             with connection:
                 while True:
                     try:
@@ -285,7 +285,7 @@ def run_bare(port: int, agent: str) -> None:
 
     remote = RemoteAgent(agent)
 
-    async def relay(ws) -> None:  # noqa: ANN001
+    async def relay(ws) -> None:
         command = await ws.recv()
         name = f"bare-{time.time_ns()}"
         url = await asyncio.to_thread(remote.register_session, session_id=name, token="t", command=command)
@@ -310,7 +310,7 @@ class Bare:
     def __init__(self, port: int) -> None:
         self.port = port
 
-    async def read(self, command: str, on_data, on_replayed=None) -> float:  # noqa: ANN001
+    async def read(self, command: str, on_data, on_replayed=None) -> float:
         from websockets.asyncio.client import connect
 
         live = False
@@ -349,7 +349,7 @@ class Portal:
         with urllib.request.urlopen(request, timeout=60) as answer:
             return int(answer.read())
 
-    async def read(self, pk: int, on_data, on_replayed=None) -> float:  # noqa: ANN001
+    async def read(self, pk: int, on_data, on_replayed=None) -> float:
         """Read run `pk` to its end; `on_data(bytes, arrival, live)`; returns the time the stream ended."""
         from websockets.asyncio.client import connect
 
@@ -386,7 +386,7 @@ class LineClock:
     the command's `R` line has arrived (it is running and waits for the gate) and, through a
     viewer, once the viewer has its replay too (`replayed()`)."""
 
-    def __init__(self, on_ready=None, viewer: bool = False) -> None:  # noqa: ANN001
+    def __init__(self, on_ready=None, viewer: bool = False) -> None:
         self.carry = b""
         self.latencies: list[float] = []
         self._on_ready = on_ready
@@ -413,7 +413,7 @@ class LineClock:
                 self._got("R")
 
 
-async def direct_run(emulator, command: str, name: str, on_data) -> float:  # noqa: ANN001
+async def direct_run(emulator, command: str, name: str, on_data) -> float:
     from ecsportal.ssm.client import SsmClient
 
     url = emulator.register_session(session_id=name, token="t", command=command)
@@ -433,7 +433,7 @@ def percentile(values: list[float], p: float) -> float:
 
 async def latency(
     portal: Portal,
-    emulator,  # noqa: ANN001
+    emulator,
     runs: int,
     lines: int,
     gap: float,
@@ -450,7 +450,7 @@ async def latency(
     def command(gate: StartGate, i: int) -> str:
         return lines_command(lines, gap, gate.path, gap * i / runs)
 
-    async def round_(start, viewer: bool, pid: int | None = None) -> tuple[list[float], float, float]:  # noqa: ANN001
+    async def round_(start, viewer: bool, pid: int | None = None) -> tuple[list[float], float, float]:
         gate = StartGate()
         ready = asyncio.Semaphore(0)
         clocks = [LineClock(ready.release, viewer) for _ in range(runs)]
@@ -506,7 +506,7 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def throughput(portal: Portal, emulator, size: int) -> dict[str, float]:  # noqa: ANN001
+async def throughput(portal: Portal, emulator, size: int) -> dict[str, float]:
     got = [0]
 
     def count(data: bytes, arrival: float, live: bool) -> None:

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.benchmarks.deployed import deployed_environ  # noqa: E402
+from tests.benchmarks.deployed import deployed_environ
 
 CLUSTERS = [f"bench-{i:02d}" for i in range(10)]
 TASKS_PER_CLUSTER = 1000
@@ -52,7 +52,7 @@ def _indexed_describe_tasks() -> None:
     from moto.ecs.exceptions import InvalidParameterException
     from moto.ecs.models import EC2ContainerServiceBackend
 
-    def describe_tasks(self, cluster_str: str, tasks: list[str]) -> list:  # noqa: ANN001
+    def describe_tasks(self, cluster_str: str, tasks: list[str]) -> list:
         cluster = self._get_cluster(cluster_str)
         if not tasks:
             raise InvalidParameterException("Tasks cannot be empty.")

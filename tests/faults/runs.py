@@ -31,7 +31,7 @@ def viewer_cookie(deployment: Deployment, on: str = "daphne-b") -> str:
     return f"sessionid={session.cookies['sessionid']}"
 
 
-def viewer(deployment: Deployment, cookie: str, run_pk: int, on: str = "daphne-b", **options):  # noqa: ANN003, ANN201
+def viewer(deployment: Deployment, cookie: str, run_pk: int, on: str = "daphne-b", **options):
     """A coroutine: one viewer's socket on run `run_pk` (reconnecting as the run page does)."""
     return watch(deployment.ws(on), deployment.http(on), cookie, run_pk, **options)
 

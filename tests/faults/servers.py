@@ -37,7 +37,7 @@ def missing_binaries() -> list[str]:
     return [name for name, path in needed.items() if path is None]
 
 
-def _wait(check, timeout: float, what: str) -> None:  # noqa: ANN001
+def _wait(check, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -121,7 +121,7 @@ class LocalRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        log = open(self.root / "server.log", "ab")  # noqa: SIM115 (the child keeps it)
+        log = open(self.root / "server.log", "ab")  # the child keeps it
         self.proc = subprocess.Popen(
             [
                 shutil.which("redis-server"),

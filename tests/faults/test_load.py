@@ -20,7 +20,7 @@ PAUSE = 0.3
 PORTAL_SETTINGS = {"ECSPORTAL_RUN_STALE_SECONDS": "60", "ECSPORTAL_RUN_SWEEP_SECONDS": "5"}
 
 
-async def _burst(layer, sends: int) -> list:  # noqa: ANN001
+async def _burst(layer, sends: int) -> list:
     """`sends` publishes at once, to groups that have members (the costly path: ZRANGE, then a script)."""
     for n in range(sends):
         await layer.group_add(f"run-{n}", f"viewer-{n}")
@@ -58,7 +58,7 @@ def test_fifty_runs_with_two_viewers_each_lose_nothing_on_a_worker_whose_redis_p
         ]
     cookies = [viewer_cookie(deployment), viewer_cookie(deployment, on="daphne-a")]
 
-    async def watch_all():  # noqa: ANN202
+    async def watch_all():
         watchers = [viewer(deployment, cookies[0], pk, timeout=240) for pk in runs]
         watchers += [viewer(deployment, cookies[1], pk, on="daphne-a", timeout=240) for pk in runs[1:]]
         # A frozen tab: connected, reads nothing for 10 s while its run goes on, then resumes.

@@ -28,7 +28,7 @@ def test_runs_outlive_a_postgresql_restart_and_the_worker_stays(deployment, serv
         servers.postgres.restart()  # pg_ctl restart -m fast: every connection is cut
         restarted.set()
 
-    async def watch_all():  # noqa: ANN202
+    async def watch_all():
         fault = asyncio.get_running_loop().run_in_executor(None, restart_postgres_once_output_flows)
         watched = await asyncio.gather(*(viewer(deployment, cookie, pk, timeout=90) for pk in runs))
         await fault

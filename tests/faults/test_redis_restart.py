@@ -27,7 +27,7 @@ def test_runs_outlive_a_redis_restart_and_the_worker_stays(deployment, servers):
         servers.redis.start()
         restarted.set()
 
-    async def watch_all():  # noqa: ANN202
+    async def watch_all():
         loop = asyncio.get_running_loop()
         fault = loop.run_in_executor(None, restart_redis_once_output_flows)
         watchers = [asyncio.create_task(viewer(deployment, cookie, pk, timeout=90)) for pk in runs]

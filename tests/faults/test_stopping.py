@@ -19,11 +19,11 @@ LONG = "for i in $(seq 1 2000); do echo tick $i; sleep 0.05; done"  # 100 s: cut
 MARGIN = 20  # seconds for a loaded machine, on top of the deadline
 
 
-async def _running(deployment, cookie, run_pk: int, text: bytes) -> None:  # noqa: ANN001
+async def _running(deployment, cookie, run_pk: int, text: bytes) -> None:
     await viewer(deployment, cookie, run_pk, timeout=60, until=lambda w: text in w.data)
 
 
-def _assert_cut_at_the_deadline(deployment, run_pk: int, seen, who: str) -> None:  # noqa: ANN001
+def _assert_cut_at_the_deadline(deployment, run_pk: int, seen, who: str) -> None:
     row = run_row(deployment, run_pk)
     transcript = stored(deployment, run_pk)
     assert row["status"] == "error", row
@@ -38,7 +38,7 @@ def test_sigterm_to_a_worker_drains_its_runs_and_takes_no_new_one(deployment):
     short, long_ = start_runs(deployment, busy_command(SHORT), 1) + start_runs(deployment, LONG, 1)
     cookie = viewer_cookie(deployment)
 
-    async def scenario():  # noqa: ANN202
+    async def scenario():
         await _running(deployment, cookie, long_, b"tick 3\r\n")
         deployment.start_worker("worker-new")  # a rolling deploy: the new worker first, then the old one stops
         await asyncio.to_thread(deployment.wait_listening, "worker-new")
@@ -79,7 +79,7 @@ def test_sigterm_to_a_web_server_drains_its_in_process_runs(deployment):
     )
     cookie = viewer_cookie(deployment)
 
-    async def scenario():  # noqa: ANN202
+    async def scenario():
         await _running(deployment, cookie, long_, b"tick 3\r\n")
         watchers = [
             asyncio.create_task(viewer(deployment, cookie, pk, timeout=DRAIN_SECONDS + 60)) for pk in (short, long_)
@@ -106,7 +106,7 @@ def test_sigkill_to_a_worker_leaves_the_run_to_the_sweep_with_a_reconciled_byte_
     (run_pk,) = start_runs(deployment, LONG, 1)
     cookie = viewer_cookie(deployment)
 
-    async def scenario():  # noqa: ANN202
+    async def scenario():
         await _running(deployment, cookie, run_pk, b"tick 20\r\n")
         watcher = asyncio.create_task(viewer(deployment, cookie, run_pk, timeout=STALE_SECONDS + 60))
         await asyncio.sleep(0.3)

@@ -20,11 +20,11 @@ NOT_ALLOWED = "arn:aws:iam::123456789012:role/not-allowed"
 
 
 @pytest.fixture
-def describe_calls(monkeypatch):  # noqa: ANN001, ANN201
+def describe_calls(monkeypatch):
     calls: list[str] = []
     original = ecs.describe_tasks
 
-    def counting(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def counting(*args, **kwargs):
         calls.append(args[2])
         return original(*args, **kwargs)
 
@@ -32,7 +32,7 @@ def describe_calls(monkeypatch):  # noqa: ANN001, ANN201
     return calls
 
 
-def _check(user, account, arn: str, **change):  # noqa: ANN001, ANN003, ANN202
+def _check(user, account, arn: str, **change):
     params = {"account_pk": account.pk, "region": RUNS_REGION, "cluster": RUNS_CLUSTER, "task": arn}
     return live_task_get_for_user(user=user, **{**params, **change})
 

@@ -30,7 +30,7 @@ def is_disabled(html: str, select_id: str) -> bool:
     return bool(re.search(rf'<select[^>]*id="{select_id}"[^>]*\sdisabled>', html))
 
 
-def pick(client, **params: str) -> str:  # noqa: ANN001
+def pick(client, **params: str) -> str:
     answer = client.get("/inventory/pick/", params, headers={"HX-Request": "true"})
     assert answer.status_code == 200
     html = answer.content.decode()

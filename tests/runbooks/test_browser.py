@@ -16,13 +16,13 @@ TERMINAL_TEXT = """() => {
 }"""
 
 
-def _choose(page, select: str, value: str) -> None:  # noqa: ANN001
+def _choose(page, select: str, value: str) -> None:
     page.wait_for_load_state("load")
     with page.expect_response(re.compile(r"/runbooks/\d+/pick/\?")):
         page.select_option(select, value=value)
 
 
-def _pick_staging_web_app(page) -> None:  # noqa: ANN001
+def _pick_staging_web_app(page) -> None:
     account = page.locator("#pick-account option", has_text="Acme Staging").get_attribute("value")
     _choose(page, "#pick-account", account)
     page.wait_for_selector("#pick-region:not([disabled])")
@@ -36,7 +36,7 @@ def _pick_staging_web_app(page) -> None:  # noqa: ANN001
     _choose(page, "#pick-container", "app")
 
 
-def _open(page, base: str, name: str) -> None:  # noqa: ANN001
+def _open(page, base: str, name: str) -> None:
     page.goto(f"{base}/runbooks/")
     page.locator(".runbook-card", has_text=name).get_by_role("link", name="Run…").click()
     page.wait_for_url(re.compile(r"/runbooks/\d+/$"))

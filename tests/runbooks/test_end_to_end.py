@@ -43,13 +43,13 @@ INJECTIONS = [
 
 
 @pytest.fixture
-def runner(settings, local_aws, data_channel):  # noqa: ANN001, ANN201
+def runner(settings, local_aws, data_channel):
     settings.ECSPORTAL_RUNNER_MODE = "inprocess"
     settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS = 0.2
     settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS = 0.5
 
 
-def _submit(user, runbook: Runbook, cast, **values: str) -> tuple[int, str, Run | None]:  # noqa: ANN001
+def _submit(user, runbook: Runbook, cast, **values: str) -> tuple[int, str, Run | None]:
     client = Client()
     client.force_login(user)
     data = {
@@ -65,7 +65,7 @@ def _submit(user, runbook: Runbook, cast, **values: str) -> tuple[int, str, Run 
     return answer.status_code, answer.get("Location", ""), run
 
 
-async def _run(user, runbook, cast, **values: str) -> Run:  # noqa: ANN001
+async def _run(user, runbook, cast, **values: str) -> Run:
     """Submit the form and wait for the run's end. Every database call here is thread-sensitive
     (one thread, in turn with the runner's): SQLite's shared in-memory test database refuses
     concurrent writers instead of waiting."""

@@ -12,7 +12,7 @@ from ecsportal.runs.models import Run
 pytestmark = pytest.mark.django_db
 
 
-def task_id(cast, cluster: str, family: str, region: str = "eu-west-1") -> str:  # noqa: ANN001
+def task_id(cast, cluster: str, family: str, region: str = "eu-west-1") -> str:
     config = cast.prod.aws_config()
     for task in ecs.describe_tasks(config, region, cluster, ecs.list_task_arns(config, region, cluster)):
         if task.task_definition.startswith(family + ":"):
@@ -96,7 +96,7 @@ def test_the_picker_offers_only_the_runbooks_accounts(cast, login, echo_book, lo
     assert f'value="{cast.prod.pk}"' not in page
 
 
-def _post(cast, **values):  # noqa: ANN001, ANN003, ANN202
+def _post(cast, **values):
     return {
         "account": str(cast.prod.pk),
         "region": "eu-west-1",

@@ -10,7 +10,7 @@ from tests.runs.test_browser import BUFFER, _pick, _start, _wait_for_text, _wait
 SHOTS = "/tmp/shots-runsux"
 
 
-def _errors(page) -> list[str]:  # noqa: ANN001
+def _errors(page) -> list[str]:
     """Console errors, but for Chromium's own note of a form error's 422 answer (expected here)."""
     errors: list[str] = []
     expected = "the server responded with a status of 422"
@@ -18,7 +18,7 @@ def _errors(page) -> list[str]:  # noqa: ANN001
     return errors
 
 
-def _find(page, needle: str) -> str:  # noqa: ANN001
+def _find(page, needle: str) -> str:
     """Type into Find and return the count it shows, once it answers for this needle."""
     page.fill("#run-search", needle)
     page.wait_for_function(

@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 SLOW = "echo one; sleep 1; echo two; sleep 1; echo three"
 
 
-async def _until(communicator, needle: bytes) -> tuple[bytes, list[int]]:  # noqa: ANN001
+async def _until(communicator, needle: bytes) -> tuple[bytes, list[int]]:
     """Read output messages until `needle` has arrived; (bytes so far, seqs so far)."""
     data, seqs = bytearray(), []
     while needle not in data:

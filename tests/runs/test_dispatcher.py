@@ -19,7 +19,7 @@ from tests.runs.lab import stored_run, wait_ended
 
 
 @pytest.fixture(autouse=True)
-def serving():  # noqa: ANN201
+def serving():
     yield
     dispatcher.reset_stopping()
 
@@ -121,7 +121,7 @@ async def test_the_runs_worker_listens_again_after_the_broker_fails_instead_of_e
     monkeypatch.setattr("ecsportal.runs.worker.FIRST_RETRY", 0.01)
     received: list[dict] = []
 
-    async def application(scope, receive, send):  # noqa: ANN001, ANN202
+    async def application(scope, receive, send):
         received.append(await receive())
 
     worker = RunsWorker(

@@ -14,7 +14,7 @@ from ecsportal.runs.models import Run, RunStatus
 pytestmark = pytest.mark.django_db
 
 
-def _runs(account, user, count: int, *, cluster: str = "staging", status: str = RunStatus.SUCCEEDED) -> None:  # noqa: ANN001
+def _runs(account, user, count: int, *, cluster: str = "staging", status: str = RunStatus.SUCCEEDED) -> None:
     Run.objects.bulk_create(
         Run(
             account=account,

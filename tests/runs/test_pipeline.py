@@ -31,12 +31,12 @@ async def _transcript(run: Run) -> bytes:
 class Outage:
     """The database refuses from the first call it sees until `seconds` later, then recovers."""
 
-    def __init__(self, real, seconds: float) -> None:  # noqa: ANN001
+    def __init__(self, real, seconds: float) -> None:
         self.real, self.seconds = real, seconds
         self.began: float | None = None
         self.refused = 0
 
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+    def __call__(self, *args, **kwargs):
         now = time.monotonic()
         if self.began is None:
             self.began = now

@@ -19,7 +19,7 @@ from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 
-async def _transcript(run) -> bytes:  # noqa: ANN001
+async def _transcript(run) -> bytes:
     return await sync_to_async(run_transcript_bytes)(run=run)
 
 
@@ -96,7 +96,7 @@ async def test_an_abrupt_close_of_the_channel_is_channel_lost(cast, run_as, data
     from ecsportal.aws import local
     from ecsportal.ssm.emulator import Faults
 
-    def faulty(request):  # noqa: ANN001, ANN202
+    def faulty(request):
         return data_channel.register_session(
             session_id=request.session_id,
             token=request.token,
@@ -192,7 +192,7 @@ async def test_agent_not_connected_is_retried_while_the_task_is_young(cast, run_
 async def test_access_denied_names_the_action_and_the_conditions(cast, run_as, monkeypatch):
     from ecsportal.aws import local
 
-    def denied(ecs_client, request):  # noqa: ANN001, ANN202
+    def denied(ecs_client, request):
         return local._error(
             "AccessDeniedException",
             "User: arn:aws:sts::123456789012:assumed-role/ops/x is not authorized to perform: ecs:ExecuteCommand",
@@ -205,7 +205,7 @@ async def test_access_denied_names_the_action_and_the_conditions(cast, run_as, m
     assert "not authorized" in run.end_reason
 
 
-async def _wait_output(run, needle: bytes) -> None:  # noqa: ANN001
+async def _wait_output(run, needle: bytes) -> None:
     import asyncio
 
     for _ in range(400):
@@ -215,7 +215,7 @@ async def _wait_output(run, needle: bytes) -> None:  # noqa: ANN001
     raise AssertionError(f"{needle!r} never arrived")
 
 
-async def _wait_status(run, status: str) -> None:  # noqa: ANN001
+async def _wait_status(run, status: str) -> None:
     import asyncio
 
     from channels.db import database_sync_to_async

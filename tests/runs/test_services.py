@@ -19,7 +19,7 @@ from ecsportal.runs.services import RunRefused
 from tests.runs.lab import RUNS_CLUSTER, RUNS_REGION, wait_ended
 
 
-def _request(account, user, arn, **options):  # noqa: ANN001, ANN003, ANN202
+def _request(account, user, arn, **options):
     params = {
         "actor": user,
         "account_pk": account.pk,
@@ -33,7 +33,7 @@ def _request(account, user, arn, **options):  # noqa: ANN001, ANN003, ANN202
 
 
 @pytest.fixture
-def queued(monkeypatch):  # noqa: ANN001, ANN201
+def queued(monkeypatch):
     """Runs are queued but not dispatched (these tests look at what the service wrote)."""
     from ecsportal.runs import dispatcher
 
@@ -246,7 +246,7 @@ def test_the_migration_turns_raw_mode_successes_into_completed_and_nothing_else(
 
 
 @pytest.fixture
-def approvals_published(monkeypatch):  # noqa: ANN001, ANN201
+def approvals_published(monkeypatch):
     """The channel-layer groups each approval change was announced to (the live pages and inboxes)."""
     from ecsportal.approvals import notify
 

@@ -22,10 +22,10 @@ from tests.runs.lab import connect, read_until_finished, wait_ended
 class Refuse:
     """The database refuses every transcript row while `on` (connection errors, as in a restart)."""
 
-    def __init__(self, real) -> None:  # noqa: ANN001
+    def __init__(self, real) -> None:
         self.real, self.on = real, False
 
-    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+    def __call__(self, *args, **kwargs):
         from django.db import OperationalError
 
         if self.on:
@@ -33,7 +33,7 @@ class Refuse:
         return self.real(*args, **kwargs)
 
 
-async def _output_until(communicator, needle: bytes) -> bytes:  # noqa: ANN001
+async def _output_until(communicator, needle: bytes) -> bytes:
     data = bytearray()
     while needle not in data:
         message = json.loads(await communicator.receive_from(timeout=20))
@@ -138,7 +138,7 @@ async def test_the_memory_stream_keeps_unstored_chunks_and_a_tail_of_stored_ones
 
 
 @pytest.fixture
-def own_redis():  # noqa: ANN201
+def own_redis():
     """A redis-server of this test's own (never the machine's), stopped after."""
     with running_redis() as url:
         yield url

@@ -16,7 +16,7 @@ TASK_ARN = "arn:aws:ecs:eu-west-1:222222222222:task/staging/0123456789abcdef"
 HOSTILE = b"\x1b[31m<script>alert(1)</script>\x1b[0m\r\n<img src=x onerror=alert(1)>\r\n"
 
 
-def _run(cast, *, account=None, user=None, status=RunStatus.SUCCEEDED, cluster="staging", **fields) -> Run:  # noqa: ANN001
+def _run(cast, *, account=None, user=None, status=RunStatus.SUCCEEDED, cluster="staging", **fields) -> Run:
     defaults = {
         "region": "eu-west-1",
         "task_arn": TASK_ARN.replace("staging", cluster),

@@ -109,5 +109,5 @@ def chart_svg(chart: Chart) -> str:
                 t.label,
             )
         )
-    parts.append(mark_safe("</svg>"))  # noqa: S308  (a literal closing tag)
+    parts.append(mark_safe("</svg>"))  # a literal closing tag
     return mark_safe("".join(parts))  # noqa: S308  (every part above went through format_html)

@@ -16,13 +16,13 @@ class Command(RunWorkerCommand):
     help = "Run commands in containers (worker mode): reconnects to Redis, drains on SIGTERM."
     worker_class = RunsWorker
 
-    def add_arguments(self, parser) -> None:  # noqa: ANN001
+    def add_arguments(self, parser) -> None:
         super().add_arguments(parser)
         parser.set_defaults(channels=[RUNS_CHANNEL])
         for action in parser._actions:
             if action.dest == "channels":
                 action.nargs = "*"
 
-    def handle(self, *args, **options) -> None:  # noqa: ANN002, ANN003
+    def handle(self, *args, **options) -> None:
         options["channels"] = options.get("channels") or [RUNS_CHANNEL]
         super().handle(*args, **options)
