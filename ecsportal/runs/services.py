@@ -95,7 +95,9 @@ def run_request(
     needed = approvals_required(account=account, policy=policy) if policy else 0
     reason = (reason or "").strip()
     if needed and not reason:
-        raise RunRefused(f"Commands on {account.name} need {needed} approval(s): say why you need to run this.")
+        raise RunRefused(
+            f"Commands on {account.name} need {needed} approval{'' if needed == 1 else 's'}: say why you need to run this."
+        )
     digest = command_sha256(command=command, task_arn=target.arn, container=container)
     with transaction.atomic():
         run = Run.objects.create(
