@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -229,6 +231,22 @@ class Deployment:
         if proc.poll() is None:
             os.killpg(proc.pid, sig)
         proc.wait(10)
+
+    @contextlib.contextmanager
+    def serving(self, worker: str = "worker") -> Iterator[Deployment]:
+        """Daphne A and B and one runs worker until the block ends; then every process is stopped,
+        the database dropped, and the processes' last log lines printed (pytest shows them when a
+        test failed)."""
+        try:
+            self.start_daphne("daphne-a")
+            self.start_daphne("daphne-b")
+            self.start_worker(worker)
+            self.wait_ready()
+            yield self
+        finally:
+            logs = self.logs_tail()
+            self.stop()
+            print(logs)
 
     def stop(self) -> None:
         """Kill every process started here (terminate, then SIGKILL), then drop the database."""

@@ -57,16 +57,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "30",
         },
     )
-    try:
-        deployment.start_daphne("daphne-a")
-        deployment.start_daphne("daphne-b")
-        deployment.start_worker("runworker")
-        deployment.wait_ready()
+    with deployment.serving(worker="runworker"):
         yield deployment
-    finally:
-        logs = deployment.logs_tail()
-        deployment.stop()
-        print(logs)  # shown by pytest when a test failed
 
 
 def _viewer(deployment: Deployment, run_pk: int, **options):

@@ -62,16 +62,8 @@ def portal(
         settings={**PORTAL_SETTINGS, **getattr(request.module, "PORTAL_SETTINGS", {})},
         label="faults",
     )
-    try:
-        deployment.start_daphne("daphne-a")
-        deployment.start_daphne("daphne-b")
-        deployment.start_worker("worker")
-        deployment.wait_ready()
+    with deployment.serving(worker="worker"):
         yield deployment
-    finally:
-        logs = deployment.logs_tail()
-        deployment.stop()
-        print(logs)  # shown by pytest when a test failed
 
 
 @pytest.fixture
