@@ -31,45 +31,54 @@ class Signature:
 def signatures_of(qs: QuerySet[StoppedTask], *, limit: int = SIGNATURES_SHOWN) -> list[Signature]:
     """Failure signatures, failures before routine stops, most frequent first.
 
-    One GROUP BY over (signature, category), which the covering index answers alone, then one
-    query for a sample row of each shown signature; distinct signatures are few, so the
-    ordering happens here.
+    One GROUP BY over (signature, category, service), which the covering index
+    `stopped_account_covering` answers alone (an index-only scan: every column it reads,
+    `id` included, is in the index), summed up here per signature with its services; then
+    one query for a sample row of each shown signature. Distinct signatures and services are
+    few, so the sums and the ordering happen here.
     """
-    grouped = list(
+    sums: dict[tuple[str, str], dict] = {}
+    grouped = (
         qs.order_by()
-        .values("signature", "category")
-        .annotate(n=Count("id"), first=Min("stopped_at"), last=Max("stopped_at"), sample=Max("id"))
+        .values_list("signature", "category", "service")
+        .annotate(n=Count("*"), first=Min("stopped_at"), last=Max("stopped_at"), sample=Max("id"))
     )
-    grouped.sort(key=lambda g: (categories.category(g["category"]).is_routine, -g["n"], -g["last"].timestamp()))
-    grouped = grouped[:limit]
-    if not grouped:
+    for key, category, service, n, first, last, sample in grouped:
+        found = sums.get((key, category))
+        if found is None:
+            sums[(key, category)] = {"n": n, "first": first, "last": last, "sample": sample, "services": {service}}
+            continue
+        found["n"] += n
+        found["first"] = min(found["first"], first)
+        found["last"] = max(found["last"], last)
+        found["sample"] = max(found["sample"], sample)
+        found["services"].add(service)
+    ranked = sorted(
+        sums.items(),
+        key=lambda item: (categories.category(item[0][1]).is_routine, -item[1]["n"], -item[1]["last"].timestamp()),
+    )[:limit]
+    if not ranked:
         return []
     samples = {
         r["signature"]: r
-        for r in StoppedTask.objects.filter(pk__in=[g["sample"] for g in grouped]).values(
+        for r in StoppedTask.objects.filter(pk__in=[g["sample"] for _, g in ranked]).values(
             "signature", "family", "signature_container", "signature_text"
         )
     }
-    found = [
+    return [
         Signature(
-            key=g["signature"],
-            category=categories.category(g["category"]),
-            family=samples[g["signature"]]["family"],
-            container=samples[g["signature"]]["signature_container"],
-            text=samples[g["signature"]]["signature_text"],
+            key=key,
+            category=categories.category(category),
+            family=samples[key]["family"],
+            container=samples[key]["signature_container"],
+            text=samples[key]["signature_text"],
             count=g["n"],
             first_seen=g["first"],
             last_seen=g["last"],
+            services=sorted(service or "(standalone)" for service in g["services"]),
         )
-        for g in grouped
+        for (key, category), g in ranked
     ]
-    services: dict[str, set[str]] = {}
-    pairs = qs.order_by().filter(signature__in=[s.key for s in found]).values_list("signature", "service")
-    for key, service in pairs.distinct():
-        services.setdefault(key, set()).add(service or "(standalone)")
-    for s in found:
-        s.services = sorted(services.get(s.key, ()))
-    return found
 
 
 def failures_of(qs: QuerySet[StoppedTask], *, limit: int) -> list[Signature]:
@@ -85,6 +94,6 @@ def chart_of(qs_without_range: QuerySet[StoppedTask], *, window: str, now: datet
         qs_without_range.order_by()
         .filter(stopped_hour__gt=since_hour, stopped_at__gte=now - timedelta(hours=hours + 1))
         .values_list("stopped_hour", "category")
-        .annotate(n=Count("id"))
+        .annotate(n=Count("*"))
     )
     return chart_build(window=window, counts={(h, c): n for h, c, n in rows}, now=now)

@@ -54,11 +54,12 @@ class StoppedTask(models.Model):
         constraints = [models.UniqueConstraint(fields=["account", "task_arn"], name="one_row_per_stopped_task")]
         indexes = [
             models.Index(fields=["-stopped_at", "-id"], name="stopped_recent"),
-            # Covers the on-call view's aggregates (signatures, their services, the chart) without
-            # touching the table.
+            # Covers the on-call view's aggregates (signatures with their services and sample row,
+            # the chart) and the home page's failures: every column they read is here, `id`
+            # included, so PostgreSQL answers them with an index-only scan.
             models.Index(
-                fields=["account", "-stopped_at", "category", "signature", "stopped_hour", "service"],
-                name="stopped_account_recent",
+                fields=["account", "-stopped_at", "category", "signature", "stopped_hour", "service", "id"],
+                name="stopped_account_covering",
             ),
             models.Index(fields=["category", "-stopped_at"], name="stopped_category_recent"),
             models.Index(fields=["cluster", "-stopped_at"], name="stopped_cluster_recent"),

@@ -121,6 +121,14 @@ def seed(runs: int, stopped: int) -> tuple[object, object]:
     return viewer, admin
 
 
+def seeded() -> tuple[object, object]:
+    """The viewer and the admin of a database seeded before (--keep)."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    return User.objects.get(username="bench-viewer"), User.objects.get(username="bench-admin")
+
+
 def timings_ms(client: object, url: str) -> tuple[float, float, float]:
     """(p50, p95, median CPU) over REQUESTS fetches, after three to warm up. The CPU time is
     this process's alone (Django's share, not the database's): on a shared, loaded machine it
@@ -199,13 +207,20 @@ def main() -> None:
     parser.add_argument("--stopped", type=int, default=100_000)
     parser.add_argument("--profile", action="store_true", help="print each page's slowest statements")
     parser.add_argument("--cprofile", metavar="URL", help="print where Django's time goes for one page, as admin")
+    parser.add_argument(
+        "--keep",
+        metavar="NAME",
+        help="use (and keep) the database NAME: seeded on the first run, reused as it is after (for EXPLAIN)",
+    )
     args = parser.parse_args()
     base = os.environ.get("BENCH_DATABASE_URL") or os.environ.get("DATABASE_URL") or ""
     if not base.startswith("postgres"):
         base = "postgres://postgres@127.0.0.1:5432/postgres"
-    database = f"ecsportal_bench_pages_{os.getpid()}"
+    database = args.keep or f"ecsportal_bench_pages_{os.getpid()}"
     with _admin(base) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [database]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{database}"')
     try:
         os.environ.update(deployed_environ())
         os.environ.update(
@@ -225,18 +240,20 @@ def main() -> None:
 
         call_command("migrate", interactive=False, verbosity=0)
         started = time.perf_counter()
-        viewer, admin = seed(args.runs, args.stopped)
+        viewer, admin = seeded() if exists else seed(args.runs, args.stopped)
         print(f"seeded {args.runs} runs and {args.stopped} stopped tasks in {time.perf_counter() - started:.0f} s")
         if args.cprofile:
             python_profile(admin, args.cprofile)
+        load_before = [round(x, 2) for x in os.getloadavg()]
         results = measure({"viewer": viewer, "admin": admin}, profile=args.profile)
     finally:
         from django.db import connections
 
         connections.close_all()
-        with _admin(base) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-    load = [round(x, 2) for x in os.getloadavg()]
+        if not args.keep:
+            with _admin(base) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+    load = {"before": load_before, "after": [round(x, 2) for x in os.getloadavg()]}
     print(json.dumps({"runs": args.runs, "stopped_tasks": args.stopped, "goal_ms": GOAL_MS, "load": load, **results}))
 
 
