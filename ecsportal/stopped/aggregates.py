@@ -61,9 +61,9 @@ def signatures_of(qs: QuerySet[StoppedTask], *, limit: int = SIGNATURES_SHOWN) -
         return []
     samples = {
         r["signature"]: r
-        for r in StoppedTask.objects.filter(pk__in=[g["sample"] for _, g in ranked]).values(
-            "signature", "family", "signature_container", "signature_text"
-        )
+        for r in StoppedTask.objects.filter(pk__in=[g["sample"] for _, g in ranked])
+        .order_by()
+        .values("signature", "family", "signature_container", "signature_text")
     }
     return [
         Signature(

@@ -155,3 +155,23 @@ def test_the_aggregates_read_the_covering_index_alone(cast, history, part):
     assert (
         "COVERING INDEX stopped_account_covering" in plan or "Index Only Scan using stopped_account_covering" in plan
     ), plan
+
+
+def test_the_rows_built_in_python_escape_aws_text_and_link_as_before(cast, login):
+    """The table's rows are built by the `stopped_rows` tag, not the template engine: every
+    value is still escaped, and each row links to its detail and to its filters."""
+    hostile = row(
+        cast.prod,
+        cluster="prod-web",
+        service="web&api",
+        reason='<script>alert("x")</script>',
+        containers=(("app<1>", 1, "<img src=x onerror=alert(1)>"),),
+    )
+    html = login(cast.viewer).get("/stopped/").content.decode()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "app&lt;1&gt;" in html
+    assert f'href="/stopped/{hostile.pk}/" class="task-link"' in html
+    assert 'class="filter-link" href="?cluster=prod-web"' in html
+    assert 'class="filter-link" href="?service=web%26api"' in html
+    assert f'class="filter-link" href="?category={hostile.category}"' in html
