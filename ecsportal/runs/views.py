@@ -32,6 +32,23 @@ PAGE_SIZE = 25
 COUNT_CAP = 1_000  # past this many runs the history says "1,000+" instead of counting them all
 SCROLLBACK_LINES = 20_000  # the run page's terminal keeps this many lines; the transcript keeps all
 FILTERS = ("account", "cluster", "user", "status")
+# What the history's table shows (runs/_run_results.html): the sealed command, the hashes and
+# the accounts' and users' other columns stay in the database.
+LIST_COLUMNS = (
+    "created_at",
+    "status",
+    "exit_code",
+    "mode",
+    "command",
+    "runbook_name",
+    "account__name",
+    "region",
+    "cluster",
+    "task_arn",
+    "container",
+    "requested_by__username",
+    "bytes_out",
+)
 
 
 def _filters(request: HtmxHttpRequest) -> dict[str, str]:
@@ -55,7 +72,7 @@ def run_list(request: HtmxHttpRequest) -> HttpResponse:
         ),
     )
     context = {
-        "page": CappedPaginator(runs, PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page")),
+        "page": CappedPaginator(runs.only(*LIST_COLUMNS), PAGE_SIZE, cap=COUNT_CAP).get_page(request.GET.get("page")),
         "filters": filters,
         "query": urlencode({k: v for k, v in filters.items() if v}),
         "filtered": any(filters.values()),
