@@ -16,6 +16,7 @@ from ecsportal.stopped.aggregates import chart_of, failures_of, signatures_of
 from ecsportal.stopped.forms import StoppedFilters
 from ecsportal.stopped.models import StoppedTask
 from ecsportal.stopped.selectors import stopped_tasks_for_user
+from ecsportal.stopped.services import stopped_prune
 from tests.stopped.helpers import row
 
 pytestmark = pytest.mark.django_db
@@ -90,8 +91,8 @@ def test_the_signatures_follow_inserts_and_deletes(cast, history):
     filters = StoppedFilters(range="all")
     before = _shown(signatures_of(stopped_tasks_for_user(user=cast.viewer, filters=filters), limit=100))
     added = [row(cast.prod, service="batch", family="web", minutes_ago=3, containers=(("app", 1, ""),))]
-    StoppedTask.objects.filter(pk__in=[r.pk for r in history[:20]]).delete()  # what retention does
-    rows = [r for r in history[20:]] + added
+    assert stopped_prune(days=1) > 0  # retention: the rows older than a day go
+    rows = [r for r in StoppedTask.objects.all() if r.pk in {h.pk for h in history}] + added
     after = _shown(signatures_of(stopped_tasks_for_user(user=cast.viewer, filters=filters), limit=100))
     assert after != before
     assert after == _expected(_visible(cast, rows, hours=None))
