@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "ecsportal.inventory",
     "ecsportal.approvals",
     "ecsportal.stops",
+    "ecsportal.shells",
     "ecsportal.stopped",
     "ecsportal.runs",
     "ecsportal.runbooks",
