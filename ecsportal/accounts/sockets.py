@@ -121,6 +121,10 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
             await socket_give_back(user_pk=self.scope["user"].pk, channel=self.channel_name)
 
     async def session_revoked(self, event: dict) -> None:
+        """The user logged out: what the socket owns ends as for a revocation, then 4001."""
+        if not self.access_revoked:
+            self.access_revoked = True
+            await self._tell_revoked("the user logged out")
         await self.close(code=CLOSE_LOGGED_OUT)
 
     # --- access re-checked while the socket is open (revocation.py) ----------------------
@@ -178,15 +182,19 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
         self.access_revoked = True
         user_pk = self.scope["user"].pk
         logger.info("socket %s of user %s closed: access revoked (%s)", self.scope.get("path"), user_pk, why)
+        await self._tell_revoked(why)
+        await self.close(code=CLOSE_ACCESS_REVOKED, reason=ACCESS_REVOKED_REASON)
+
+    async def _tell_revoked(self, why: str) -> None:
+        """The hook, then the signal (neither may keep the socket open), then out of the sweep."""
         try:
             await self.on_access_revoked()
         except Exception:
             logger.exception("on_access_revoked of %s failed", type(self).__name__)
         await revocation.socket_access_revoked.asend_robust(
-            sender=type(self), user_pk=user_pk, account_pk=self.account_pk, consumer=self, reason=why
+            sender=type(self), user_pk=self.scope["user"].pk, account_pk=self.account_pk, consumer=self, reason=why
         )
         revocation.sweep_leave(self)
-        await self.close(code=CLOSE_ACCESS_REVOKED, reason=ACCESS_REVOKED_REASON)
 
 
 def _fresh_user(pk: int) -> Any:

@@ -173,3 +173,22 @@ async def test_the_revocation_signal_names_the_user_and_the_account(cast):
     user_pk, _, reason = heard[0]
     assert user_pk == cast.viewer.pk
     assert "gate" in reason
+
+
+async def test_logging_out_tells_the_hook_and_closes_with_4001(cast):
+    from ecsportal.accounts.sockets import CLOSE_LOGGED_OUT
+
+    heard = []
+
+    async def receiver(sender, **kwargs):
+        heard.append((kwargs["user_pk"], kwargs["reason"]))
+
+    socket_access_revoked.connect(receiver)
+    try:
+        _, (client,), (viewer,) = await _run_sockets(cast, cast.viewer)
+        assert (await database_sync_to_async(client.post)("/logout/")).status_code == 302
+        closed = await _closed(viewer)
+    finally:
+        socket_access_revoked.disconnect(receiver)
+    assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
+    assert heard == [(cast.viewer.pk, "the user logged out")]
