@@ -79,3 +79,9 @@ def test_an_account_admin_sets_the_policy_and_the_change_is_audited(cast, login)
     assert prod.approvals_for_shell == 2
     event = AuditEvent.objects.filter(action="account.update").latest("pk")
     assert "shell_record_input" in str(event.details)
+
+
+def test_the_account_page_states_the_shell_policy(cast, login):
+    page = html.unescape(login(cast.viewer).get(f"/accounts/{cast.prod.pk}/").content.decode())
+    assert "Access request: an approved, time-boxed grant per target (the default)" in page
+    assert "typed input not recorded" in page and "idle 15 min, at most 60 min" in page
