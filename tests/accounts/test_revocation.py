@@ -192,3 +192,27 @@ async def test_logging_out_tells_the_hook_and_closes_with_4001(cast):
         socket_access_revoked.disconnect(receiver)
     assert closed == {"type": "websocket.close", "code": CLOSE_LOGGED_OUT}
     assert heard == [(cast.viewer.pk, "the user logged out")]
+
+
+async def test_a_socket_that_still_passes_follows_its_groups(cast):
+    """The approver lowered on staging only: the inbox stays open, hears prod, no longer staging."""
+    from channels.layers import get_channel_layer
+
+    from ecsportal.approvals.notify import approvers_group
+
+    _, cookie = await database_sync_to_async(logged_in)(cast.approver)
+    inbox = await _open("/ws/approvals/inbox/", cookie)
+
+    def lower_on_staging():
+        membership = Membership.objects.get(user=cast.approver, account=cast.staging)
+        membership.role = Role.OPERATOR
+        membership.save()
+
+    await database_sync_to_async(lower_on_staging)()
+    await _stays_open(inbox)
+    layer = get_channel_layer()
+    await layer.group_send(approvers_group(cast.staging.pk), {"type": "approval.changed", "pk": 1})
+    assert await inbox.receive_nothing(timeout=1)
+    await layer.group_send(approvers_group(cast.prod.pk), {"type": "approval.changed", "pk": 2})
+    assert await inbox.receive_json_from(timeout=5) == {"changed": "inbox", "pk": 2}
+    await inbox.disconnect()
