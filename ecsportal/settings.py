@@ -103,6 +103,7 @@ INSTALLED_APPS = [
     "ecsportal.inventory",
     "ecsportal.approvals",
     "ecsportal.stops",
+    "ecsportal.shells",
     "ecsportal.stopped",
     "ecsportal.runs",
     "ecsportal.runbooks",
@@ -262,6 +263,11 @@ SILENCED_SYSTEM_CHECKS = ["security.W021"]
 ECSPORTAL_MAX_REQUEST_BODY_BYTES = env.int("ECSPORTAL_MAX_REQUEST_BODY_BYTES", default=1024 * 1024)
 # Open WebSockets per user across the deployment (every tab holds one or two); 0: no limit.
 ECSPORTAL_SOCKETS_PER_USER = env.int("ECSPORTAL_SOCKETS_PER_USER", default=50)
+# Seconds between two re-checks of every open socket's access in a process (accounts/revocation.py:
+# expired sessions, deactivated users, changes the broadcast missed). Three queries a sweep.
+ECSPORTAL_SOCKET_RECHECK_SECONDS = env.float("ECSPORTAL_SOCKET_RECHECK_SECONDS", default=3.0)
+# --- Shells (ecsportal/shells): the longest time one access request may ask for.
+ECSPORTAL_SHELL_GRANT_MAX_MINUTES = env.int("ECSPORTAL_SHELL_GRANT_MAX_MINUTES", default=240)
 
 # --- Content Security Policy (django-csp). Nothing inline, nothing from elsewhere. A page that
 # reads `request.csp_nonce` (the run page, for the <style> elements xterm.js creates) gets that

@@ -19,6 +19,7 @@ urlpatterns = [
     path("audit/", include("ecsportal.audit.urls")),
     path("approvals/", include("ecsportal.approvals.urls")),
     path("stops/", include("ecsportal.stops.urls")),
+    path("shells/", include("ecsportal.shells.urls")),
     path("runs/", include("ecsportal.runs.urls")),
     path("runbooks/", include("ecsportal.runbooks.urls")),
     # The admin logs in and out through the portal's views: one throttled, audited way in and out.

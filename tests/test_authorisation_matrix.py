@@ -165,6 +165,12 @@ MATRIX: dict[str, Entry] = {
         post=only({"outsider", "operator", "approver", "account_admin", "superuser"}),
     ),
     "stops:picker": Entry(fixed("/stops/pick/"), users()),
+    # --- shells: operators (of any account) ask for shell access; the task itself goes through the gate
+    "shells:request": Entry(
+        fixed("/shells/access/new/"),
+        only({"outsider", "operator", "approver", "account_admin", "superuser"}),
+        post=only({"outsider", "operator", "approver", "account_admin", "superuser"}),
+    ),
     # --- runs
     "runs:list": Entry(fixed("/runs/"), users()),
     "runs:new": Entry(

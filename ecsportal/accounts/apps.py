@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from ecsportal.accounts import crypto, sockets  # noqa: F401  (sockets: connects the logout signal)
+        from ecsportal.accounts import crypto, revocation, sockets  # noqa: F401  (sockets: connects the logout signal)
         from ecsportal.aws import sessions
 
         sessions.configure(
@@ -18,4 +18,5 @@ class AccountsConfig(AppConfig):
             max_attempts=settings.AWS_MAX_ATTEMPTS,
             local_exec=settings.ECSPORTAL_LOCAL_EXEC,
         )
+        revocation.connect_signals()
         crypto.register_sealed("accounts.AwsAccount", "secret_access_key_encrypted", lambda a: f"account {a.name}")

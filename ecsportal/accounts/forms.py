@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 
 from ecsportal.accounts import validators as v
-from ecsportal.accounts.models import AwsAccount, CredentialSource, Role
+from ecsportal.accounts.models import SHELL_COMMAND_AUTO, AwsAccount, CredentialSource, Role, ShellAccess
 from ecsportal.ui.validators import validate_no_bidi_controls
 
 
@@ -80,6 +80,40 @@ class AccountForm(forms.Form):
     approval_ttl_minutes = forms.IntegerField(
         label="Requests expire after (minutes)", initial=60, required=False, min_value=5, max_value=7 * 24 * 60
     )
+    shell_access = forms.ChoiceField(
+        label="Interactive shells",
+        required=False,
+        choices=[("", "Default: access request on a production account, else allowed for operators")]
+        + list(ShellAccess.choices),
+    )
+    approvals_for_shell = forms.IntegerField(
+        label="Approvals for a shell access request",
+        initial=1,
+        required=False,
+        min_value=0,
+        max_value=5,
+        help_text="0 grants a request at once (audited).",
+    )
+    shell_moderated = forms.BooleanField(
+        required=False, label="Moderated shells: input only while an approver other than the owner watches"
+    )
+    shell_record_input = forms.BooleanField(
+        required=False,
+        label="Record what is typed into shells (a password typed at a prompt would be kept too)",
+    )
+    shell_command = forms.CharField(
+        label="Shell command",
+        initial=SHELL_COMMAND_AUTO,
+        required=False,
+        max_length=200,
+        help_text="“auto”: bash when the image has it, else sh. Or a command such as /bin/ash -l.",
+    )
+    shell_idle_minutes = forms.IntegerField(
+        label="End a shell after this many idle minutes", initial=15, required=False, min_value=1, max_value=240
+    )
+    shell_max_minutes = forms.IntegerField(
+        label="Longest shell session (minutes)", initial=60, required=False, min_value=1, max_value=720
+    )
     connection_locked = False
 
     def __init__(
@@ -103,6 +137,13 @@ class AccountForm(forms.Form):
                 "approvals_for_commands": instance.approvals_for_commands,
                 "approvals_for_runbooks": instance.approvals_for_runbooks,
                 "approval_ttl_minutes": instance.approval_ttl_minutes,
+                "shell_access": instance.shell_access,
+                "approvals_for_shell": instance.approvals_for_shell,
+                "shell_moderated": instance.shell_moderated,
+                "shell_record_input": instance.shell_record_input,
+                "shell_command": instance.shell_command,
+                "shell_idle_minutes": instance.shell_idle_minutes,
+                "shell_max_minutes": instance.shell_max_minutes,
             }
         super().__init__(*args, **kwargs)
         if instance is not None and instance.has_stored_secret:
@@ -129,6 +170,22 @@ class AccountForm(forms.Form):
 
     def clean_approval_ttl_minutes(self) -> int:
         return self._policy_or_current("approval_ttl_minutes")
+
+    def clean_approvals_for_shell(self) -> int:
+        return self._policy_or_current("approvals_for_shell")
+
+    def clean_shell_idle_minutes(self) -> int:
+        return self._policy_or_current("shell_idle_minutes")
+
+    def clean_shell_max_minutes(self) -> int:
+        return self._policy_or_current("shell_max_minutes")
+
+    def clean_shell_command(self) -> str:
+        value = " ".join((self.cleaned_data.get("shell_command") or "").split())
+        if not value:
+            return self.instance.shell_command if self.instance is not None else SHELL_COMMAND_AUTO
+        v.validate_shell_command(value)
+        return value
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -186,6 +243,12 @@ class AccountForm(forms.Form):
             self.add_error("secret_access_key", "A secret key is only used with the stored-access-key source.")
         if data.get("external_id") and not data.get("role_arn"):
             self.add_error("external_id", "An External ID only applies when a role ARN is assumed.")
+        idle, longest = data.get("shell_idle_minutes"), data.get("shell_max_minutes")
+        if idle is not None and longest is not None and idle > longest:
+            self.add_error(
+                "shell_idle_minutes",
+                f"The idle limit ({idle} min) cannot be longer than the longest session ({longest} min).",
+            )
         return data
 
     def _clean_keys(self, data: dict[str, Any]) -> None:

@@ -20,6 +20,17 @@ class CredentialSource(models.TextChoices):
     ACCESS_KEY = "keys", "Stored access key"
 
 
+class ShellAccess(models.TextChoices):
+    """Who may open an interactive shell on an account's containers (ecsportal.shells.policy)."""
+
+    OFF = "off", "Off: nobody opens shells"
+    OPERATORS = "operators", "Allowed for operators"
+    REQUEST = "request", "Access request: an approved, time-boxed grant per target"
+
+
+SHELL_COMMAND_AUTO = "auto"  # the runtime uses bash when the image has it, else sh
+
+
 class AwsAccount(models.Model):
     name = models.CharField(max_length=100, unique=True)
     account_id = models.CharField(max_length=12)
@@ -43,6 +54,15 @@ class AwsAccount(models.Model):
     approvals_for_commands = models.PositiveSmallIntegerField(null=True, blank=True)  # None: 1 on production, else 0
     approvals_for_runbooks = models.PositiveSmallIntegerField(default=1)  # runbooks marked as needing approval
     approval_ttl_minutes = models.PositiveIntegerField(default=60)
+    # Interactive shells (read by ecsportal.shells.policy). "" : access request on a production
+    # account, allowed for operators elsewhere.
+    shell_access = models.CharField(max_length=16, choices=ShellAccess.choices, blank=True, default="")
+    shell_moderated = models.BooleanField(default=False)  # input only while an approver watches
+    shell_record_input = models.BooleanField(default=False)  # input bytes kept in the recording
+    shell_command = models.CharField(max_length=200, default=SHELL_COMMAND_AUTO)
+    shell_idle_minutes = models.PositiveSmallIntegerField(default=15)
+    shell_max_minutes = models.PositiveSmallIntegerField(default=60)
+    approvals_for_shell = models.PositiveSmallIntegerField(default=1)  # approvers of a shell access request
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -51,6 +71,12 @@ class AwsAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.account_id})"
+
+    @property
+    def effective_shell_access(self) -> ShellAccess:
+        if self.shell_access:
+            return ShellAccess(self.shell_access)
+        return ShellAccess.REQUEST if self.is_production else ShellAccess.OPERATORS
 
     @property
     def has_stored_secret(self) -> bool:

@@ -33,6 +33,13 @@ _FIELDS = (
     "approvals_for_commands",
     "approvals_for_runbooks",
     "approval_ttl_minutes",
+    "shell_access",
+    "shell_moderated",
+    "shell_record_input",
+    "shell_command",
+    "shell_idle_minutes",
+    "shell_max_minutes",
+    "approvals_for_shell",
 )
 
 

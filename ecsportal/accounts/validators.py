@@ -91,3 +91,22 @@ def validate_access_key_id(value: str) -> None:
         raise ValidationError(
             "An access key ID is 20 characters starting with AKIA (or ASIA), capital letters and digits."
         )
+
+
+_SHELL_COMMAND_RE = re.compile(r"^[A-Za-z0-9_./=+,:@ -]+$")
+
+
+def validate_shell_command(value: str) -> None:
+    """A shell command is "auto" or a program with plain arguments: no shell syntax, which
+    ECS Exec would hand to the container as is and which no reviewer expects in a setting."""
+    if value == "auto":
+        return
+    if not _SHELL_COMMAND_RE.match(value):
+        bad = sorted({c for c in value if not _SHELL_COMMAND_RE.match(c)})
+        shown = " ".join(repr(c) for c in bad[:5])
+        raise ValidationError(
+            f"Use “auto” or a program and plain arguments (letters, digits, / . _ - = + , : @); not {shown}."
+        )
+    program = value.split()[0]
+    if program.startswith("-"):
+        raise ValidationError("Start with the program to run (e.g. /bin/bash), not an option.")

@@ -15,6 +15,7 @@ class Policy(models.TextChoices):
     STOP = "stop", "Stopping tasks"
     COMMAND = "command", "Running commands"
     RUNBOOK = "runbook", "Running runbooks"
+    SHELL = "shell", "Shell access requests"
 
 
 def approvals_required(*, account: AwsAccount, policy: Policy | str) -> int:
@@ -26,6 +27,8 @@ def approvals_required(*, account: AwsAccount, policy: Policy | str) -> int:
         return account.approvals_for_commands
     if policy == Policy.RUNBOOK:
         return account.approvals_for_runbooks
+    if policy == Policy.SHELL:
+        return account.approvals_for_shell
     raise ValueError(f"unknown approval policy {policy!r}")
 
 

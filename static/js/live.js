@@ -6,6 +6,8 @@
   "use strict";
   var sockets = {};
   var PROBE_AFTER = 2;  // failed connections in a row before asking whether the session is still alive
+  var ACCESS_REVOKED = "Access revoked: your role or your login changed, so this page no longer updates. " +
+    "Reload it to see what you may still do.";
   var TOO_MANY_SOCKETS = "Too many open portal tabs or live pages for your user: this page will not update " +
     "by itself. Close some tabs, then reload this one.";
 
@@ -46,6 +48,12 @@
       // 4001 logged out, 4401 not logged in: the session is over. 4403 not allowed: retrying would not help.
       if (event.code === 4001 || event.code === 4401) { giveUp(path, eventName, "session-ended"); return; }
       if (event.code === 4403) { giveUp(path, eventName, "refused"); return; }
+      // 4003: the access gate no longer passes (membership removed, role lowered, user deactivated).
+      if (event.code === 4003) {
+        giveUp(path, eventName, "access-revoked");
+        if (window.ecsportal) { window.ecsportal.showBanner(ACCESS_REVOKED); }
+        return;
+      }
       // 4429: this user already holds the most sockets the portal allows (every tab holds one or more).
       if (event.code === 4429) {
         giveUp(path, eventName, "too-many-sockets");

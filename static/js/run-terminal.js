@@ -14,6 +14,7 @@
   var ACK_BYTES = 256 * 1024; // acknowledge received output this often: the server sends at most 4 MB ahead
   var REFUSED = {
     4001: "You logged out; log in again to watch.",
+    4003: "Access revoked: your access to this run's account changed or your login ended. Reload to check.",
     4401: "Log in to watch this run.",
     4403: "You may not watch this run.",
     4429: "Too many open portal tabs or live pages for your user; close some, then reload this page.",

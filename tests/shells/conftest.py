@@ -1,0 +1,1 @@
+from tests.approvals.lab import lab, lab_ecs, run_task  # noqa: F401
