@@ -54,12 +54,14 @@ def batch_execute(request: ApprovalRequest) -> Outcome:
     if batch.status != BatchStatus.AWAITING_APPROVAL:
         return Outcome(False, f"Batch #{batch.pk} is {batch.get_status_display().lower()}; nothing was run.")
     real = crypto.decrypt(batch.command_sealed) if batch.command_sealed else batch.command
-    command_ok = batch_command_sha256(command=real, mode=batch.mode) == batch.command_sha256 == request.target.get(
-        "command_sha256"
+    command_ok = (
+        batch_command_sha256(command=real, mode=batch.mode)
+        == batch.command_sha256
+        == request.target.get("command_sha256")
     )
     rows = BatchTarget.objects.filter(batch=batch, in_target_list=True).order_by("position")
-    targets_ok = targets_sha256([target_key(t) for t in rows]) == batch.targets_sha256 == request.target.get(
-        "targets_sha256"
+    targets_ok = (
+        targets_sha256([target_key(t) for t in rows]) == batch.targets_sha256 == request.target.get("targets_sha256")
     )
     if not (command_ok and targets_ok):
         what = "command" if not command_ok else "target list"

@@ -38,10 +38,15 @@ class BatchForm(forms.Form):
     command = forms.CharField(required=False, max_length=16_000, label="Command", strip=False)
     raw = forms.BooleanField(required=False, label="Raw mode (no shell; the exit code is not known)")
     concurrency = forms.IntegerField(
-        initial=DEFAULT_CONCURRENCY, min_value=1, label="At a time", error_messages={"required": "Say how many at a time."}
+        initial=DEFAULT_CONCURRENCY,
+        min_value=1,
+        label="At a time",
+        error_messages={"required": "Say how many at a time."},
     )
     time_limit = forms.IntegerField(required=False, min_value=1, label="Time limit per target (seconds)")
-    stop_after = forms.IntegerField(required=False, min_value=0, initial=0, label="Stop starting new targets after this many failures")
+    stop_after = forms.IntegerField(
+        required=False, min_value=0, initial=0, label="Stop starting new targets after this many failures"
+    )
     reason = forms.CharField(required=False, max_length=500, label="Reason", widget=forms.Textarea(attrs={"rows": 2}))
     targets_sha256 = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
@@ -52,7 +57,9 @@ class BatchForm(forms.Form):
         self.fields["concurrency"].max_value = most
         self.fields["concurrency"].validators.append(forms.IntegerField(max_value=most).validators[-1])
         self.fields["concurrency"].help_text = f"1 to {most}."
-        self.fields["time_limit"].help_text = (
+        self.fields[
+            "time_limit"
+        ].help_text = (
             f"Each target's run ends after this long (default and most: {settings.ECSPORTAL_RUN_TIME_LIMIT_SECONDS} s)."
         )
 

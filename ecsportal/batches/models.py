@@ -46,7 +46,9 @@ class Batch(models.Model):
     command_sealed = models.TextField(blank=True, editable=False)  # the real one, Fernet, wiped at the end
     command_has_secrets = models.BooleanField(default=False)  # a runbook's secret values: no re-run from here
     command_sha256 = models.CharField(max_length=64)  # of the real command and the mode
-    targets_sha256 = models.CharField(max_length=64)  # of the ordered target list (account, region, cluster, task, container)
+    targets_sha256 = models.CharField(
+        max_length=64
+    )  # of the ordered target list (account, region, cluster, task, container)
     mode = models.CharField(max_length=8, default="shell")  # runs.RunMode
     runbook_name = models.CharField(max_length=200, blank=True)
     spec = models.JSONField(default=dict)  # the filter, as typed (for "re-run", the page and the audit)
@@ -54,9 +56,7 @@ class Batch(models.Model):
     time_limit_seconds = models.PositiveIntegerField(default=900)
     stop_after_failures = models.PositiveIntegerField(default=0)  # 0: never stop starting new targets
     reason = models.TextField(blank=True)
-    status = models.CharField(
-        max_length=20, choices=BatchStatus.choices, default=BatchStatus.RUNNING, db_index=True
-    )
+    status = models.CharField(max_length=20, choices=BatchStatus.choices, default=BatchStatus.RUNNING, db_index=True)
     end_reason = models.TextField(blank=True)
     approval = models.OneToOneField(
         "approvals.ApprovalRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="batch"

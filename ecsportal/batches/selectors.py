@@ -79,7 +79,9 @@ def batch_get_for_user(*, user: AbstractBaseUser, pk: int | str, min_role: Role 
             if user.is_superuser:
                 break
             if roles.get(account_pk, Role.VIEWER) < min_role:
-                raise PermissionDenied(f"This needs the {Role(min_role).label.lower()} role on every account of the batch.")
+                raise PermissionDenied(
+                    f"This needs the {Role(min_role).label.lower()} role on every account of the batch."
+                )
     return batch
 
 

@@ -30,7 +30,6 @@ from ecsportal.audit.services import audit_record
 from ecsportal.aws import ecs, records
 from ecsportal.batches import scheduler
 from ecsportal.batches.executor import ACTION_BATCH, ACTION_BATCH_RUNBOOK
-from ecsportal.batches.selectors import batch_command_sha256, key_of, target_key, targets_sha256
 from ecsportal.batches.models import (
     BATCH_END_STATUSES,
     FAILED_STATUSES,
@@ -39,6 +38,7 @@ from ecsportal.batches.models import (
     BatchTarget,
     TargetState,
 )
+from ecsportal.batches.selectors import batch_command_sha256, key_of, target_key, targets_sha256
 from ecsportal.inventory.selectors import clusters_in_region, tasks_in_cluster
 from ecsportal.runbooks.models import Runbook
 from ecsportal.runbooks.rendering import TemplateError, ValueRefused, clean_value, render_command
@@ -106,7 +106,13 @@ class PreviewTarget:
 
     @property
     def key(self) -> str:
-        return key_of(account_pk=self.account.pk, region=self.region, cluster=self.cluster, task_arn=self.task.arn, container=self.container)
+        return key_of(
+            account_pk=self.account.pk,
+            region=self.region,
+            cluster=self.cluster,
+            task_arn=self.task.arn,
+            container=self.container,
+        )
 
     @property
     def label(self) -> str:
@@ -495,9 +501,7 @@ def batch_rerun_failed(*, user: AbstractBaseUser, batch: Batch, source_ip: str |
         raise BatchRefused("Wait for the batch to finish (or cancel it) before re-running its failed targets.")
     if batch.command_has_secrets:
         raise BatchRefused("This batch's command held secret values, which are not kept: run the runbook again.")
-    failed = list(
-        batch.targets.filter(run__status__in=FAILED_STATUSES).select_related("account").order_by("position")
-    )
+    failed = list(batch.targets.filter(run__status__in=FAILED_STATUSES).select_related("account").order_by("position"))
     if not failed:
         raise BatchRefused("No target failed; there is nothing to re-run.")
     return _start_on_targets(user=user, source=batch, targets=failed, source_ip=source_ip)
@@ -510,7 +514,9 @@ def _start_on_targets(
     for account in {t.account.pk: t.account for t in targets}.values():
         role = account_role_for_user(user=user, account=account)
         if role is None or role < Role.OPERATOR or not account.is_enabled:
-            raise PermissionDenied(f"Running commands on {account.name} needs the operator role (and the account enabled).")
+            raise PermissionDenied(
+                f"Running commands on {account.name} needs the operator role (and the account enabled)."
+            )
     keys = [target_key(t) for t in targets]
     policy = "runbook" if source.runbook_name else "command"
     needing = {}
@@ -519,7 +525,9 @@ def _start_on_targets(
         if n:
             needing[t.account.pk] = (t.account, n)
     if len(needing) > 1:
-        raise BatchRefused("The failed targets are on several accounts that each need approval: start one batch per account.")
+        raise BatchRefused(
+            "The failed targets are on several accounts that each need approval: start one batch per account."
+        )
     reason = source.reason or f"Re-run of the failed targets of batch #{source.pk}."
     with transaction.atomic():
         batch = Batch.objects.create(

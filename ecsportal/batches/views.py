@@ -29,7 +29,9 @@ PREVIEW_ROWS = 500  # the preview lists at most this many of each kind (the coun
 
 @require_GET
 def batch_list(request: HtmxHttpRequest) -> HttpResponse:
-    batches = selectors.batches_for_user(user=request.user).select_related("requested_by").order_by("-created_at", "-id")
+    batches = (
+        selectors.batches_for_user(user=request.user).select_related("requested_by").order_by("-created_at", "-id")
+    )
     page = CappedPaginator(batches, PAGE_SIZE, cap=1_000).get_page(request.GET.get("page"))
     can_start = accounts_for_user(user=request.user, min_role=Role.OPERATOR).filter(is_enabled=True).exists()
     return render(request, "batches/list.html", {"page": page, "can_start": can_start})
@@ -51,7 +53,9 @@ def _runbook_values(runbook, data) -> dict[str, object]:
 def batch_new(request: HtmxHttpRequest) -> HttpResponse:
     """The form (GET, prefilled from the query string: the run form's command, a service's
     filter, a runbook); POST "preview" shows what the filter matches, POST "start" starts it."""
-    accounts = list(accounts_for_user(user=request.user, min_role=Role.OPERATOR).filter(is_enabled=True).order_by("name"))
+    accounts = list(
+        accounts_for_user(user=request.user, min_role=Role.OPERATOR).filter(is_enabled=True).order_by("name")
+    )
     if not accounts:
         return render(request, "batches/new.html", {"accounts": []}, status=403)
     source = request.POST if request.method == "POST" else request.GET
@@ -172,9 +176,7 @@ def batch_transcript(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def batch_summary_json(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """The JSON summary (no output in it: statuses, exit codes, sizes, groups)."""
     batch = selectors.batch_get_for_user(user=request.user, pk=pk)
-    response = HttpResponse(
-        json.dumps(selectors.batch_summary(batch), indent=2), content_type="application/json"
-    )
+    response = HttpResponse(json.dumps(selectors.batch_summary(batch), indent=2), content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="batch-{batch.pk}.json"'
     return response
 

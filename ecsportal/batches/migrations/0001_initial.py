@@ -6,82 +6,158 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0002_approval_policy'),
-        ('approvals', '0002_claimed_at'),
-        ('runs', '0003_run_status_completed'),
+        ("accounts", "0002_approval_policy"),
+        ("approvals", "0002_claimed_at"),
+        ("runs", "0003_run_status_completed"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Batch',
+            name="Batch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('command', models.TextField()),
-                ('command_sealed', models.TextField(blank=True, editable=False)),
-                ('command_has_secrets', models.BooleanField(default=False)),
-                ('command_sha256', models.CharField(max_length=64)),
-                ('targets_sha256', models.CharField(max_length=64)),
-                ('mode', models.CharField(default='shell', max_length=8)),
-                ('runbook_name', models.CharField(blank=True, max_length=200)),
-                ('spec', models.JSONField(default=dict)),
-                ('concurrency', models.PositiveSmallIntegerField(default=5)),
-                ('time_limit_seconds', models.PositiveIntegerField(default=900)),
-                ('stop_after_failures', models.PositiveIntegerField(default=0)),
-                ('reason', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('awaiting_approval', 'Awaiting approval'), ('running', 'Running'), ('finished', 'Finished'), ('cancelled', 'Cancelled'), ('refused', 'Refused')], db_index=True, default='running', max_length=20)),
-                ('end_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('cancel_requested_at', models.DateTimeField(blank=True, null=True)),
-                ('advanced_at', models.DateTimeField(blank=True, null=True)),
-                ('approval', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='batch', to='approvals.approvalrequest')),
-                ('cancelled_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('requested_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='batches', to=settings.AUTH_USER_MODEL)),
-                ('rerun_of', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='reruns', to='batches.batch')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("command", models.TextField()),
+                ("command_sealed", models.TextField(blank=True, editable=False)),
+                ("command_has_secrets", models.BooleanField(default=False)),
+                ("command_sha256", models.CharField(max_length=64)),
+                ("targets_sha256", models.CharField(max_length=64)),
+                ("mode", models.CharField(default="shell", max_length=8)),
+                ("runbook_name", models.CharField(blank=True, max_length=200)),
+                ("spec", models.JSONField(default=dict)),
+                ("concurrency", models.PositiveSmallIntegerField(default=5)),
+                ("time_limit_seconds", models.PositiveIntegerField(default=900)),
+                ("stop_after_failures", models.PositiveIntegerField(default=0)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("awaiting_approval", "Awaiting approval"),
+                            ("running", "Running"),
+                            ("finished", "Finished"),
+                            ("cancelled", "Cancelled"),
+                            ("refused", "Refused"),
+                        ],
+                        db_index=True,
+                        default="running",
+                        max_length=20,
+                    ),
+                ),
+                ("end_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("cancel_requested_at", models.DateTimeField(blank=True, null=True)),
+                ("advanced_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "approval",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="batch",
+                        to="approvals.approvalrequest",
+                    ),
+                ),
+                (
+                    "cancelled_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="batches", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "rerun_of",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="reruns",
+                        to="batches.batch",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='BatchTarget',
+            name="BatchTarget",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('region', models.CharField(max_length=32)),
-                ('cluster', models.CharField(max_length=255)),
-                ('service', models.CharField(blank=True, max_length=255)),
-                ('task_arn', models.CharField(max_length=2048)),
-                ('container', models.CharField(max_length=255)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('starting', 'Starting'), ('started', 'Started'), ('skipped', 'Skipped')], default='pending', max_length=10)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('skip_reason', models.TextField(blank=True)),
-                ('in_target_list', models.BooleanField(default=True)),
-                ('output_sha256', models.CharField(blank=True, max_length=64)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.awsaccount')),
-                ('batch', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='targets', to='batches.batch')),
-                ('run', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='batch_target', to='runs.run')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField()),
+                ("region", models.CharField(max_length=32)),
+                ("cluster", models.CharField(max_length=255)),
+                ("service", models.CharField(blank=True, max_length=255)),
+                ("task_arn", models.CharField(max_length=2048)),
+                ("container", models.CharField(max_length=255)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("starting", "Starting"),
+                            ("started", "Started"),
+                            ("skipped", "Skipped"),
+                        ],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("skip_reason", models.TextField(blank=True)),
+                ("in_target_list", models.BooleanField(default=True)),
+                ("output_sha256", models.CharField(blank=True, max_length=64)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="accounts.awsaccount"
+                    ),
+                ),
+                (
+                    "batch",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="targets", to="batches.batch"
+                    ),
+                ),
+                (
+                    "run",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="batch_target",
+                        to="runs.run",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['batch', 'position'],
+                "ordering": ["batch", "position"],
             },
         ),
         migrations.AddIndex(
-            model_name='batch',
-            index=models.Index(fields=['status', 'created_at'], name='batch_status_idx'),
+            model_name="batch",
+            index=models.Index(fields=["status", "created_at"], name="batch_status_idx"),
         ),
         migrations.AddIndex(
-            model_name='batchtarget',
-            index=models.Index(fields=['batch', 'state'], name='batch_target_state_idx'),
+            model_name="batchtarget",
+            index=models.Index(fields=["batch", "state"], name="batch_target_state_idx"),
         ),
         migrations.AddConstraint(
-            model_name='batchtarget',
-            constraint=models.UniqueConstraint(fields=('batch', 'position'), name='one_target_per_position'),
+            model_name="batchtarget",
+            constraint=models.UniqueConstraint(fields=("batch", "position"), name="one_target_per_position"),
         ),
     ]
