@@ -11,13 +11,15 @@ process may advance any batch and a restart loses nothing.
    batch was cancelled or reached its failure limit (the pending ones are skipped, saying
    why), claim up to `concurrency − active` pending targets (→ STARTING), or end the batch
    when nothing is pending or active.
-3. **Start** each claimed target in a transaction of its own: `runs.services.run_request`
-   (the running-task check, the run row, its audit; dispatched after the commit) and the
-   target → STARTED with its run, together; a target the run service refuses (its task
-   stopped, a role revoked) is skipped with the refusal's words, and the pass claims again.
+3. **Start** each claimed target (up to 8 side by side): `runs.services.run_request` (the
+   running-task check, then the run row and its audit in one transaction; dispatched after
+   the commit), then the target → STARTED with its run; until then the target is STARTING,
+   so it counts once. A target the run service refuses (its task stopped, a role revoked) is
+   skipped with the refusal's words. The pass then claims again (a run may have ended
+   meanwhile), until nothing can start.
 
-A claim that its process did not finish (it died between 2 and 3) is given back to PENDING by
-the sweep after `CLAIM_STALE_SECONDS`, unless its run exists (then it is linked).
+A claim that its process did not finish (it died in 3) is given back to PENDING by the sweep
+after `CLAIM_STALE_SECONDS`, unless its run exists (then it is linked to it).
 
 Who calls it: `kick(pk)` hands the pass to this process's scheduler thread (never blocking the
 caller); the runs lifecycle calls `kick` after the commit of every batch run's end
@@ -32,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from asgiref.sync import SyncToAsync
@@ -141,48 +144,71 @@ def _finish(batch: Batch, *, failures: int, stopped: str) -> None:
 
 
 def _start(batch: Batch, target: BatchTarget) -> bool:
-    """Step 3: the target's run and its STARTED state in one transaction; False if refused."""
+    """Step 3: the target's run, then its STARTED state; False if the run service refused it.
+
+    Not one transaction: the running-task check (DescribeTasks) must not hold the database's
+    write lock (SQLite) while it waits on AWS. Between the two writes the target is still
+    STARTING, so it counts once; a process that dies there leaves a run the sweep links."""
     command = crypto.decrypt(batch.command_sealed) if batch.command_sealed else batch.command
     try:
-        with transaction.atomic():
-            run = run_request(
-                actor=batch.requested_by,
-                account_pk=target.account_id,
-                region=target.region,
-                cluster=target.cluster,
-                task=target.task_arn,
-                container=target.container,
-                command=command,
-                shown_command=batch.command,
-                mode=batch.mode,
-                approval_policy=None,  # the batch's approval covered it
-                runbook_name=batch.runbook_name,
-                batch_pk=batch.pk,
-                time_limit_seconds=batch.time_limit_seconds,
-            )
-            BatchTarget.objects.filter(pk=target.pk).update(state=TargetState.STARTED, run=run)
-        return True
+        run = run_request(
+            actor=batch.requested_by,
+            account_pk=target.account_id,
+            region=target.region,
+            cluster=target.cluster,
+            task=target.task_arn,
+            container=target.container,
+            command=command,
+            shown_command=batch.command,
+            mode=batch.mode,
+            approval_policy=None,  # the batch's approval covered it
+            runbook_name=batch.runbook_name,
+            batch_pk=batch.pk,
+            time_limit_seconds=batch.time_limit_seconds,
+        )
     except (ValidationError, PermissionDenied, Http404) as exc:
         text = " ".join(getattr(exc, "messages", None) or [str(exc) or "the account is not the requester's"])
         BatchTarget.objects.filter(pk=target.pk, state=TargetState.STARTING).update(
             state=TargetState.SKIPPED, skip_reason=f"Not started: {text}"
         )
         return False
+    BatchTarget.objects.filter(pk=target.pk).update(state=TargetState.STARTED, run=run)
+    return True
+
+
+START_THREADS = 8  # claimed targets started side by side (each waits on DescribeTasks)
+
+
+def _start_on_own_connection(batch: Batch, target: BatchTarget) -> bool:
+    try:
+        return _start(batch, target)
+    finally:
+        close_old_connections()
+
+
+def _start_all(batch: Batch, claimed: list[BatchTarget]) -> list[bool]:
+    """Start the claimed targets, up to START_THREADS at once: each start waits on AWS (the
+    running-task check), and a pass that starts 20 targets one by one would leave the first
+    slots idle. On the tests' in-memory SQLite, one by one on Django's one thread."""
+    if len(claimed) == 1 or _shares_one_thread():
+        return [_start(batch, target) for target in claimed]
+    with ThreadPoolExecutor(max_workers=min(START_THREADS, len(claimed)), thread_name_prefix="batches-start") as pool:
+        return list(pool.map(lambda t: _start_on_own_connection(batch, t), claimed))
 
 
 def batch_advance(batch_pk: int) -> int:
     """One pass (see the module's docstring); returns how many targets it started."""
-    _hash_ended_outputs(batch_pk)
     started = 0
-    for _ in range(1000):  # each round starts ≥ 1 target or ends; the bound is only a guard
+    # Claim again after starting: a run that ended while its target was still STARTING was
+    # not seen by the pass its end woke; this one sees it. Each round claims ≥ 1 target or
+    # stops; the bound is only a guard.
+    for _ in range(10_000):
+        _hash_ended_outputs(batch_pk)
         claimed = _claim(batch_pk)
         if not claimed:
             break
         batch = Batch.objects.select_related("requested_by").get(pk=batch_pk)
-        ok = [_start(batch, target) for target in claimed]
-        started += sum(ok)
-        if all(ok):
-            break
+        started += sum(_start_all(batch, claimed))
     return started
 
 
