@@ -11,6 +11,11 @@ DATABASE_URL when set, else a SQLite file of its own (a temporary directory).
 2. The batch: `batches.services.batch_start` on `--targets` tasks at `--concurrency`, from the
    call to the batch's recorded end: *wall*.
 
+moto, the emulator and the portal share this one process (as in `manage.py demo`), so at
+concurrency 20 they share its one interpreter lock: `process_cpu_seconds` against `wall_seconds`
+says how much of the wall time was CPU-bound, and `target_run_p50_seconds` against t1 how much
+each run slowed down when 20 ran at once.
+
 The ideal is targets / concurrency × t1 (each slot runs its share back to back with no gap);
 `batch_overhead_ratio` = wall / ideal (goal ≤ 1.5). The API's start-to-exit-code time
 (`api_true_p95_ms`) needs the API (`/api/v1/`, another branch): null here.
@@ -23,6 +28,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -107,6 +113,7 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             singles.append(time.monotonic() - began)
         t1 = statistics.median(singles)
 
+        cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         began = time.monotonic()
         batch = await sync_to_async(batches.batch_start)(
             user=user,
@@ -116,6 +123,16 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
         )
         await wait_until(lambda: Batch.objects.get(pk=batch.pk).is_finished, 900)
         wall = time.monotonic() - began
+        cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+
+        def timings():
+            runs = list(Run.objects.filter(batch_id=batch.pk))
+            spans = [(r.ended_at - r.created_at).total_seconds() for r in runs]
+            waits = [(r.started_at - r.created_at).total_seconds() for r in runs if r.started_at]
+            return statistics.median(spans), statistics.median(waits)
+
+        run_p50, connect_p50 = await sync_to_async(timings)()
 
         def outcome():
             b = Batch.objects.get(pk=batch.pk)
@@ -134,6 +151,9 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             "batch_status": status,
             "succeeded": succeeded,
             "end_reason": reason,
+            "target_run_p50_seconds": round(run_p50, 3),  # a target's run, from its queueing to its end
+            "target_connect_p50_seconds": round(connect_p50, 3),  # queueing to RUNNING (ExecuteCommand, channel)
+            "process_cpu_seconds": round(cpu, 2),  # this one process: portal, moto and the emulator
             "load_1m": round(os.getloadavg()[0], 2),
             "batch_overhead_ratio": round(wall / ideal, 3),
             "api_true_p95_ms": None,
