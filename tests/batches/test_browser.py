@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import re
 
-
 from ecsportal.demo.localaws import FLEET_TASKS
 from tests.conftest import screenshot
-
 
 
 def _batch_on_fleet(page, base: str, command: str) -> str:

@@ -82,15 +82,16 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
 
     aws = localaws.LocalAws()
     localaws.seed_iam(aws.endpoint_url)
-    sessions.configure(endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2)
+    sessions.configure(
+        endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
+    )
     emulator = localaws.start_data_channel()
     try:
         dispatcher.bind_loop(asyncio.get_running_loop())
         ecs = lab_cluster(aws.endpoint_url, region=REGION, cluster=CLUSTER, families=("bench",))
         specs = [localaws.ContainerSpec("app", "bench/app:1")]
         arns = [
-            lab_task(ecs, region=REGION, cluster=CLUSTER, family="bench", containers=specs)
-            for _ in range(args.targets)
+            lab_task(ecs, region=REGION, cluster=CLUSTER, family="bench", containers=specs) for _ in range(args.targets)
         ]
 
         def people():

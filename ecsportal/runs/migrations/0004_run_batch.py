@@ -5,16 +5,21 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('batches', '0001_initial'),
-        ('runs', '0003_run_status_completed'),
+        ("batches", "0001_initial"),
+        ("runs", "0003_run_status_completed"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='run',
-            name='batch',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='runs', to='batches.batch'),
+            model_name="run",
+            name="batch",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="runs",
+                to="batches.batch",
+            ),
         ),
     ]
