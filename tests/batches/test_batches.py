@@ -308,3 +308,43 @@ async def test_the_target_limit_says_when_it_is_reached(batch_lab, settings):
     assert preview.over_limit and "at most 2 (ECSPORTAL_BATCH_MAX_TARGETS)" in preview.problem
     with pytest.raises(BatchRefused, match="at most 2"):
         await _start(lab, "echo x")
+
+
+def _runbook(lab, **fields):
+    from ecsportal.runbooks.models import Runbook, RunbookOption
+
+    runbook = Runbook.objects.create(name=f"greet {lab.cluster}", command_template="echo hello {who} {token}", **fields)
+    runbook.accounts.add(lab.account)
+    RunbookOption.objects.create(runbook=runbook, position=0, name="who", label="Who")
+    RunbookOption.objects.create(runbook=runbook, position=1, name="token", label="Token", secret=True)
+    return runbook
+
+
+async def test_a_runbook_on_many_quotes_its_values_masks_secrets_and_keeps_to_its_globs(batch_lab):
+    lab = batch_lab
+    for _ in range(2):
+        await sync_to_async(lab.task)()
+    await sync_to_async(lab.task)(sidecar=True)
+    runbook = await database_sync_to_async(_runbook)(lab, container_pattern="app")
+    preview = await sync_to_async(services.batch_preview)(
+        user=lab.cast.operator, spec=spec_for(lab, container="sidecar"), runbook=runbook
+    )
+    assert not preview.targets and "runs only in containers matching app" in preview.skipped[0].reason
+    with pytest.raises(BatchRefused, match="who"):
+        await sync_to_async(services.batch_start)(
+            user=lab.cast.operator, spec=spec_for(lab, container="app"), command=None, runbook=runbook,
+            values={"token": "s3cret"}, options=BatchOptions(),
+        )  # fmt: skip
+    batch = await sync_to_async(services.batch_start)(
+        user=lab.cast.operator, spec=spec_for(lab, container="app"), command=None, runbook=runbook,
+        values={"who": "a b; id", "token": "s3cret"}, options=BatchOptions(),
+    )  # fmt: skip
+    assert "s3cret" not in batch.command and batch.command_sealed and batch.runbook_name == runbook.name
+    batch = await wait_batch_ended(batch.pk)
+    assert batch.command_sealed == ""  # the real command is wiped once the batch has ended
+    text = "".join(await database_sync_to_async(lambda: list(selectors.combined_transcript(batch)))())
+    assert text.count("hello a b; id s3cret\n") == 3  # one argument each, run for real
+    runs = await database_sync_to_async(lambda: list(Run.objects.filter(batch=batch)))()
+    assert len(runs) == 3 and all("s3cret" not in r.command and r.runbook_name == runbook.name for r in runs)
+    with pytest.raises(BatchRefused, match="secret values"):
+        await sync_to_async(services.batch_rerun_failed)(user=lab.cast.operator, batch=batch)
