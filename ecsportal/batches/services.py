@@ -217,15 +217,17 @@ def batch_preview(*, user: AbstractBaseUser, spec: BatchSpec, runbook: Runbook |
             continue
         pairs.extend((account, region) for region in ([spec.region] if spec.region else account.regions or []))
     triples = []
-    if spec.cluster:
-        triples = [(a, r, spec.cluster) for a, r in pairs]
-    else:
-        for outcome in ecs.fan_out(lambda p: clusters_in_region(account=p[0], region=p[1]), pairs):
-            account, region = outcome.item
-            if outcome.error is not None:
-                errors.append(f"{account.name} {region}: {outcome.error}")
-                continue
-            triples.extend((account, region, c.name) for c in outcome.result or [])
+    for outcome in ecs.fan_out(lambda p: clusters_in_region(account=p[0], region=p[1]), pairs):
+        account, region = outcome.item
+        if outcome.error is not None:
+            errors.append(f"{account.name} {region}: {outcome.error}")
+            continue
+        # A named cluster: the regions that have it (a region without it is no error).
+        names = [c.name for c in outcome.result or [] if not spec.cluster or c.name == spec.cluster]
+        triples.extend((account, region, name) for name in names)
+    if spec.cluster and not triples and not errors:
+        where = spec.region or "any of their regions"
+        raise BatchRefused(f"No cluster named {spec.cluster} in {where} on the accounts picked.")
     targets: list[PreviewTarget] = []
     skipped: list[PreviewTarget] = []
     for outcome in ecs.fan_out(lambda t: tasks_in_cluster(account=t[0], region=t[1], cluster=t[2]), triples):

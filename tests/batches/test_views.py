@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -106,3 +107,18 @@ def test_who_sees_a_batch_and_what_they_may_do_there(client, batch_lab, no_sched
     assert client.get(f"/batches/{batch.pk}/").status_code == 404
     assert client.get(f"/batches/{batch.pk}/summary.json").status_code == 404
     assert f"/batches/{batch.pk}/" not in client.get("/batches/").content.decode()
+
+
+def test_a_services_tasks_link_to_run_on_many_with_the_filter_filled_in(client, batch_lab):
+    lab = batch_lab
+    lab.task()
+    client.force_login(lab.cast.operator)
+    page = client.get(f"/inventory/{lab.account.pk}/{BATCH_REGION}/{lab.cluster}/?service=web").content.decode()
+    link = re.search(r'id="service-run-on-many" href="([^"]+)"', page).group(1).replace("&amp;", "&")
+    form = client.get(link).content.decode()
+    assert f'<option value="{lab.account.pk}" selected>' in form
+    assert f'id="batch-cluster" name="cluster" value="{lab.cluster}"' in form
+    assert 'id="batch-service" name="service" value="web"' in form
+    client.force_login(lab.cast.viewer)
+    page = client.get(f"/inventory/{lab.account.pk}/{BATCH_REGION}/{lab.cluster}/?service=web").content.decode()
+    assert "service-run-on-many" not in page  # viewers are not offered it
