@@ -183,7 +183,7 @@ def _start_on_own_connection(batch: Batch, target: BatchTarget) -> bool:
     try:
         return _start(batch, target)
     finally:
-        close_old_connections()
+        connections.close_all()  # this pool's thread ends with the pass
 
 
 def _start_all(batch: Batch, claimed: list[BatchTarget]) -> list[bool]:
@@ -283,7 +283,12 @@ def _work() -> None:
         except Exception:  # the sweep tries again; a pass changes nothing half-way
             logger.exception("batch %s: the scheduler's pass failed", batch_pk)
         finally:
-            close_old_connections()
+            with _cond:
+                idle = not _wanted
+            if idle:  # nothing queued: hold no connection while waiting
+                connections.close_all()
+            else:
+                close_old_connections()
 
 
 # -- the sweep ------------------------------------------------------------------------------------
