@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from django.db.models import Count, IntegerField, OuterRef, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -17,7 +18,7 @@ from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.audit.services import audit_record, client_ip
 from ecsportal.batches import selectors, services
 from ecsportal.batches.forms import BatchForm
-from ecsportal.batches.models import BatchStatus
+from ecsportal.batches.models import BatchStatus, BatchTarget
 from ecsportal.runbooks.forms import RunbookRunForm
 from ecsportal.runbooks.selectors import runbook_get_for_user
 from ecsportal.ui.http import HtmxHttpRequest
@@ -29,8 +30,17 @@ PREVIEW_ROWS = 500  # the preview lists at most this many of each kind (the coun
 
 @require_GET
 def batch_list(request: HtmxHttpRequest) -> HttpResponse:
+    targets = (
+        BatchTarget.objects.filter(batch=OuterRef("pk"), in_target_list=True)
+        .values("batch")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     batches = (
-        selectors.batches_for_user(user=request.user).select_related("requested_by").order_by("-created_at", "-id")
+        selectors.batches_for_user(user=request.user)
+        .select_related("requested_by")
+        .annotate(n_targets=Subquery(targets, output_field=IntegerField()))
+        .order_by("-created_at", "-id")
     )
     page = CappedPaginator(batches, PAGE_SIZE, cap=1_000).get_page(request.GET.get("page"))
     can_start = accounts_for_user(user=request.user, min_role=Role.OPERATOR).filter(is_enabled=True).exists()

@@ -102,7 +102,8 @@ def test_who_sees_a_batch_and_what_they_may_do_there(client, batch_lab, no_sched
     assert client.get(f"/batches/{batch.pk}/transcript.txt").status_code == 403
     summary = json.loads(client.get(f"/batches/{batch.pk}/summary.json").content)
     assert summary["batch"] == batch.pk and len(summary["targets"]) == 1
-    assert f"/batches/{batch.pk}/" in client.get("/batches/").content.decode()
+    listing = client.get("/batches/").content.decode()
+    assert f"/batches/{batch.pk}/" in listing and '<td class="text-end">1</td>' in listing  # its one target
     client.force_login(lab.cast.outsider)
     assert client.get(f"/batches/{batch.pk}/").status_code == 404
     assert client.get(f"/batches/{batch.pk}/summary.json").status_code == 404
