@@ -22,6 +22,7 @@ from django.urls import re_path  # noqa: E402
 from ecsportal import httplimits  # noqa: E402
 from ecsportal.accounts.sockets import UnknownPathConsumer  # noqa: E402
 from ecsportal.approvals.scheduler import start_housekeeping  # noqa: E402
+from ecsportal.batches.scheduler import start_batch_sweep  # noqa: E402
 from ecsportal.limits import BodyLimit, guard_daphne  # noqa: E402
 from ecsportal.routing import websocket_urlpatterns  # noqa: E402
 from ecsportal.runs.dispatcher import RUNS_CHANNEL, LoopCapture, RunWorkerConsumer, drain_daphne_on_shutdown  # noqa: E402
@@ -48,4 +49,5 @@ guard_daphne()  # under daphne, oversized bodies are refused in Twisted, before 
 start_periodic_collector()  # stopped-task history; once per process, off when the interval is 0
 start_housekeeping()  # approvals left executing by a process that died; off when 0
 start_run_sweep()  # runs whose runner was lost (on start and periodically); off when 0
+start_batch_sweep()  # batches whose scheduler died with its process resume; off when 0
 drain_daphne_on_shutdown()  # under daphne: on SIGTERM, in-process runs finish (up to a deadline) first

@@ -107,6 +107,7 @@ INSTALLED_APPS = [
     "ecsportal.stopped",
     "ecsportal.runs",
     "ecsportal.runbooks",
+    "ecsportal.batches",
     "ecsportal.demo",
     "ecsportal.ui",
     "ecsportal.leases",
@@ -350,6 +351,12 @@ ECSPORTAL_RUN_TASK_CHECK_SECONDS = env.float("ECSPORTAL_RUN_TASK_CHECK_SECONDS",
 ECSPORTAL_RUN_STALE_SECONDS = env.float("ECSPORTAL_RUN_STALE_SECONDS", default=60.0)
 # Seconds between sweeps for runs whose runner was lost (0 = off).
 ECSPORTAL_RUN_SWEEP_SECONDS = env.float("ECSPORTAL_RUN_SWEEP_SECONDS", default=30.0)
+# Batches ("Run on many"): the most containers one batch may target (the preview says when a
+# filter matches more), the most targets it may run at once, and the seconds between sweeps
+# that resume a batch whose scheduler died with its process (0 = off).
+ECSPORTAL_BATCH_MAX_TARGETS = env.int("ECSPORTAL_BATCH_MAX_TARGETS", default=500)
+ECSPORTAL_BATCH_MAX_CONCURRENCY = env.int("ECSPORTAL_BATCH_MAX_CONCURRENCY", default=50)
+ECSPORTAL_BATCH_SWEEP_SECONDS = env.float("ECSPORTAL_BATCH_SWEEP_SECONDS", default=15.0)
 # After Cancel sends Ctrl-C, seconds to wait for the command to end before closing the session.
 ECSPORTAL_RUN_CANCEL_GRACE_SECONDS = env.float("ECSPORTAL_RUN_CANCEL_GRACE_SECONDS", default=5.0)
 # Silence limit: a run with no output for this many seconds is closed, saying "no output for …"

@@ -13,6 +13,7 @@ os.environ.setdefault("ECSPORTAL_INVENTORY_CACHE_SECONDS", "0")
 os.environ.setdefault("ECSPORTAL_STOPPED_COLLECT_INTERVAL", "0")  # no background collector in tests
 os.environ.setdefault("ECSPORTAL_APPROVAL_SWEEP_SECONDS", "0")  # nor approval housekeeping
 os.environ.setdefault("ECSPORTAL_RUN_SWEEP_SECONDS", "0")  # nor the stale-run sweep
+os.environ.setdefault("ECSPORTAL_BATCH_SWEEP_SECONDS", "0")  # nor the batches sweep (tests call it)
 
 from ecsportal.settings import *  # noqa: F403
 

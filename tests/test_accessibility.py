@@ -28,6 +28,8 @@ PAGES = [
     "/runs/",
     "/runs/new/",
     "/runbooks/",
+    "/batches/",
+    "/batches/new/",  # a refusal page (403) for the viewer
     "/approvals/",
     "/approvals/?mine=on",
     "/accounts/",
@@ -89,6 +91,24 @@ def start_run(page, base: str, command: str, *, account: str = "Acme Staging", c
     return page.url
 
 
+def start_batch(page, base: str, command: str, *, check: Callable[[object, str], None] | None = None) -> str:
+    """Run on many: the demo's "fleet" service, previewed (checked), started, finished."""
+    page.goto(f"{base}/batches/new/")
+    page.select_option("#batch-accounts", label="Acme Staging")
+    page.fill("#batch-cluster", "staging")
+    page.fill("#batch-service", "fleet")
+    page.fill("#batch-command", command)
+    page.fill("#batch-concurrency", "10")
+    page.click("#batch-preview-button")
+    page.wait_for_selector("#batch-preview")
+    if check is not None:
+        check(page, "batch preview")
+    page.click("#batch-start")
+    page.wait_for_url(re.compile(r"/batches/\d+/$"))
+    page.wait_for_function("() => !document.querySelector('#batch-live[hx-trigger]')", timeout=120_000)
+    return page.url
+
+
 def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> None:
     """Every page of the portal, as each role, in the states worth checking; `check(page, name)` on each.
 
@@ -124,6 +144,8 @@ def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> N
             start_run(page, base, "echo accessible; printf 'line %s\\n' 1 2 3")
             page.wait_for_selector("#run-facts[data-finished='1']")
             check(page, "run page")
+            start_batch(page, base, "echo accessible", check=check)
+            check(page, "batch page")
         for path in PAGES + (APPROVER_PAGES if role in ("approver", "admin") else []):
             visit(page, path)
         if role == "approver":
@@ -147,6 +169,7 @@ def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> N
             page.wait_for_selector("#id_shell_access")
             check(page, "account form with the shell policy")
         follow(page, "/runs/", "a.run-link")
+        follow(page, "/batches/", "#batch-table a")
         if role == "viewer":
             visit(page, "/stopped/?chart=7d&sort=-category")
         if role == "admin":

@@ -210,6 +210,18 @@ MATRIX: dict[str, Entry] = {
         post=members("account_admin"),
         renew=lambda w: w.renew_runbook(),  # a permitted POST deletes it: a fresh one for each role
     ),
+    # --- batches (one finished batch, one target on Acme Production: a POST changes nothing)
+    "batches:list": Entry(fixed("/batches/"), users()),
+    "batches:new": Entry(
+        fixed("/batches/new/"),
+        only({"outsider", "operator", "approver", "account_admin", "superuser"}),
+        post=only({"outsider", "operator", "approver", "account_admin", "superuser"}),
+    ),
+    "batches:detail": Entry(lambda w: f"/batches/{w.batch.pk}/", members("viewer")),
+    "batches:cancel": Entry(lambda w: f"/batches/{w.batch.pk}/cancel/", NOT_SERVED, post=members("operator")),
+    "batches:rerun": Entry(lambda w: f"/batches/{w.batch.pk}/rerun/", NOT_SERVED, post=members("operator")),
+    "batches:transcript": Entry(lambda w: f"/batches/{w.batch.pk}/transcript.txt", members("operator")),
+    "batches:summary": Entry(lambda w: f"/batches/{w.batch.pk}/summary.json", members("viewer")),
 }
 
 # Django's admin: portal admins (superusers) only; everybody else is sent to its login page.
@@ -286,6 +298,7 @@ def world(cast, local_aws):
     from django.utils import timezone
 
     from ecsportal.approvals.models import ApprovalRequest, Status
+    from ecsportal.batches.models import Batch, BatchStatus, BatchTarget
     from ecsportal.runbooks.models import Runbook
     from ecsportal.runs.models import RunStatus
     from tests.stopped.helpers import row
@@ -307,6 +320,23 @@ def world(cast, local_aws):
         expires_at=now + timedelta(hours=1),
     )
     run = stored_run(account=cast.prod, requested_by=cast.operator, status=RunStatus.SUCCEEDED, ended_at=now)
+    batch = Batch.objects.create(
+        requested_by=cast.operator,
+        command="echo hi",
+        command_sha256="0" * 64,
+        targets_sha256="0" * 64,
+        status=BatchStatus.FINISHED,
+        ended_at=now,
+    )
+    BatchTarget.objects.create(
+        batch=batch,
+        position=0,
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="prod-web",
+        task_arn=run.task_arn,
+        container="app",
+    )
 
     def renew_runbook() -> None:
         world.runbook = Runbook.objects.create(name=f"matrix {Runbook.objects.count()}", command_template="echo hi")
@@ -326,6 +356,7 @@ def world(cast, local_aws):
         membership=membership,
         request=request,
         run=run,
+        batch=batch,
         stopped=row(cast.prod),
         task_id=local_aws.seeded["prod-web"][0].rsplit("/", 1)[-1],
         renew_runbook=renew_runbook,

@@ -167,6 +167,7 @@ def _image(name: str) -> str:
     return f"{ACCOUNT_A}.dkr.ecr.eu-west-1.amazonaws.com/acme/{name}:2026.11.27"
 
 
+FLEET_TASKS = 24  # the staging cluster's service "fleet": one exec-ready container per task
 WEB = [ContainerSpec("app", _image("web")), ContainerSpec("envoy", "public.ecr.aws/appmesh/aws-appmesh-envoy:v1.29")]
 
 DEMO_CLUSTERS: list[ClusterSpec] = [
@@ -301,6 +302,8 @@ DEMO_CLUSTERS: list[ClusterSpec] = [
         running=[
             TaskSpec("web", WEB, service="web"),
             TaskSpec("worker", [ContainerSpec("worker", _image("worker"))], service="worker"),
+            # "Run on many" (batches): a service with enough exec-ready tasks to try it on.
+            TaskSpec("fleet", [ContainerSpec("app", _image("fleet"))], service="fleet", count=FLEET_TASKS),
         ],
         stopped=[
             StoppedSpec(

@@ -16,6 +16,7 @@ here imports the dispatcher, the runner or the services.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -185,7 +186,31 @@ def run_end(
             details={"run": run.pk, "status": status, "exit_code": exit_code, "end_reason": end_reason[:500]},
         )
         publish_status(run_pk)
+        if run.batch_id is not None:
+            batch_pk = run.batch_id
+            transaction.on_commit(lambda: _after_batch_run_end(batch_pk))
     return True
+
+
+# -- batches --------------------------------------------------------------------------------------
+
+_batch_end_hooks: list[Callable[[int], object]] = []
+
+
+def on_batch_run_end(hook: Callable[[int], object]) -> None:
+    """Call `hook(batch_pk)` after the commit that ends a run of a batch (`ecsportal.batches`
+    registers its scheduler's wake-up from its AppConfig; runs never import batches). A hook
+    must be quick and must not raise; one that does is logged."""
+    if hook not in _batch_end_hooks:
+        _batch_end_hooks.append(hook)
+
+
+def _after_batch_run_end(batch_pk: int) -> None:
+    for hook in _batch_end_hooks:
+        try:
+            hook(batch_pk)
+        except Exception:
+            logger.exception("batch %s: a run-end hook failed", batch_pk)
 
 
 # -- an approval that closed without running the run ----------------------------------------------

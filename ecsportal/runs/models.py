@@ -60,6 +60,8 @@ class Run(models.Model):
     mode = models.CharField(max_length=8, choices=RunMode.choices, default=RunMode.SHELL)
     role_arn = models.CharField(max_length=2048, blank=True)  # the override picked, "" for the account's own
     runbook_name = models.CharField(max_length=200, blank=True)  # set when the run came from a runbook
+    # Set when the run is one target of a batch (`ecsportal.batches`); its end wakes the batch.
+    batch = models.ForeignKey("batches.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs")
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="runs")
     approval = models.OneToOneField(
         "approvals.ApprovalRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="run"

@@ -58,6 +58,8 @@ def run_request(
     cols: int = 120,
     rows: int = 32,
     source_ip: str | None = None,
+    batch_pk: int | None = None,
+    time_limit_seconds: int | None = None,
 ) -> Run:
     """Create a run (queued, or awaiting approval) for a running task's container.
 
@@ -65,6 +67,8 @@ def run_request(
     RunRefused for everything a person can fix: role, disabled account, role override,
     region, a task that is not running, a container that is not in it, an empty command.
     The target is checked as every action on a task is, by `live_task_get_for_user`.
+    `batch_pk` and `time_limit_seconds` are set by a batch starting one of its targets (its
+    approval, if any, was the batch's: it passes `approval_policy=None`).
     """
     cluster, task, container = cluster.strip(), task.strip(), container.strip()
     role_arn = (role_arn or "").strip()
@@ -117,7 +121,8 @@ def run_request(
             status=RunStatus.AWAITING_APPROVAL if needed else RunStatus.QUEUED,
             cols=max(20, min(int(cols or 120), 500)),
             rows=max(5, min(int(rows or 32), 200)),
-            time_limit_seconds=settings.ECSPORTAL_RUN_TIME_LIMIT_SECONDS,
+            time_limit_seconds=time_limit_seconds or settings.ECSPORTAL_RUN_TIME_LIMIT_SECONDS,
+            batch_id=batch_pk,
         )
         audit_record(
             actor=actor,
@@ -135,6 +140,7 @@ def run_request(
                 "role_arn": role_arn,
                 "runbook": runbook_name,
                 "approvals_required": needed,
+                **({"batch": batch_pk} if batch_pk else {}),
             },
             source_ip=source_ip,
         )

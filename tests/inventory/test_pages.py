@@ -8,6 +8,7 @@ import pytest
 
 from ecsportal.accounts.models import AwsAccount
 from ecsportal.aws import ecs, sessions
+from ecsportal.demo.localaws import FLEET_TASKS
 from tests.awsfakes import fail_calls
 
 pytestmark = pytest.mark.django_db
@@ -94,7 +95,7 @@ def test_cluster_page_filters_by_service(local_aws, cast, login):
 def test_cluster_page_of_the_assumed_role_account(local_aws, cast, login):
     html = login(cast.viewer).get(f"/inventory/{cast.staging.pk}/eu-west-1/staging/").content.decode()
     assert "Acme Staging" in html
-    assert html.count(">exec ready</span>") == 2
+    assert html.count(">exec ready</span>") == 2 + FLEET_TASKS  # web, worker, and the "fleet" service's tasks
 
 
 def test_cluster_page_refuses_outsiders_and_unknown_regions(local_aws, cast, login):
