@@ -18,7 +18,8 @@ def _token_views(patterns: list[URLPattern | URLResolver]) -> list[URLPattern | 
     return patterns
 
 
-api_patterns, app_name, namespace = api.urls
+api_patterns, _app, _namespace = api.urls
+app_name = "api"
 urlpatterns = [
     path("docs/", views.api_docs, name="docs"),
     *_token_views(list(api_patterns)),
