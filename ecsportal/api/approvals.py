@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema
+from ninja.responses import Status as HttpStatus
 
 from ecsportal.api import schemas as s
 from ecsportal.api.targets import account_for_ref, region_of_cluster
@@ -58,7 +59,7 @@ def stop_create(request: HttpRequest, payload: s.StopIn):
         target = stop_target_for_user(user=request.user, account_pk=account.pk, region=region,
                                       cluster=payload.cluster, task=payload.task, task_arn="", role_arn="")
     approval = stop_request(actor=request.user, target=target, reason=payload.reason, source_ip=client_ip(request))
-    return 201, approval_out(request, approval_get_for_user(user=request.user, pk=approval.pk))
+    return HttpStatus(201, approval_out(request, approval_get_for_user(user=request.user, pk=approval.pk)))
 
 
 @router.get("/stops/{stop_id}", response=s.ApprovalOut, tags=["stops"], summary="A stop request and its outcome")

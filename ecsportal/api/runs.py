@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema
+from ninja.responses import Status as HttpStatus
 
 from ecsportal.accounts.models import Role
 from ecsportal.api import schemas as s
@@ -62,7 +63,7 @@ def run_start(request: HttpRequest, payload: s.RunIn):
         task=target.task, container=target.container, command=payload.command, mode=payload.mode,
         reason=payload.reason, source_ip=client_ip(request),
     )
-    return 201, run_out(request, _reload(request, run.pk))
+    return HttpStatus(201, run_out(request, _reload(request, run.pk)))
 
 
 class RunListQuery(Schema):
@@ -191,4 +192,4 @@ def runbook_start(request: HttpRequest, runbook: str, payload: s.RunbookRunIn):
         cluster=clean["cluster"], task=clean["task"], container=clean["container"], values=clean["values"],
         reason=clean["reason"], source_ip=client_ip(request),
     )
-    return 201, run_out(request, _reload(request, run.pk))
+    return HttpStatus(201, run_out(request, _reload(request, run.pk)))
