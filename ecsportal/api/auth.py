@@ -20,7 +20,7 @@ class TokenAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str):
         api_token, user = token_authenticate(presented=token, source_ip=client_ip(request))
-        wait = throttle_check(token_pk=api_token.pk)
+        wait = throttle_check(token_key=api_token.prefix)
         if wait is not None:
             raise Throttled(wait)
         request.user = user

@@ -18,6 +18,7 @@ from ninja import Field, Query, Router, Schema
 from ninja.responses import Status as HttpStatus
 
 from ecsportal.accounts.models import Role
+from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.api import schemas as s
 from ecsportal.api.errors import Conflict
 from ecsportal.api.targets import resolve_target
@@ -133,11 +134,13 @@ def run_cancel_view(request: HttpRequest, run_id: int):
     return run_out(request, _reload(request, run.pk))
 
 
-def runbook_out(entry) -> dict:
+def runbook_out(entry, visible: set[int]) -> dict:
     runbook = entry.runbook
     return {
         "id": runbook.pk, "name": runbook.name, "description": runbook.description,
-        "accounts": [a.name for a in runbook.accounts.all()], "runnable_on": [a.name for a in entry.run_accounts],
+        # Only accounts this token sees: a runbook shared with another account never names it.
+        "accounts": [a.name for a in runbook.accounts.all() if a.pk in visible],
+        "runnable_on": [a.name for a in entry.run_accounts],
         "cluster_pattern": runbook.cluster_pattern, "container_pattern": runbook.container_pattern,
         "needs_approval": runbook.needs_approval,
         "options": [
@@ -150,7 +153,8 @@ def runbook_out(entry) -> dict:
 
 @router.get("/runbooks", response=list[s.RunbookOut], tags=["runbooks"], summary="Runbooks this token can see")
 def runbook_list(request: HttpRequest):
-    return [runbook_out(e) for e in runbooks_for_user(user=request.user)]
+    visible = set(accounts_for_user(user=request.user).values_list("pk", flat=True))
+    return [runbook_out(e, visible) for e in runbooks_for_user(user=request.user)]
 
 
 def _runbook_ref(request: HttpRequest, ref: str):

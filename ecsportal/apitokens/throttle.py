@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 WINDOW = 60
 
 _lock = threading.Lock()
-_local: dict[tuple[int, int], int] = {}
+_local: dict[tuple[str, int], int] = {}
 _redis = None
 
 
@@ -27,7 +27,7 @@ def _client():
     return _redis
 
 
-def _count_local(key: tuple[int, int]) -> int:
+def _count_local(key: tuple[str, int]) -> int:
     with _lock:
         if len(_local) > 10_000:  # old windows: drop them
             for old in [k for k in _local if k[1] < key[1]]:
@@ -36,8 +36,9 @@ def _count_local(key: tuple[int, int]) -> int:
         return _local[key]
 
 
-def throttle_check(*, token_pk: int, now: float | None = None) -> int | None:
-    """None if the call may go on, else the seconds to wait (Retry-After)."""
+def throttle_check(*, token_key: str, now: float | None = None) -> int | None:
+    """None if the call may go on, else the seconds to wait (Retry-After). `token_key`: the
+    token's prefix (random, never reused, unlike a primary key after a rollback)."""
     limit = settings.ECSPORTAL_API_REQUESTS_PER_MINUTE
     if limit <= 0:
         return None
@@ -46,7 +47,7 @@ def throttle_check(*, token_pk: int, now: float | None = None) -> int | None:
     count = None
     if settings.REDIS_URL:
         prefix = settings.ECSPORTAL_CHANNEL_PREFIX
-        key = f"{prefix}:api-throttle:{token_pk}:{window}"
+        key = f"{prefix}:api-throttle:{token_key}:{window}"
         try:
             pipe = _client().pipeline()
             pipe.incr(key)
@@ -55,7 +56,7 @@ def throttle_check(*, token_pk: int, now: float | None = None) -> int | None:
         except Exception as exc:  # Redis away: count here rather than refuse every call
             logger.warning("API throttle: Redis unavailable (%s); counting in this process", type(exc).__name__)
     if count is None:
-        count = _count_local((token_pk, window))
+        count = _count_local((token_key, window))
     if count <= limit:
         return None
     return max(1, int((window + 1) * WINDOW - now) + 1)
