@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import signal
 import sys
 import time
 from typing import Any
@@ -82,37 +81,42 @@ class Follower:
             self.told_approval = True
             err(f"waiting for approval: {self.run['approval_url']}")
 
-    def follow(self) -> int:
-        out = sys.stdout.buffer
-        self.tell_approval()
+    def follow(self, *, announce: bool) -> int:
         while True:
             try:
-                page = self.client.request("GET", f"/runs/{self.run['id']}/output",
-                                           params={"after": self.after, "wait": LONG_POLL}, timeout=LONG_POLL + 30)
-            except KeyboardInterrupt:
+                if announce:
+                    announce = False
+                    err(f"run {self.run['id']}: {self.run['url']}")
+                self.tell_approval()
+                done = self.step()
+            except KeyboardInterrupt:  # wherever it lands: ask the portal to cancel, then read on to the end
+                if self.cancel_asked:
+                    raise
                 self.cancel()
                 continue
-            self.run = page["run"]
-            self.tell_approval()
-            for chunk in page["chunks"]:
-                out.write(base64.b64decode(chunk["data"]))
-            out.flush()
-            self.after = page["next_after"]
-            if page["complete"]:
+            if done:
                 return exit_code_of(self.run)
+
+    def step(self) -> bool:
+        """One long poll: write what came, in order; True once the run ended and all is written."""
+        page = self.client.request("GET", f"/runs/{self.run['id']}/output",
+                                   params={"after": self.after, "wait": LONG_POLL}, timeout=LONG_POLL + 30)
+        self.run = page["run"]
+        self.tell_approval()
+        out = sys.stdout.buffer
+        for chunk in page["chunks"]:
+            out.write(base64.b64decode(chunk["data"]))
+            out.flush()
+            self.after = chunk["seq"]  # chunk by chunk: an interruption never writes one twice
+        self.after = max(self.after, page["next_after"])
+        return bool(page["complete"])
 
 
 def follow_run(client: Client, run: dict[str, Any], *, quiet: bool) -> int:
-    if not quiet:
-        err(f"run {run['id']}: {run['url']}")
-    follower = Follower(client, run)
-    previous = signal.getsignal(signal.SIGINT)
     try:
-        return follower.follow()
+        return Follower(client, run).follow(announce=not quiet)
     except KeyboardInterrupt:  # a second Ctrl-C while cancelling: leave now
         return EXIT_CANCELLED
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def cmd_run(client: Client, args: argparse.Namespace) -> int:
