@@ -25,6 +25,7 @@ class TokenForm(forms.Form):
         self.fields["days"].help_text = f"1 to {limit} days."
         self.fields["accounts"].queryset = accounts
         self.fields["max_role"].choices = [(r.value, r.label) for r in roles]
+        self.fields["accounts"].widget.attrs["class"] = "form-check-input"
         for name, field in self.fields.items():
             if name != "accounts":
                 field.widget.attrs.setdefault("class", "form-select" if name == "max_role" else "form-control")

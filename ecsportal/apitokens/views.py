@@ -25,7 +25,9 @@ def _personal_form(request: HttpRequest, data=None) -> TokenForm:
 
 
 def _service_form(data=None) -> TokenForm:
-    return TokenForm(data, accounts=AwsAccount.objects.order_by("name"), roles=SERVICE_ROLES, prefix="service")
+    form = TokenForm(data, accounts=AwsAccount.objects.order_by("name"), roles=SERVICE_ROLES, prefix="service")
+    form.fields["name"].help_text = "1-40 lowercase letters, digits and hyphens, e.g. deploy-ci; its user is svc-<name>."
+    return form
 
 
 def _page(request: HttpRequest, *, personal: TokenForm | None = None, service: TokenForm | None = None,
