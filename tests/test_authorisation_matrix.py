@@ -36,8 +36,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from ecsportal.accounts.models import Membership, Role
-from ecsportal.routing import websocket_urlpatterns
 from ecsportal.apitokens.models import ApiToken
+from ecsportal.routing import websocket_urlpatterns
 from tests.api.conftest import make_token
 from tests.cookies import session_cookie
 from tests.runs.lab import stored_run
@@ -239,41 +239,90 @@ MATRIX: dict[str, Entry] = {
     "api:api-root": Entry(fixed("/api/v1/"), API_USERS_404, post=API_USERS_404, api=True),
     "api:me": Entry(fixed("/api/v1/me"), api_users(), post=API_NOT_SERVED, api=True),
     "api:accounts": Entry(fixed("/api/v1/accounts"), api_users(), post=API_NOT_SERVED, api=True),
-    "api:clusters": Entry(lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters", api_members("viewer"),
-                          post=API_NOT_SERVED, api=True),
-    "api:services": Entry(lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters/prod-web/services?region=eu-west-1",
-                          api_members("viewer"), post=API_NOT_SERVED, api=True),
-    "api:tasks": Entry(lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters/prod-web/tasks?region=eu-west-1",
-                       api_members("viewer"), post=API_NOT_SERVED, api=True),
+    "api:clusters": Entry(
+        lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:services": Entry(
+        lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters/prod-web/services?region=eu-west-1",
+        api_members("viewer"),
+        post=API_NOT_SERVED,
+        api=True,
+    ),
+    "api:tasks": Entry(
+        lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters/prod-web/tasks?region=eu-west-1",
+        api_members("viewer"),
+        post=API_NOT_SERVED,
+        api=True,
+    ),
     "api:stopped": Entry(fixed("/api/v1/stopped"), api_users(), post=API_NOT_SERVED, api=True),
-    "api:stopped_one": Entry(lambda w: f"/api/v1/stopped/{w.stopped.pk}", api_members("viewer"),
-                             post=API_NOT_SERVED, api=True),
+    "api:stopped_one": Entry(
+        lambda w: f"/api/v1/stopped/{w.stopped.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
     # GET lists runs; POST starts one (on_commit never fires inside the test's transaction: nothing runs)
-    "api:run_list": Entry(fixed("/api/v1/runs"), api_users(), post=api_members("operator"), api=True,
-                          body=lambda w: {"account": str(w.prod.pk), "region": "eu-west-1", "cluster": "prod-web",
-                                          "task": w.task_id, "container": "app", "command": "true",
-                                          "reason": "matrix"}),
+    "api:run_list": Entry(
+        fixed("/api/v1/runs"),
+        api_users(),
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "account": str(w.prod.pk),
+            "region": "eu-west-1",
+            "cluster": "prod-web",
+            "task": w.task_id,
+            "container": "app",
+            "command": "true",
+            "reason": "matrix",
+        },
+    ),
     "api:run_get": Entry(lambda w: f"/api/v1/runs/{w.run.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True),
-    "api:run_output": Entry(lambda w: f"/api/v1/runs/{w.run.pk}/output", api_members("viewer"),
-                            post=API_NOT_SERVED, api=True),
-    "api:run_cancel_view": Entry(lambda w: f"/api/v1/runs/{w.run.pk}/cancel", API_NOT_SERVED,
-                                 post=api_members("operator"), api=True),  # it ended: 409 for operators
+    "api:run_output": Entry(
+        lambda w: f"/api/v1/runs/{w.run.pk}/output", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:run_cancel_view": Entry(
+        lambda w: f"/api/v1/runs/{w.run.pk}/cancel", API_NOT_SERVED, post=api_members("operator"), api=True
+    ),  # it ended: 409 for operators
     "api:runbook_list": Entry(fixed("/api/v1/runbooks"), api_users(), post=API_NOT_SERVED, api=True),
-    "api:runbook_start": Entry(lambda w: f"/api/v1/runbooks/{w.runbook.pk}/runs", API_NOT_SERVED,
-                               post=api_members("operator"), api=True,
-                               body=lambda w: {"account": str(w.prod.pk), "region": "eu-west-1",
-                                               "cluster": "prod-web", "task": w.task_id, "container": "app"}),
-    "api:stop_create": Entry(fixed("/api/v1/stops"), API_NOT_SERVED, post=api_members("operator"), api=True,
-                             body=lambda w: {"account": str(w.prod.pk), "region": "eu-west-1", "cluster": "prod-web",
-                                             "task": w.task_id, "reason": "matrix"}),
-    "api:stop_get": Entry(lambda w: f"/api/v1/stops/{w.request.pk}", api_members("viewer"),
-                          post=API_NOT_SERVED, api=True),
+    "api:runbook_start": Entry(
+        lambda w: f"/api/v1/runbooks/{w.runbook.pk}/runs",
+        API_NOT_SERVED,
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "account": str(w.prod.pk),
+            "region": "eu-west-1",
+            "cluster": "prod-web",
+            "task": w.task_id,
+            "container": "app",
+        },
+    ),
+    "api:stop_create": Entry(
+        fixed("/api/v1/stops"),
+        API_NOT_SERVED,
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "account": str(w.prod.pk),
+            "region": "eu-west-1",
+            "cluster": "prod-web",
+            "task": w.task_id,
+            "reason": "matrix",
+        },
+    ),
+    "api:stop_get": Entry(
+        lambda w: f"/api/v1/stops/{w.request.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
     "api:inbox": Entry(fixed("/api/v1/approvals/inbox"), api_users(), post=API_NOT_SERVED, api=True),
     "api:mine": Entry(fixed("/api/v1/approvals/mine"), api_users(), post=API_NOT_SERVED, api=True),
-    "api:approval_get": Entry(lambda w: f"/api/v1/approvals/{w.request.pk}", api_members("viewer"),
-                              post=API_NOT_SERVED, api=True),
-    "api:decide": Entry(lambda w: f"/api/v1/approvals/{w.request.pk}/decision", API_NOT_SERVED,
-                        post=api_members("approver"), api=True, body=lambda w: {"decision": "approve"}),
+    "api:approval_get": Entry(
+        lambda w: f"/api/v1/approvals/{w.request.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:decide": Entry(
+        lambda w: f"/api/v1/approvals/{w.request.pk}/decision",
+        API_NOT_SERVED,
+        post=api_members("approver"),
+        api=True,
+        body=lambda w: {"decision": "approve"},
+    ),
 }
 MATRIX["api:run_start"] = MATRIX["api:run_list"]  # one path, two methods: ninja names the URL twice
 
@@ -490,7 +539,9 @@ def test_the_api_ignores_the_session_so_a_cross_site_post_has_no_authority(world
     client.force_login(world.users["superuser"])
     for name in API_POSTABLE:
         entry = MATRIX[name]
-        answer = client.post(entry.path(world), entry.body(world) if entry.body else {}, content_type="application/json")
+        answer = client.post(
+            entry.path(world), entry.body(world) if entry.body else {}, content_type="application/json"
+        )
         assert answer.status_code == 401, name
     assert AuditEvent.objects.count() == before
 

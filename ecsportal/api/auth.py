@@ -9,10 +9,10 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
+from ecsportal.api.errors import Throttled
 from ecsportal.apitokens.services import token_authenticate
 from ecsportal.apitokens.throttle import throttle_check
 from ecsportal.audit.services import client_ip
-from ecsportal.api.errors import Throttled
 
 
 class TokenAuth(HttpBearer):

@@ -17,8 +17,16 @@ from ecsportal.approvals.services import ApprovalClosed
 from ecsportal.aws.errors import AwsError
 
 PROBLEM = "application/problem+json"
-TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Forbidden", 404: "Not found", 409: "Conflict",
-          422: "Invalid request", 429: "Too many requests", 502: "AWS did not answer as expected"}
+TITLES = {
+    400: "Bad request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid request",
+    429: "Too many requests",
+    502: "AWS did not answer as expected",
+}
 
 
 class Conflict(Exception):
@@ -59,8 +67,10 @@ def install(api: NinjaAPI) -> None:
         return problem(api, request, 422, f"Check the request: {detail}.", errors=errors)
 
     def on_auth(request: HttpRequest, exc: Exception) -> HttpResponse:
-        detail = str(exc) if isinstance(exc, TokenInvalid) else (
-            "Send an API token as 'Authorization: Bearer ecsp_…'; create one on the portal's API tokens page."
+        detail = (
+            str(exc)
+            if isinstance(exc, TokenInvalid)
+            else ("Send an API token as 'Authorization: Bearer ecsp_…'; create one on the portal's API tokens page.")
         )
         response = problem(api, request, 401, detail)
         response["WWW-Authenticate"] = 'Bearer realm="ecsportal"'

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
-from ninja import Field
+from ninja import Field, Query, Router, Schema
 
 from ecsportal.accounts.selectors import accounts_for_user, roles_by_account_for_user
 from ecsportal.api import schemas as s
@@ -12,7 +11,7 @@ from ecsportal.api.targets import account_for_ref, region_of_cluster
 from ecsportal.aws import records
 from ecsportal.inventory.selectors import clusters_in_region, services_in_cluster, tasks_in_cluster
 from ecsportal.stopped.forms import RANGES, SORTS, StoppedFilters
-from ecsportal.stopped.selectors import PAGE_SIZE, page_of, stopped_task_get_for_user, stopped_tasks_for_user
+from ecsportal.stopped.selectors import page_of, stopped_task_get_for_user, stopped_tasks_for_user
 
 router = Router(tags=["inventory"])
 
@@ -23,7 +22,9 @@ def me(request: HttpRequest):
     roles = roles_by_account_for_user(user=request.user)
     names = dict(accounts_for_user(user=request.user).values_list("pk", "name"))
     return {
-        "username": request.user.get_username(), "token": token.label, "kind": token.kind,
+        "username": request.user.get_username(),
+        "token": token.label,
+        "kind": token.kind,
         "expires_at": token.expires_at,
         "roles": {names[pk]: role.label.lower() for pk, role in roles.items() if pk in names},
     }
@@ -33,8 +34,15 @@ def me(request: HttpRequest):
 def accounts(request: HttpRequest):
     roles = roles_by_account_for_user(user=request.user)
     return [
-        {"id": a.pk, "name": a.name, "account_id": a.account_id, "regions": a.regions or [],
-         "enabled": a.is_enabled, "production": a.is_production, "role": roles[a.pk].label.lower()}
+        {
+            "id": a.pk,
+            "name": a.name,
+            "account_id": a.account_id,
+            "regions": a.regions or [],
+            "enabled": a.is_enabled,
+            "production": a.is_production,
+            "role": roles[a.pk].label.lower(),
+        }
         for a in accounts_for_user(user=request.user).order_by("name")
     ]
 
@@ -48,8 +56,15 @@ def clusters(request: HttpRequest, account: str, q: Query[ClusterQuery]):
     acct = account_for_ref(user=request.user, ref=account)
     regions = [region_of_region(acct, q.region)] if q.region else list(acct.regions or [])
     return [
-        {"region": r, "name": c.name, "arn": c.arn, "status": c.status, "running_tasks": c.running_tasks,
-         "pending_tasks": c.pending_tasks, "active_services": c.active_services}
+        {
+            "region": r,
+            "name": c.name,
+            "arn": c.arn,
+            "status": c.status,
+            "running_tasks": c.running_tasks,
+            "pending_tasks": c.pending_tasks,
+            "active_services": c.active_services,
+        }
         for r in regions
         for c in clusters_in_region(account=acct, region=r)
     ]
@@ -68,14 +83,24 @@ class InClusterQuery(Schema):
     service: str | None = s.OptName
 
 
-@router.get("/accounts/{account}/clusters/{cluster}/services", response=list[s.ServiceOut], summary="A cluster's services")
+@router.get(
+    "/accounts/{account}/clusters/{cluster}/services", response=list[s.ServiceOut], summary="A cluster's services"
+)
 def services(request: HttpRequest, account: str, cluster: str, q: Query[InClusterQuery]):
     acct = account_for_ref(user=request.user, ref=account)
     region = region_of_cluster(account=acct, region=q.region, cluster=cluster)
     return [
-        {"name": v.name, "arn": v.arn, "status": v.status, "desired_count": v.desired_count,
-         "running_count": v.running_count, "pending_count": v.pending_count, "launch_type": v.launch_type,
-         "task_definition": v.task_definition, "exec_enabled": v.enable_execute_command}
+        {
+            "name": v.name,
+            "arn": v.arn,
+            "status": v.status,
+            "desired_count": v.desired_count,
+            "running_count": v.running_count,
+            "pending_count": v.pending_count,
+            "launch_type": v.launch_type,
+            "task_definition": v.task_definition,
+            "exec_enabled": v.enable_execute_command,
+        }
         for v in services_in_cluster(account=acct, region=region, cluster=cluster)
     ]
 
@@ -83,20 +108,35 @@ def services(request: HttpRequest, account: str, cluster: str, q: Query[InCluste
 def task_out(task: records.Task) -> dict:
     readiness = task.exec_readiness()
     return {
-        "id": task.id, "arn": task.arn, "cluster": task.cluster_name, "service": task.service_name,
-        "task_definition": task.task_definition, "last_status": task.last_status, "launch_type": task.launch_type,
-        "started_at": task.started_at, "private_ip": task.private_ip, "exec_ready": readiness.ready,
+        "id": task.id,
+        "arn": task.arn,
+        "cluster": task.cluster_name,
+        "service": task.service_name,
+        "task_definition": task.task_definition,
+        "last_status": task.last_status,
+        "launch_type": task.launch_type,
+        "started_at": task.started_at,
+        "private_ip": task.private_ip,
+        "exec_ready": readiness.ready,
         "exec_reason": readiness.reason,
         "containers": [
-            {"name": c.name, "last_status": c.last_status, "image": c.image,
-             "exec_ready": (r := task.exec_readiness(c.name)).ready, "exec_reason": r.reason}
+            {
+                "name": c.name,
+                "last_status": c.last_status,
+                "image": c.image,
+                "exec_ready": (r := task.exec_readiness(c.name)).ready,
+                "exec_reason": r.reason,
+            }
             for c in task.containers
         ],
     }
 
 
-@router.get("/accounts/{account}/clusters/{cluster}/tasks", response=list[s.TaskOut],
-            summary="A cluster's running tasks, with containers and exec readiness")
+@router.get(
+    "/accounts/{account}/clusters/{cluster}/tasks",
+    response=list[s.TaskOut],
+    summary="A cluster's running tasks, with containers and exec readiness",
+)
 def tasks(request: HttpRequest, account: str, cluster: str, q: Query[InClusterQuery]):
     acct = account_for_ref(user=request.user, ref=account)
     region = region_of_cluster(account=acct, region=q.region, cluster=cluster)
@@ -119,13 +159,22 @@ class StoppedQuery(Schema):
 
 def stopped_out(row) -> dict:
     return {
-        "id": row.pk, "account": row.account.name, "region": row.region, "cluster": row.cluster,
-        "service": row.service, "task_arn": row.task_arn, "task_definition": row.task_definition_arn.rsplit("/", 1)[-1],
-        "stop_code": row.stop_code, "stopped_reason": row.stopped_reason, "category": row.category,
-        "started_at": row.started_at, "stopped_at": row.stopped_at,
+        "id": row.pk,
+        "account": row.account.name,
+        "region": row.region,
+        "cluster": row.cluster,
+        "service": row.service,
+        "task_arn": row.task_arn,
+        "task_definition": row.task_definition_arn.rsplit("/", 1)[-1],
+        "stop_code": row.stop_code,
+        "stopped_reason": row.stopped_reason,
+        "category": row.category,
+        "started_at": row.started_at,
+        "stopped_at": row.stopped_at,
         "containers": [
             {"name": str(c.get("name", "")), "exit_code": c.get("exit_code"), "reason": str(c.get("reason", "") or "")}
-            for c in (row.containers or []) if isinstance(c, dict)
+            for c in (row.containers or [])
+            if isinstance(c, dict)
         ],
     }
 
@@ -134,8 +183,12 @@ def stopped_out(row) -> dict:
 def stopped(request: HttpRequest, q: Query[StoppedQuery]):
     filters = StoppedFilters(**{k: v for k, v in q.dict().items()})
     page = page_of(stopped_tasks_for_user(user=request.user, filters=filters), number=q.page)
-    return {"count": page.paginator.count, "page": page.number, "pages": page.paginator.num_pages,
-            "items": [stopped_out(r) for r in page.object_list]}
+    return {
+        "count": page.paginator.count,
+        "page": page.number,
+        "pages": page.paginator.num_pages,
+        "items": [stopped_out(r) for r in page.object_list],
+    }
 
 
 @router.get("/stopped/{stopped_id}", response=s.StoppedOut, summary="One stopped task")

@@ -40,13 +40,27 @@ def run_out(request: HttpRequest, run: Run) -> dict:
         request.build_absolute_uri(reverse("approvals:detail", args=[run.approval_id])) if run.approval_id else None
     )
     return {
-        "id": run.pk, "url": request.build_absolute_uri(reverse("runs:detail", args=[run.pk])),
-        "status": run.status, "ended": run.status in END_STATUSES, "exit_code": run.exit_code,
-        "end_reason": run.end_reason, "account": run.account.name, "region": run.region, "cluster": run.cluster,
-        "task_arn": run.task_arn, "container": run.container, "command": run.command, "mode": run.mode,
-        "runbook": run.runbook_name, "requested_by": run.requested_by.get_username(), "created_at": run.created_at,
-        "started_at": run.started_at, "ended_at": run.ended_at, "bytes_out": run.bytes_out,
-        "approval_id": run.approval_id, "approval_url": approval_url,
+        "id": run.pk,
+        "url": request.build_absolute_uri(reverse("runs:detail", args=[run.pk])),
+        "status": run.status,
+        "ended": run.status in END_STATUSES,
+        "exit_code": run.exit_code,
+        "end_reason": run.end_reason,
+        "account": run.account.name,
+        "region": run.region,
+        "cluster": run.cluster,
+        "task_arn": run.task_arn,
+        "container": run.container,
+        "command": run.command,
+        "mode": run.mode,
+        "runbook": run.runbook_name,
+        "requested_by": run.requested_by.get_username(),
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "ended_at": run.ended_at,
+        "bytes_out": run.bytes_out,
+        "approval_id": run.approval_id,
+        "approval_url": approval_url,
     }
 
 
@@ -56,13 +70,26 @@ def _reload(request: HttpRequest, pk: int) -> Run:
 
 @router.post("/runs", response={201: s.RunOut}, summary="Start a command in a container")
 def run_start(request: HttpRequest, payload: s.RunIn):
-    target = resolve_target(user=request.user, account=payload.account, region=payload.region,
-                            cluster=payload.cluster, service=payload.service, task=payload.task,
-                            container=payload.container)
+    target = resolve_target(
+        user=request.user,
+        account=payload.account,
+        region=payload.region,
+        cluster=payload.cluster,
+        service=payload.service,
+        task=payload.task,
+        container=payload.container,
+    )
     run = run_request(
-        actor=request.user, account_pk=target.account.pk, region=target.region, cluster=target.cluster,
-        task=target.task, container=target.container, command=payload.command, mode=payload.mode,
-        reason=payload.reason, source_ip=client_ip(request),
+        actor=request.user,
+        account_pk=target.account.pk,
+        region=target.region,
+        cluster=target.cluster,
+        task=target.task,
+        container=target.container,
+        command=payload.command,
+        mode=payload.mode,
+        reason=payload.reason,
+        source_ip=client_ip(request),
     )
     return HttpStatus(201, run_out(request, _reload(request, run.pk)))
 
@@ -85,7 +112,12 @@ def run_list(request: HttpRequest, q: Query[RunListQuery]):
         qs = qs.filter(requested_by_id=request.user.pk)
     count = qs[: PAGE * 200 + 1].count()
     rows = list(qs[(q.page - 1) * PAGE : q.page * PAGE])
-    return {"count": count, "page": q.page, "pages": max(1, -(-count // PAGE)), "items": [run_out(request, r) for r in rows]}
+    return {
+        "count": count,
+        "page": q.page,
+        "pages": max(1, -(-count // PAGE)),
+        "items": [run_out(request, r) for r in rows],
+    }
 
 
 @router.get("/runs/{run_id}", response=s.RunOut, summary="One run: status, exit code, why it ended")
@@ -98,8 +130,11 @@ class OutputQuery(Schema):
     wait: float = Field(0, ge=0, le=60, description="Seconds to wait for new output or the end (long poll)")
 
 
-@router.get("/runs/{run_id}/output", response=s.OutputOut,
-            summary="Output after a sequence number; waits up to `wait` s for more (bounded by the server)")
+@router.get(
+    "/runs/{run_id}/output",
+    response=s.OutputOut,
+    summary="Output after a sequence number; waits up to `wait` s for more (bounded by the server)",
+)
 def run_output(request: HttpRequest, run_id: int, q: Query[OutputQuery]):
     run = _reload(request, run_id)
     deadline = time.monotonic() + min(q.wait, settings.ECSPORTAL_API_LONG_POLL_SECONDS)
@@ -115,14 +150,21 @@ def run_output(request: HttpRequest, run_id: int, q: Query[OutputQuery]):
     out = []
     for chunk in chunks:
         data = bytes(chunk.data)
-        out.append({"seq": chunk.seq, "data": base64.b64encode(data).decode(),
-                    "text": data.decode("utf-8", errors="replace")})
+        out.append(
+            {"seq": chunk.seq, "data": base64.b64encode(data).decode(), "text": data.decode("utf-8", errors="replace")}
+        )
     next_after = chunks[-1].seq if chunks else q.after
-    return {"run": run_out(request, run), "chunks": out, "next_after": next_after,
-            "complete": ended and len(chunks) < OUTPUT_CHUNKS}
+    return {
+        "run": run_out(request, run),
+        "chunks": out,
+        "next_after": next_after,
+        "complete": ended and len(chunks) < OUTPUT_CHUNKS,
+    }
 
 
-@router.post("/runs/{run_id}/cancel", response=s.RunOut, summary="Cancel: before the start at once, else Ctrl-C then close")
+@router.post(
+    "/runs/{run_id}/cancel", response=s.RunOut, summary="Cancel: before the start at once, else Ctrl-C then close"
+)
 def run_cancel_view(request: HttpRequest, run_id: int):
     run = run_get_for_user(user=request.user, run_pk=run_id, min_role=Role.OPERATOR)
     if run.status in END_STATUSES:
@@ -137,15 +179,25 @@ def run_cancel_view(request: HttpRequest, run_id: int):
 def runbook_out(entry, visible: set[int]) -> dict:
     runbook = entry.runbook
     return {
-        "id": runbook.pk, "name": runbook.name, "description": runbook.description,
+        "id": runbook.pk,
+        "name": runbook.name,
+        "description": runbook.description,
         # Only accounts this token sees: a runbook shared with another account never names it.
         "accounts": [a.name for a in runbook.accounts.all() if a.pk in visible],
         "runnable_on": [a.name for a in entry.run_accounts],
-        "cluster_pattern": runbook.cluster_pattern, "container_pattern": runbook.container_pattern,
+        "cluster_pattern": runbook.cluster_pattern,
+        "container_pattern": runbook.container_pattern,
         "needs_approval": runbook.needs_approval,
         "options": [
-            {"name": o.name, "label": o.label or o.name, "kind": o.kind, "required": o.required,
-             "default": "" if o.secret else o.default, "choices": [str(c) for c in o.choices or []], "secret": o.secret}
+            {
+                "name": o.name,
+                "label": o.label or o.name,
+                "kind": o.kind,
+                "required": o.required,
+                "default": "" if o.secret else o.default,
+                "choices": [str(c) for c in o.choices or []],
+                "secret": o.secret,
+            }
             for o in runbook.options.all()
         ],
     }
@@ -168,32 +220,58 @@ def _runbook_ref(request: HttpRequest, ref: str):
     return runbook_get_for_user(user=request.user, runbook_pk=entry.runbook.pk, min_role=Role.OPERATOR)
 
 
-@router.post("/runbooks/{runbook}/runs", response={201: s.RunOut}, tags=["runbooks"],
-             summary="Run a runbook (by ID or name) with option values")
+@router.post(
+    "/runbooks/{runbook}/runs",
+    response={201: s.RunOut},
+    tags=["runbooks"],
+    summary="Run a runbook (by ID or name) with option values",
+)
 def runbook_start(request: HttpRequest, runbook: str, payload: s.RunbookRunIn):
     entry = _runbook_ref(request, runbook)
-    target = resolve_target(user=request.user, account=payload.account, region=payload.region,
-                            cluster=payload.cluster, service=payload.service, task=payload.task,
-                            container=payload.container)
+    target = resolve_target(
+        user=request.user,
+        account=payload.account,
+        region=payload.region,
+        cluster=payload.cluster,
+        service=payload.service,
+        task=payload.task,
+        container=payload.container,
+    )
     specs = {o.name: o for o in entry.runbook.options.all()}
     unknown = sorted(set(payload.options) - set(specs))
     if unknown:
-        raise ValidationError(f"“{entry.runbook.name}” has no option {', '.join(unknown)}; its options: "
-                              f"{', '.join(specs) or 'none'}.")
-    data = {"account": target.account.pk, "region": target.region, "cluster": target.cluster,
-            "task": target.task, "container": target.container, "reason": payload.reason}
+        raise ValidationError(
+            f"“{entry.runbook.name}” has no option {', '.join(unknown)}; its options: {', '.join(specs) or 'none'}."
+        )
+    data = {
+        "account": target.account.pk,
+        "region": target.region,
+        "cluster": target.cluster,
+        "task": target.task,
+        "container": target.container,
+        "reason": payload.reason,
+    }
     for name, option in specs.items():
         value = payload.options.get(name, option.default)
         data["opt_" + name] = ("on" if value else "") if isinstance(value, bool) else str(value)
     form = RunbookRunForm(data, runbook=entry.runbook)
     if not form.is_valid():
-        errors = [f"{k.removeprefix('opt_')}: {' '.join(v)}" if k != "__all__" else " ".join(v)
-                  for k, v in form.errors.items()]
+        errors = [
+            f"{k.removeprefix('opt_')}: {' '.join(v)}" if k != "__all__" else " ".join(v)
+            for k, v in form.errors.items()
+        ]
         raise ValidationError(" ".join(errors))
     clean = form.cleaned_data
     run = runbook_run(
-        actor=request.user, runbook=entry.runbook, account_pk=clean["account"], region=clean["region"],
-        cluster=clean["cluster"], task=clean["task"], container=clean["container"], values=clean["values"],
-        reason=clean["reason"], source_ip=client_ip(request),
+        actor=request.user,
+        runbook=entry.runbook,
+        account_pk=clean["account"],
+        region=clean["region"],
+        cluster=clean["cluster"],
+        task=clean["task"],
+        container=clean["container"],
+        values=clean["values"],
+        reason=clean["reason"],
+        source_ip=client_ip(request),
     )
     return HttpStatus(201, run_out(request, _reload(request, run.pk)))

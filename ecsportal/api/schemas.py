@@ -109,8 +109,13 @@ class TargetIn(Schema):
     account: str = AccountRef
     region: str | None = Region
     cluster: str = Name
-    service: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:/-]+$",
-                                description="Pick a ready task of this service when no task is given")
+    service: str | None = Field(
+        None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_.:/-]+$",
+        description="Pick a ready task of this service when no task is given",
+    )
     task: str | None = Field(None, min_length=1, max_length=2048, pattern=r"^[A-Za-z0-9_.:/-]+$")
     container: str | None = OptName
 
@@ -196,7 +201,9 @@ class StopIn(Schema):
     account: str | None = Field(None, min_length=1, max_length=100)
     region: str | None = Region
     cluster: str | None = OptName
-    task: str = Field(..., min_length=1, max_length=2048, description="A task ID (with account and cluster) or a task ARN")
+    task: str = Field(
+        ..., min_length=1, max_length=2048, description="A task ID (with account and cluster) or a task ARN"
+    )
     reason: str = Field(..., min_length=1, max_length=1_000)
 
 

@@ -45,7 +45,9 @@ def region_of_cluster(*, account: AwsAccount, region: str | None, cluster: str) 
             raise ValidationError(f"{region} is not one of {account.name}'s regions ({', '.join(account.regions)}).")
         return region
     short = cluster.rsplit("/", 1)[-1]
-    found = [r for r in account.regions or [] if any(c.name == short for c in clusters_in_region(account=account, region=r))]
+    found = [
+        r for r in account.regions or [] if any(c.name == short for c in clusters_in_region(account=account, region=r))
+    ]
     if len(found) == 1:
         return found[0]
     if not found:
@@ -64,20 +66,31 @@ def _pick_task(tasks: list[records.Task], *, service: str, cluster: str) -> reco
 
 
 def resolve_target(
-    *, user: AbstractBaseUser, account: str, region: str | None, cluster: str, service: str | None,
-    task: str | None, container: str | None, min_role: Role = Role.OPERATOR,
+    *,
+    user: AbstractBaseUser,
+    account: str,
+    region: str | None,
+    cluster: str,
+    service: str | None,
+    task: str | None,
+    container: str | None,
+    min_role: Role = Role.OPERATOR,
 ) -> Target:
     acct = account_for_ref(user=user, ref=account, min_role=min_role)
     region = region_of_cluster(account=acct, region=region, cluster=cluster)
     if task:
         found = task_in_cluster(account=acct, region=region, cluster=cluster, task_id=task.rsplit("/", 1)[-1])
     elif service:
-        found = _pick_task(tasks_in_cluster(account=acct, region=region, cluster=cluster), service=service, cluster=cluster)
+        found = _pick_task(
+            tasks_in_cluster(account=acct, region=region, cluster=cluster), service=service, cluster=cluster
+        )
     else:
         raise ValidationError("Name a task, or a service to pick a ready task of.")
     if not container:
         names = [c.name for c in found.containers]
         if len(names) != 1:
-            raise ValidationError(f"Task {found.id} has several containers ({', '.join(names)}); say which with container.")
+            raise ValidationError(
+                f"Task {found.id} has several containers ({', '.join(names)}); say which with container."
+            )
         container = names[0]
     return Target(account=acct, region=region, cluster=cluster, task=found.id, container=container)

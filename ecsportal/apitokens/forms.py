@@ -8,13 +8,23 @@ from ecsportal.ui.validators import validate_no_bidi_controls
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, validators=[validate_no_bidi_controls],
-                           help_text="Where it is used, e.g. “laptop CLI” or “deploy job”.")
+    name = forms.CharField(
+        max_length=100,
+        validators=[validate_no_bidi_controls],
+        help_text="Where it is used, e.g. “laptop CLI” or “deploy job”.",
+    )
     days = forms.IntegerField(label="Expires in (days)", min_value=1, initial=30)
-    accounts = forms.ModelMultipleChoiceField(queryset=AwsAccount.objects.none(), widget=forms.CheckboxSelectMultiple,
-                                              help_text="The token reaches only these accounts.")
-    max_role = forms.TypedChoiceField(label="Role", coerce=int, initial=Role.VIEWER,
-                                      help_text="At most this role, and never above your own on an account.")
+    accounts = forms.ModelMultipleChoiceField(
+        queryset=AwsAccount.objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="The token reaches only these accounts.",
+    )
+    max_role = forms.TypedChoiceField(
+        label="Role",
+        coerce=int,
+        initial=Role.VIEWER,
+        help_text="At most this role, and never above your own on an account.",
+    )
 
     def __init__(self, *args, accounts, roles: list[Role], **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -61,23 +61,45 @@ def _check_common(*, name: str, days: int, accounts: list[AwsAccount]) -> None:
         raise TokenRefused("Pick at least one account the token may reach.")
 
 
-def _save(*, kind: str, name: str, user: AbstractBaseUser, actor: AbstractBaseUser, days: int,
-          accounts: list[AwsAccount], max_role: Role, source_ip: str | None) -> NewToken:
+def _save(
+    *,
+    kind: str,
+    name: str,
+    user: AbstractBaseUser,
+    actor: AbstractBaseUser,
+    days: int,
+    accounts: list[AwsAccount],
+    max_role: Role,
+    source_ip: str | None,
+) -> NewToken:
     for _ in range(5):  # a prefix clash (one in four billion) just draws again
         prefix, secret = _mint()
         try:
             with transaction.atomic():
                 token = ApiToken.objects.create(
-                    kind=kind, name=name.strip(), user=user, created_by=actor, prefix=prefix,
-                    secret_sha256=_digest(secret), max_role=max_role,
+                    kind=kind,
+                    name=name.strip(),
+                    user=user,
+                    created_by=actor,
+                    prefix=prefix,
+                    secret_sha256=_digest(secret),
+                    max_role=max_role,
                     expires_at=timezone.now() + timedelta(days=days),
                 )
                 token.accounts.set(accounts)
                 for account in accounts:
                     audit_record(
-                        actor=actor, action="api_token.created", target=token.label, account=account,
-                        details={"api_token": token.label, "kind": kind, "max_role": Role(max_role).label,
-                                 "expires_at": token.expires_at.isoformat(), "owner": user.get_username()},
+                        actor=actor,
+                        action="api_token.created",
+                        target=token.label,
+                        account=account,
+                        details={
+                            "api_token": token.label,
+                            "kind": kind,
+                            "max_role": Role(max_role).label,
+                            "expires_at": token.expires_at.isoformat(),
+                            "owner": user.get_username(),
+                        },
                         source_ip=source_ip,
                     )
                 return NewToken(token=token, secret=secret)
@@ -86,8 +108,15 @@ def _save(*, kind: str, name: str, user: AbstractBaseUser, actor: AbstractBaseUs
     raise TokenRefused("Could not create a token; try again.")
 
 
-def token_create_personal(*, actor: AbstractBaseUser, name: str, days: int, account_pks: list[int],
-                          max_role: Role, source_ip: str | None = None) -> NewToken:
+def token_create_personal(
+    *,
+    actor: AbstractBaseUser,
+    name: str,
+    days: int,
+    account_pks: list[int],
+    max_role: Role,
+    source_ip: str | None = None,
+) -> NewToken:
     """A personal token: the user's own accounts only, a role no higher than theirs there."""
     roles = roles_by_account_for_user(user=actor)
     accounts = list(AwsAccount.objects.filter(pk__in=account_pks).order_by("name"))
@@ -98,16 +127,32 @@ def token_create_personal(*, actor: AbstractBaseUser, name: str, days: int, acco
     if max_role > top:
         raise TokenRefused(f"The token's role cannot be above your own: you are at most {top.label.lower()} there.")
     limit = settings.ECSPORTAL_API_TOKENS_PER_USER
-    live = ApiToken.objects.filter(user=actor, kind=TokenKind.PERSONAL, revoked_at=None,
-                                   expires_at__gt=timezone.now()).count()
+    live = ApiToken.objects.filter(
+        user=actor, kind=TokenKind.PERSONAL, revoked_at=None, expires_at__gt=timezone.now()
+    ).count()
     if live >= limit:
         raise TokenRefused(f"You have {live} active tokens, the limit; revoke one you no longer use first.")
-    return _save(kind=TokenKind.PERSONAL, name=name, user=actor, actor=actor, days=days, accounts=accounts,
-                 max_role=max_role, source_ip=source_ip)
+    return _save(
+        kind=TokenKind.PERSONAL,
+        name=name,
+        user=actor,
+        actor=actor,
+        days=days,
+        accounts=accounts,
+        max_role=max_role,
+        source_ip=source_ip,
+    )
 
 
-def token_create_service(*, actor: AbstractBaseUser, name: str, days: int, account_pks: list[int],
-                         max_role: Role, source_ip: str | None = None) -> NewToken:
+def token_create_service(
+    *,
+    actor: AbstractBaseUser,
+    name: str,
+    days: int,
+    account_pks: list[int],
+    max_role: Role,
+    source_ip: str | None = None,
+) -> NewToken:
     """A service token for CI (portal admins only): it acts as its own user, `svc-<name>`."""
     if not actor.is_superuser:
         raise PermissionDenied("Only portal administrators create service tokens.")
@@ -126,8 +171,16 @@ def token_create_service(*, actor: AbstractBaseUser, name: str, days: int, accou
         user = user_model(username=username, is_active=True)
         user.set_unusable_password()
         user.save()
-    return _save(kind=TokenKind.SERVICE, name=name, user=user, actor=actor, days=days, accounts=accounts,
-                 max_role=max_role, source_ip=source_ip)
+    return _save(
+        kind=TokenKind.SERVICE,
+        name=name,
+        user=user,
+        actor=actor,
+        days=days,
+        accounts=accounts,
+        max_role=max_role,
+        source_ip=source_ip,
+    )
 
 
 def token_revoke(*, actor: AbstractBaseUser, token: ApiToken, source_ip: str | None = None) -> ApiToken:
@@ -138,16 +191,25 @@ def token_revoke(*, actor: AbstractBaseUser, token: ApiToken, source_ip: str | N
         if not changed:
             raise TokenRefused("This token was already revoked.")
         for account in token.accounts.all():
-            audit_record(actor=actor, action="api_token.revoked", target=token.label, account=account,
-                         details={"api_token": token.label, "kind": token.kind}, source_ip=source_ip)
+            audit_record(
+                actor=actor,
+                action="api_token.revoked",
+                target=token.label,
+                account=account,
+                details={"api_token": token.label, "kind": token.kind},
+                source_ip=source_ip,
+            )
     token.refresh_from_db()
     return token
 
 
 def scope_for(token: ApiToken) -> TokenScope:
     return TokenScope(
-        token_pk=token.pk, label=token.label, account_pks=frozenset(a.pk for a in token.accounts.all()),
-        max_role=Role(token.max_role), service=token.kind == TokenKind.SERVICE,
+        token_pk=token.pk,
+        label=token.label,
+        account_pks=frozenset(a.pk for a in token.accounts.all()),
+        max_role=Role(token.max_role),
+        service=token.kind == TokenKind.SERVICE,
     )
 
 

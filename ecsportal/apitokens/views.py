@@ -20,18 +20,22 @@ SERVICE_ROLES = [Role.VIEWER, Role.OPERATOR]
 
 
 def _personal_form(request: HttpRequest, data=None) -> TokenForm:
-    return TokenForm(data, accounts=accounts_for_user(user=request.user).order_by("name"), roles=PERSONAL_ROLES,
-                     prefix="personal")
+    return TokenForm(
+        data, accounts=accounts_for_user(user=request.user).order_by("name"), roles=PERSONAL_ROLES, prefix="personal"
+    )
 
 
 def _service_form(data=None) -> TokenForm:
     form = TokenForm(data, accounts=AwsAccount.objects.order_by("name"), roles=SERVICE_ROLES, prefix="service")
-    form.fields["name"].help_text = "1-40 lowercase letters, digits and hyphens, e.g. deploy-ci; its user is svc-<name>."
+    form.fields[
+        "name"
+    ].help_text = "1-40 lowercase letters, digits and hyphens, e.g. deploy-ci; its user is svc-<name>."
     return form
 
 
-def _page(request: HttpRequest, *, personal: TokenForm | None = None, service: TokenForm | None = None,
-          status: int = 200) -> HttpResponse:
+def _page(
+    request: HttpRequest, *, personal: TokenForm | None = None, service: TokenForm | None = None, status: int = 200
+) -> HttpResponse:
     context = {
         "tokens": selectors.tokens_of_user(user=request.user),
         "service_tokens": selectors.service_tokens(user=request.user),
@@ -60,8 +64,12 @@ def token_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             new = services.token_create_personal(
-                actor=request.user, name=data["name"], days=data["days"], account_pks=[a.pk for a in data["accounts"]],
-                max_role=Role(data["max_role"]), source_ip=client_ip(request),
+                actor=request.user,
+                name=data["name"],
+                days=data["days"],
+                account_pks=[a.pk for a in data["accounts"]],
+                max_role=Role(data["max_role"]),
+                source_ip=client_ip(request),
             )
         except services.TokenRefused as exc:
             form.add_error(None, str(exc))
@@ -80,8 +88,12 @@ def service_token_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             new = services.token_create_service(
-                actor=request.user, name=data["name"], days=data["days"], account_pks=[a.pk for a in data["accounts"]],
-                max_role=Role(data["max_role"]), source_ip=client_ip(request),
+                actor=request.user,
+                name=data["name"],
+                days=data["days"],
+                account_pks=[a.pk for a in data["accounts"]],
+                max_role=Role(data["max_role"]),
+                source_ip=client_ip(request),
             )
         except services.TokenRefused as exc:
             form.add_error(None, str(exc))

@@ -24,8 +24,9 @@ def make_token(user, *, accounts: list[AwsAccount] | None = None, role: Role = R
 
 
 def make_service_token(admin, *, accounts: list[AwsAccount], role: Role = Role.OPERATOR, name: str = "ci") -> str:
-    return token_create_service(actor=admin, name=name, days=30, account_pks=[a.pk for a in accounts],
-                                max_role=role).secret
+    return token_create_service(
+        actor=admin, name=name, days=30, account_pks=[a.pk for a in accounts], max_role=role
+    ).secret
 
 
 def expire(secret: str) -> None:

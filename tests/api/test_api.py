@@ -29,17 +29,28 @@ def world(cast, local_aws):
     RunChunk.objects.create(run=run, seq=1, offset=0.0, data=b"hello\n")
     prod_task = local_aws.seeded["prod-web"][0].rsplit("/", 1)[-1]
     request = ApprovalRequest.objects.create(
-        action="ecs.stop_task", target={"task_arn": "arn:aws:ecs:eu-west-1:1:task/prod-web/abc"},
-        target_label="prod-web/abc", account=cast.prod, requester=cast.operator, reason="r",
-        approvals_required=5, expires_at=run.created_at.replace(year=2100))
+        action="ecs.stop_task",
+        target={"task_arn": "arn:aws:ecs:eu-west-1:1:task/prod-web/abc"},
+        target_label="prod-web/abc",
+        account=cast.prod,
+        requester=cast.operator,
+        reason="r",
+        approvals_required=5,
+        expires_at=run.created_at.replace(year=2100),
+    )
     return SimpleNamespace(cast=cast, run=run, stopped=row(cast.prod), prod_task=prod_task, request=request)
 
 
 def operations(w: SimpleNamespace) -> list[tuple[str, str, dict | None]]:
     """Every operation of the API, with a valid request (so only the token decides)."""
     prod, run, req = w.cast.prod.pk, w.run.pk, w.request.pk
-    target = {"account": str(prod), "region": "eu-west-1", "cluster": "prod-web", "task": w.prod_task,
-              "container": "app"}
+    target = {
+        "account": str(prod),
+        "region": "eu-west-1",
+        "cluster": "prod-web",
+        "task": w.prod_task,
+        "container": "app",
+    }
     return [
         ("GET", "/api/v1/me", None),
         ("GET", "/api/v1/accounts", None),
@@ -104,8 +115,13 @@ def test_every_operation_refuses_a_missing_or_dead_token_with_a_401_problem(worl
         assert answer["Content-Type"] == "application/problem+json"
         assert answer["WWW-Authenticate"].startswith("Bearer")
         detail = answer.json()["detail"]
-        expected = {"expired": "expired", "revoked": "revoked", "unknown": "not known", "malformed": "Bearer ecsp_",
-                    "none": "Authorization: Bearer"}[kind]
+        expected = {
+            "expired": "expired",
+            "revoked": "revoked",
+            "unknown": "not known",
+            "malformed": "Bearer ecsp_",
+            "none": "Authorization: Bearer",
+        }[kind]
         assert expected in detail, (kind, detail)
     assert (Run.objects.count(), ApprovalRequest.objects.count()) == before
 
@@ -116,8 +132,18 @@ def test_a_token_limited_to_one_account_cannot_see_or_touch_another(world):
     before = (Run.objects.count(), ApprovalRequest.objects.count())
     for method, path, body in operations(world):
         answer = call(method, path, body, secret)
-        if path.startswith(("/api/v1/accounts/", "/api/v1/stopped/", "/api/v1/runs/", "/api/v1/stops/",
-                            "/api/v1/approvals/{}".format(world.request.pk))) or method == "POST":
+        if (
+            path.startswith(
+                (
+                    "/api/v1/accounts/",
+                    "/api/v1/stopped/",
+                    "/api/v1/runs/",
+                    "/api/v1/stops/",
+                    f"/api/v1/approvals/{world.request.pk}",
+                )
+            )
+            or method == "POST"
+        ):
             assert answer.status_code == 404, (method, path, answer.content)
             continue
         assert answer.status_code == 200, (method, path, answer.content)
@@ -140,8 +166,14 @@ def test_a_token_capped_at_viewer_cannot_act_though_its_owner_can(world):
 def test_a_run_started_through_the_api_is_audited_with_the_token_and_waits_for_approval(world):
     """Production asks for approval of commands: the API gets no way round it."""
     secret = make_token(world.cast.operator)
-    body = {"account": "Acme Production", "cluster": "prod-web", "service": "web", "container": "app",
-            "command": "id", "reason": "check"}
+    body = {
+        "account": "Acme Production",
+        "cluster": "prod-web",
+        "service": "web",
+        "container": "app",
+        "command": "id",
+        "reason": "check",
+    }
     answer = call("POST", "/api/v1/runs", body, secret)
     assert answer.status_code == 201, answer.content
     run = answer.json()
@@ -153,15 +185,16 @@ def test_a_run_started_through_the_api_is_audited_with_the_token_and_waits_for_a
 
 def test_a_run_without_a_reason_where_approval_is_needed_is_a_422_saying_so(world):
     secret = make_token(world.cast.operator)
-    body = {"account": "Acme Production", "cluster": "prod-web", "service": "web", "container": "app",
-            "command": "id"}
+    body = {"account": "Acme Production", "cluster": "prod-web", "service": "web", "container": "app", "command": "id"}
     answer = call("POST", "/api/v1/runs", body, secret)
     assert answer.status_code == 422 and "say why" in answer.json()["detail"]
     assert not Run.objects.filter(command="id").exists()
 
 
 def test_a_malformed_body_is_a_422_problem_naming_the_field(world):
-    answer = call("POST", "/api/v1/runs", {"account": "1", "cluster": "a b", "command": ""}, make_token(world.cast.admin))
+    answer = call(
+        "POST", "/api/v1/runs", {"account": "1", "cluster": "a b", "command": ""}, make_token(world.cast.admin)
+    )
     assert answer.status_code == 422 and answer["Content-Type"] == "application/problem+json"
     fields = {e["field"] for e in answer.json()["errors"]}
     assert {"cluster", "command"} <= fields
@@ -184,8 +217,15 @@ def test_cancelling_an_ended_run_is_a_409_saying_so(world):
 def test_a_service_token_cannot_decide_on_approvals(world):
     cast = world.cast
     request = ApprovalRequest.objects.create(
-        action="ecs.stop_task", target={}, target_label="x", account=cast.prod, requester=cast.operator,
-        reason="r", approvals_required=1, expires_at=world.run.created_at.replace(year=2100))
+        action="ecs.stop_task",
+        target={},
+        target_label="x",
+        account=cast.prod,
+        requester=cast.operator,
+        reason="r",
+        approvals_required=1,
+        expires_at=world.run.created_at.replace(year=2100),
+    )
     service = make_service_token(cast.admin, accounts=[cast.prod])
     answer = call("POST", f"/api/v1/approvals/{request.pk}/decision", {"decision": "approve"}, service)
     assert answer.status_code == 403 and "personal token" in answer.json()["detail"]

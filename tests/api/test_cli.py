@@ -24,30 +24,52 @@ def create_token(base: str, user: str, role: str = "20") -> str:
     """Through the tokens page, as a person does: log in, create, read the token shown once."""
     s = requests.Session()
     s.get(f"{base}/login/")
-    s.post(f"{base}/login/", data={"username": user, "password": "demo", "csrfmiddlewaretoken": s.cookies["csrftoken"]},
-           headers={"Referer": f"{base}/login/"})
+    s.post(
+        f"{base}/login/",
+        data={"username": user, "password": "demo", "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+        headers={"Referer": f"{base}/login/"},
+    )
     page = s.get(f"{base}/tokens/").text
     accounts = re.findall(r'name="personal-accounts" value="(\d+)"', page)
-    answer = s.post(f"{base}/tokens/new/", headers={"Referer": f"{base}/tokens/"}, data={
-        "personal-name": f"cli {time.monotonic()}", "personal-days": "1", "personal-accounts": accounts,
-        "personal-max_role": role, "csrfmiddlewaretoken": s.cookies["csrftoken"]})
+    answer = s.post(
+        f"{base}/tokens/new/",
+        headers={"Referer": f"{base}/tokens/"},
+        data={
+            "personal-name": f"cli {time.monotonic()}",
+            "personal-days": "1",
+            "personal-accounts": accounts,
+            "personal-max_role": role,
+            "csrfmiddlewaretoken": s.cookies["csrftoken"],
+        },
+    )
     return re.search(r'value="(ecsp_[^"]+)"', answer.text)[1]
 
 
 @pytest.fixture(scope="module")
 def env(demo_server):
-    return {**os.environ, "PYTHONPATH": str(CLI), "ECSPORTAL_URL": demo_server,
-            "ECSPORTAL_TOKEN": create_token(demo_server, "operator"), "ECSPORTAL_CONFIG": "/nonexistent"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(CLI),
+        "ECSPORTAL_URL": demo_server,
+        "ECSPORTAL_TOKEN": create_token(demo_server, "operator"),
+        "ECSPORTAL_CONFIG": "/nonexistent",
+    }
 
 
 def cli(env, *args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ecsportal_cli.main", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecsportal_cli.main", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def api(env, path: str):
-    request = urllib.request.Request(env["ECSPORTAL_URL"] + "/api/v1" + path,
-                                     headers={"Authorization": f"Bearer {env['ECSPORTAL_TOKEN']}"})
+    request = urllib.request.Request(
+        env["ECSPORTAL_URL"] + "/api/v1" + path, headers={"Authorization": f"Bearer {env['ECSPORTAL_TOKEN']}"}
+    )
     with urllib.request.urlopen(request, timeout=30) as answer:
         return json.loads(answer.read())
 
@@ -85,8 +107,22 @@ def test_ctrl_c_cancels_the_remote_run(env):
 
 
 def test_a_run_that_needs_approval_says_so_with_the_requests_url_and_ctrl_c_withdraws_it(env):
-    proc = cli(env, "run", "--account", "Acme Production", "--cluster", "prod-web", "--service", "web",
-               "--container", "app", "--reason", "cli test", "--", "id")
+    proc = cli(
+        env,
+        "run",
+        "--account",
+        "Acme Production",
+        "--cluster",
+        "prod-web",
+        "--service",
+        "web",
+        "--container",
+        "app",
+        "--reason",
+        "cli test",
+        "--",
+        "id",
+    )
     line = b""
     while b"waiting for approval" not in line:
         line = proc.stderr.readline()

@@ -38,7 +38,9 @@ def test_every_operation_answers_as_its_schema_says(cast, local_aws, settings: o
 
         try:
             check()
-        except BaseException as exc:  # FailureGroup is a BaseExceptionGroup; gather them all: one report names every failing operation
+        except (
+            BaseException
+        ) as exc:  # FailureGroup is a BaseExceptionGroup; gather them all: one report names every failing operation
             failures[operation.label] = str(exc)[:2000]
     assert count >= 20
     assert not failures, "\n\n".join(f"{name}:\n{text}" for name, text in failures.items())

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.django_db
 
 
 def test_a_token_is_kept_only_as_its_hash_with_a_visible_prefix(cast):
-    new = token_create_personal(actor=cast.operator, name="laptop", days=7, account_pks=[cast.prod.pk],
-                                max_role=Role.OPERATOR)
+    new = token_create_personal(
+        actor=cast.operator, name="laptop", days=7, account_pks=[cast.prod.pk], max_role=Role.OPERATOR
+    )
     row = ApiToken.objects.get(pk=new.token.pk)
     assert new.secret.startswith(f"ecsp_{row.prefix}_")
     assert row.secret_sha256 == hashlib.sha256(new.secret.encode()).hexdigest()
@@ -50,14 +51,19 @@ def test_a_personal_token_reaches_only_its_owners_accounts(cast):
 @pytest.mark.parametrize("days", [0, 91, 10_000])
 def test_a_token_lives_between_one_day_and_the_maximum(cast, days):
     with pytest.raises(TokenRefused, match="1 to 90 days"):
-        token_create_personal(actor=cast.operator, name="x", days=days, account_pks=[cast.prod.pk],
-                              max_role=Role.VIEWER)
+        token_create_personal(
+            actor=cast.operator, name="x", days=days, account_pks=[cast.prod.pk], max_role=Role.VIEWER
+        )
 
 
 def test_active_tokens_per_user_are_limited_and_the_refusal_says_what_to_do(cast, settings):
     settings.ECSPORTAL_API_TOKENS_PER_USER = 2
-    made = [token_create_personal(actor=cast.operator, name=f"t{i}", days=1, account_pks=[cast.prod.pk],
-                                  max_role=Role.VIEWER) for i in range(2)]
+    made = [
+        token_create_personal(
+            actor=cast.operator, name=f"t{i}", days=1, account_pks=[cast.prod.pk], max_role=Role.VIEWER
+        )
+        for i in range(2)
+    ]
     with pytest.raises(TokenRefused, match="revoke one you no longer use"):
         token_create_personal(actor=cast.operator, name="t3", days=1, account_pks=[cast.prod.pk], max_role=Role.VIEWER)
     token_revoke(actor=cast.operator, token=made[0].token)
@@ -69,8 +75,9 @@ def test_service_tokens_are_for_portal_admins_and_cannot_approve(cast):
         token_create_service(actor=cast.operator, name="ci", days=7, account_pks=[cast.prod.pk], max_role=Role.VIEWER)
     with pytest.raises(TokenRefused, match="viewer or operator"):
         token_create_service(actor=cast.admin, name="ci", days=7, account_pks=[cast.prod.pk], max_role=Role.APPROVER)
-    new = token_create_service(actor=cast.admin, name="deploy-ci", days=7, account_pks=[cast.prod.pk],
-                               max_role=Role.OPERATOR)
+    new = token_create_service(
+        actor=cast.admin, name="deploy-ci", days=7, account_pks=[cast.prod.pk], max_role=Role.OPERATOR
+    )
     assert new.token.user.username == "svc-deploy-ci" and not new.token.user.has_usable_password()
     _token, user = token_authenticate(presented=new.secret)
     from ecsportal.accounts.selectors import roles_by_account_for_user
@@ -95,8 +102,15 @@ def test_revoked_and_expired_tokens_are_refused_saying_which(cast):
 
 def test_the_tokens_page_shows_a_new_token_once(cast, login):
     client = login(cast.operator)
-    answer = client.post("/tokens/new/", {"personal-name": "laptop", "personal-days": "7",
-                                          "personal-accounts": [cast.prod.pk], "personal-max_role": "20"})
+    answer = client.post(
+        "/tokens/new/",
+        {
+            "personal-name": "laptop",
+            "personal-days": "7",
+            "personal-accounts": [cast.prod.pk],
+            "personal-max_role": "20",
+        },
+    )
     assert answer.status_code == 200 and "no-store" in answer["Cache-Control"]
     secret = re.search(r'value="(ecsp_[^"]+)"', answer.content.decode())[1]
     listing = client.get("/tokens/").content.decode()
@@ -106,16 +120,24 @@ def test_the_tokens_page_shows_a_new_token_once(cast, login):
 
 def test_the_tokens_page_keeps_the_input_and_says_why_on_a_refusal(cast, login):
     client = login(cast.viewer)
-    answer = client.post("/tokens/new/", {"personal-name": "laptop", "personal-days": "7",
-                                          "personal-accounts": [cast.prod.pk], "personal-max_role": "20"})
+    answer = client.post(
+        "/tokens/new/",
+        {
+            "personal-name": "laptop",
+            "personal-days": "7",
+            "personal-accounts": [cast.prod.pk],
+            "personal-max_role": "20",
+        },
+    )
     page = answer.content.decode()
     assert answer.status_code == 422 and "cannot be above your own" in page and 'value="laptop"' in page
     assert not ApiToken.objects.exists()
 
 
 def test_nobody_revokes_another_users_token(cast, login):
-    new = token_create_personal(actor=cast.viewer, name="mine", days=1, account_pks=[cast.prod.pk],
-                                max_role=Role.VIEWER)
+    new = token_create_personal(
+        actor=cast.viewer, name="mine", days=1, account_pks=[cast.prod.pk], max_role=Role.VIEWER
+    )
     assert login(cast.operator).post(f"/tokens/{new.token.pk}/revoke/").status_code == 404
     assert ApiToken.objects.get(pk=new.token.pk).revoked_at is None
     assert login(cast.viewer).post(f"/tokens/{new.token.pk}/revoke/").status_code == 302

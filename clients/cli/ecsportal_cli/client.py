@@ -51,23 +51,52 @@ def load_config() -> tuple[str, str]:
     return url.rstrip("/"), token.strip()
 
 
+LOOPBACK = ("localhost", "127.0.0.1", "::1")
+
+
+def check_url(url: str) -> str:
+    """https, or http to this machine only: a token sent in clear text over a network is a token lost."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK):
+        return url.rstrip("/")
+    if parts.scheme == "http" and os.environ.get("ECSPORTAL_ALLOW_HTTP") == "1":
+        return url.rstrip("/")
+    raise ConfigError(
+        f"ECSPORTAL_URL must be https:// (or http:// to localhost): {parts.scheme or 'no'} scheme given. "
+        "ECSPORTAL_ALLOW_HTTP=1 allows plain http elsewhere, sending the token unencrypted."
+    )
+
+
 class Client:
     def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
-        self.base = url.rstrip("/") + "/api/v1"
+        self.base = check_url(url) + "/api/v1"
         self.token = token
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
-                params: dict[str, Any] | None = None, timeout: float | None = None) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> Any:
         query = {k: v for k, v in (params or {}).items() if v not in (None, "")}
         url = self.base + path + (("?" + urllib.parse.urlencode(query)) if query else "")
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Accept": "application/json",
-            "Content-Type": "application/json", "User-Agent": f"ecsportal-cli/{__version__}",
-        })
+        req = urllib.request.Request(  # noqa: S310 (the scheme was checked by check_url: http(s) only)
+            url,
+            data=data,
+            method=method,
+            headers={
+                "Authorization": f"Bearer {self.token}",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+                "User-Agent": f"ecsportal-cli/{__version__}",
+            },
+        )
         try:
-            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as response:
+            with urllib.request.urlopen(req, timeout=timeout or self.timeout) as response:  # noqa: S310 (as above)
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise ApiError(exc.code, _detail(exc)) from None

@@ -35,8 +35,14 @@ def err(text: str) -> None:
 
 def target_body(args: argparse.Namespace) -> dict[str, Any]:
     """The target fields shared by `run` and `runbook` (and, later, a batch's filter)."""
-    body = {"account": args.account, "cluster": args.cluster, "region": args.region, "service": args.service,
-            "task": args.task, "container": args.container}
+    body = {
+        "account": args.account,
+        "cluster": args.cluster,
+        "region": args.region,
+        "service": args.service,
+        "task": args.task,
+        "container": args.container,
+    }
     return {k: v for k, v in body.items() if v}
 
 
@@ -99,8 +105,12 @@ class Follower:
 
     def step(self) -> bool:
         """One long poll: write what came, in order; True once the run ended and all is written."""
-        page = self.client.request("GET", f"/runs/{self.run['id']}/output",
-                                   params={"after": self.after, "wait": LONG_POLL}, timeout=LONG_POLL + 30)
+        page = self.client.request(
+            "GET",
+            f"/runs/{self.run['id']}/output",
+            params={"after": self.after, "wait": LONG_POLL},
+            timeout=LONG_POLL + 30,
+        )
         self.run = page["run"]
         self.tell_approval()
         out = sys.stdout.buffer
@@ -172,8 +182,10 @@ def cmd_accounts(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(accounts, indent=2))
     else:
-        _table([[a["id"], a["name"], a["account_id"], ",".join(a["regions"]), a["role"]] for a in accounts],
-               ["ID", "NAME", "AWS ACCOUNT", "REGIONS", "ROLE"])
+        _table(
+            [[a["id"], a["name"], a["account_id"], ",".join(a["regions"]), a["role"]] for a in accounts],
+            ["ID", "NAME", "AWS ACCOUNT", "REGIONS", "ROLE"],
+        )
     return 0
 
 
@@ -181,18 +193,35 @@ def cmd_tasks(client: Client, args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for account in _accounts(client, args.account):
         ref = _path(str(account["id"]))
-        clusters = [{"name": args.cluster, "region": args.region}] if args.cluster else client.get(
-            f"/accounts/{ref}/clusters", region=args.region)
+        clusters = (
+            [{"name": args.cluster, "region": args.region}]
+            if args.cluster
+            else client.get(f"/accounts/{ref}/clusters", region=args.region)
+        )
         for cluster in clusters:
-            for task in client.get(f"/accounts/{ref}/clusters/{_path(cluster['name'])}/tasks",
-                                   region=cluster.get("region"), service=args.service):
+            for task in client.get(
+                f"/accounts/{ref}/clusters/{_path(cluster['name'])}/tasks",
+                region=cluster.get("region"),
+                service=args.service,
+            ):
                 rows.append({"account": account["name"], **task})
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
         return 0
-    _table([[r["account"], r["cluster"], r["service"] or "-", r["id"],
-             ",".join(c["name"] for c in r["containers"]), "ready" if r["exec_ready"] else "not ready"] for r in rows],
-           ["ACCOUNT", "CLUSTER", "SERVICE", "TASK", "CONTAINERS", "EXEC"])
+    _table(
+        [
+            [
+                r["account"],
+                r["cluster"],
+                r["service"] or "-",
+                r["id"],
+                ",".join(c["name"] for c in r["containers"]),
+                "ready" if r["exec_ready"] else "not ready",
+            ]
+            for r in rows
+        ],
+        ["ACCOUNT", "CLUSTER", "SERVICE", "TASK", "CONTAINERS", "EXEC"],
+    )
     return 0
 
 
@@ -207,8 +236,14 @@ def cmd_stopped(client: Client, args: argparse.Namespace) -> int:
     items: list[dict[str, Any]] = []
     page = 1
     while len(items) < args.limit:
-        answer = client.get("/stopped", range=SINCE[args.since], account=account_id, cluster=args.cluster,
-                            service=args.service, page=page)
+        answer = client.get(
+            "/stopped",
+            range=SINCE[args.since],
+            account=account_id,
+            cluster=args.cluster,
+            service=args.service,
+            page=page,
+        )
         items.extend(answer["items"])
         if page >= answer["pages"] or not answer["items"]:
             break
@@ -217,15 +252,33 @@ def cmd_stopped(client: Client, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(items, indent=2, default=str))
         return 0
-    _table([[i["stopped_at"], i["account"], i["cluster"], i["service"] or "-", i["task_arn"].rsplit("/", 1)[-1],
-             i["stop_code"], i["category"], i["stopped_reason"][:60]] for i in items],
-           ["STOPPED", "ACCOUNT", "CLUSTER", "SERVICE", "TASK", "STOP CODE", "CATEGORY", "REASON"])
+    _table(
+        [
+            [
+                i["stopped_at"],
+                i["account"],
+                i["cluster"],
+                i["service"] or "-",
+                i["task_arn"].rsplit("/", 1)[-1],
+                i["stop_code"],
+                i["category"],
+                i["stopped_reason"][:60],
+            ]
+            for i in items
+        ],
+        ["STOPPED", "ACCOUNT", "CLUSTER", "SERVICE", "TASK", "STOP CODE", "CATEGORY", "REASON"],
+    )
     return 0
 
 
 def cmd_stop(client: Client, args: argparse.Namespace) -> int:
-    body = {"task": args.task, "reason": args.reason, "account": args.account, "cluster": args.cluster,
-            "region": args.region}
+    body = {
+        "task": args.task,
+        "reason": args.reason,
+        "account": args.account,
+        "cluster": args.cluster,
+        "region": args.region,
+    }
     stop = client.post("/stops", {k: v for k, v in body.items() if v})
     err(f"stop request {stop['id']} is {stop['status']}: {stop['url']}")
     if not args.wait:
@@ -259,8 +312,9 @@ def _target_args(p: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="ecsportal", description=__doc__,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    top = argparse.ArgumentParser(
+        prog="ecsportal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = top.add_subparsers(dest="cmd", required=True)
     run = sub.add_parser("run", help="run a command in a container, stream it, exit with its exit code")
     _target_args(run)
@@ -301,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         client = Client(*load_config())
-    except ConfigError as exc:
+    except ConfigError as exc:  # also an unsafe URL (check_url)
         err(str(exc))
         return EXIT_USAGE
     try:
