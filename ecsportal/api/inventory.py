@@ -7,7 +7,7 @@ from ninja import Field, Query, Router, Schema
 
 from ecsportal.accounts.selectors import accounts_for_user, roles_by_account_for_user
 from ecsportal.api import schemas as s
-from ecsportal.api.targets import account_for_ref, region_of_cluster
+from ecsportal.api.targets import account_for_ref, check_region, region_of_cluster
 from ecsportal.aws import records
 from ecsportal.inventory.selectors import clusters_in_region, services_in_cluster, tasks_in_cluster
 from ecsportal.stopped.forms import RANGES, SORTS, StoppedFilters
@@ -54,7 +54,7 @@ class ClusterQuery(Schema):
 @router.get("/accounts/{account}/clusters", response=list[s.ClusterOut], summary="Clusters, in one region or all")
 def clusters(request: HttpRequest, account: str, q: Query[ClusterQuery]):
     acct = account_for_ref(user=request.user, ref=account)
-    regions = [region_of_region(acct, q.region)] if q.region else list(acct.regions or [])
+    regions = [check_region(account=acct, region=q.region)] if q.region else list(acct.regions or [])
     return [
         {
             "region": r,
@@ -68,14 +68,6 @@ def clusters(request: HttpRequest, account: str, q: Query[ClusterQuery]):
         for r in regions
         for c in clusters_in_region(account=acct, region=r)
     ]
-
-
-def region_of_region(account, region: str) -> str:
-    from django.core.exceptions import ValidationError
-
-    if region not in (account.regions or []):
-        raise ValidationError(f"{region} is not one of {account.name}'s regions ({', '.join(account.regions)}).")
-    return region
 
 
 class InClusterQuery(Schema):

@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status as HttpStatus
@@ -213,8 +213,6 @@ def _runbook_ref(request: HttpRequest, ref: str):
     if ref.isdigit():
         return runbook_get_for_user(user=request.user, runbook_pk=int(ref), min_role=Role.OPERATOR)
     entry = next((e for e in runbooks_for_user(user=request.user) if e.runbook.name == ref), None)
-    from django.http import Http404
-
     if entry is None:
         raise Http404(f"No runbook named {ref} that you can see; GET /api/v1/runbooks lists them.")
     return runbook_get_for_user(user=request.user, runbook_pk=entry.runbook.pk, min_role=Role.OPERATOR)

@@ -39,11 +39,15 @@ def account_for_ref(*, user: AbstractBaseUser, ref: str, min_role: Role = Role.V
     return account_get_for_user(user=user, account_pk=found.pk, min_role=min_role)
 
 
+def check_region(*, account: AwsAccount, region: str) -> str:
+    if region not in (account.regions or []):
+        raise ValidationError(f"{region} is not one of {account.name}'s regions ({', '.join(account.regions)}).")
+    return region
+
+
 def region_of_cluster(*, account: AwsAccount, region: str | None, cluster: str) -> str:
     if region:
-        if region not in (account.regions or []):
-            raise ValidationError(f"{region} is not one of {account.name}'s regions ({', '.join(account.regions)}).")
-        return region
+        return check_region(account=account, region=region)
     short = cluster.rsplit("/", 1)[-1]
     found = [
         r for r in account.regions or [] if any(c.name == short for c in clusters_in_region(account=account, region=r))

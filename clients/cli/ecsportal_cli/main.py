@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import shlex
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 from ecsportal_cli.client import ApiError, Client, ConfigError, load_config
@@ -141,8 +143,6 @@ def cmd_run(client: Client, args: argparse.Namespace) -> int:
 
 
 def _quote(word: str) -> str:
-    import shlex
-
     return shlex.quote(word)
 
 
@@ -160,8 +160,6 @@ def cmd_runbook(client: Client, args: argparse.Namespace) -> int:
 
 
 def _path(word: str) -> str:
-    import urllib.parse
-
     return urllib.parse.quote(word, safe="")
 
 
