@@ -138,14 +138,14 @@ class OutputQuery(Schema):
 def run_output(request: HttpRequest, run_id: int, q: Query[OutputQuery]):
     run = _reload(request, run_id)
     deadline = time.monotonic() + min(q.wait, settings.ECSPORTAL_API_LONG_POLL_SECONDS)
-    delay = 0.02
+    delay = 0.01
     while True:
         ended = run.status in END_STATUSES  # read before the chunks: if ended, these are all of them
         chunks = run_chunks(run=run, after=q.after, limit=OUTPUT_CHUNKS)
         if chunks or ended or time.monotonic() >= deadline:
             break
         time.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+        delay = min(delay * 1.5, 0.1)  # at most 10 reads a second per waiting client
         run = _reload(request, run_id)
     out = []
     for chunk in chunks:
