@@ -38,7 +38,12 @@ def world(cast, local_aws):
         approvals_required=5,
         expires_at=run.created_at.replace(year=2100),
     )
-    return SimpleNamespace(cast=cast, run=run, stopped=row(cast.prod), prod_task=prod_task, request=request)
+    from ecsportal.runbooks.models import Runbook
+
+    runbook = Runbook.objects.filter(accounts=cast.prod, options__isnull=True).first()
+    return SimpleNamespace(
+        cast=cast, run=run, stopped=row(cast.prod), prod_task=prod_task, request=request, runbook=runbook
+    )
 
 
 def operations(w: SimpleNamespace) -> list[tuple[str, str, dict | None]]:
@@ -65,7 +70,7 @@ def operations(w: SimpleNamespace) -> list[tuple[str, str, dict | None]]:
         ("GET", f"/api/v1/runs/{run}/output", None),
         ("POST", f"/api/v1/runs/{run}/cancel", None),
         ("GET", "/api/v1/runbooks", None),
-        ("POST", "/api/v1/runbooks/1/runs", target),
+        ("POST", f"/api/v1/runbooks/{w.runbook.pk}/runs", target),
         ("POST", "/api/v1/stops", {**target, "reason": "test"}),
         ("GET", f"/api/v1/stops/{req}", None),
         ("GET", "/api/v1/approvals/inbox", None),

@@ -17,8 +17,22 @@ from tests.api.conftest import make_token
 EXAMPLES = 15
 
 
+@pytest.fixture
+def connections_kept():
+    """As Django's test client does: a request's end must not close the test's connection
+    (its transaction holds the fixtures; PostgreSQL would lose them)."""
+    from django.core.signals import request_finished, request_started
+    from django.db import close_old_connections
+
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
-def test_every_operation_answers_as_its_schema_says(cast, local_aws, settings: object) -> None:
+def test_every_operation_answers_as_its_schema_says(cast, local_aws, settings: object, connections_kept) -> None:
     settings.ECSPORTAL_API_LONG_POLL_SECONDS = 0.2  # `wait` is fuzzed too: keep each call short
     settings.ECSPORTAL_API_REQUESTS_PER_MINUTE = 0
     headers = {"Authorization": f"Bearer {make_token(cast.admin)}"}
