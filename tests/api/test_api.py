@@ -262,3 +262,29 @@ def test_last_use_is_recorded_with_the_address(world):
     Client(REMOTE_ADDR="10.1.2.3").get("/api/v1/me", headers={"Authorization": f"Bearer {secret}"})
     token = ApiToken.objects.get(prefix=secret.split("_")[1])
     assert token.last_used_at is not None and token.last_used_ip == "10.1.2.3"
+
+
+def test_an_approver_decides_with_a_personal_token_and_the_audit_names_it(world):
+    secret = make_token(world.cast.approver)
+    answer = call(
+        "POST", f"/api/v1/approvals/{world.request.pk}/decision", {"decision": "approve", "comment": "ok"}, secret
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["approvals"] == 1 and answer.json()["status"] == "pending"  # 5 needed: nothing ran
+    event = AuditEvent.objects.get(action="approval.approve")
+    assert event.actor_username == "approver"
+    assert event.details["api_token"] == ApiToken.objects.get(prefix=secret.split("_")[1]).label
+    again = call("POST", f"/api/v1/approvals/{world.request.pk}/decision", {"decision": "approve"}, secret)
+    assert again.status_code == 409 and "already decided" in again.json()["detail"]
+
+
+def test_the_requester_cannot_approve_their_own_request_through_the_api(world):
+    ApprovalRequest.objects.filter(pk=world.request.pk).update(requester=world.cast.approver)
+    answer = call(
+        "POST",
+        f"/api/v1/approvals/{world.request.pk}/decision",
+        {"decision": "approve"},
+        make_token(world.cast.approver),
+    )
+    assert answer.status_code == 403 and "your own request" in answer.json()["detail"]
+    assert not world.request.decisions.exists()
