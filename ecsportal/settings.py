@@ -111,6 +111,7 @@ INSTALLED_APPS = [
     "ecsportal.demo",
     "ecsportal.ui",
     "ecsportal.leases",
+    "ecsportal.apitokens",
 ]
 
 MIDDLEWARE = [
@@ -370,6 +371,17 @@ ECSPORTAL_RUN_COALESCE_MS = env.float("ECSPORTAL_RUN_COALESCE_MS", default=20.0)
 ECSPORTAL_RUN_STORE_RETRY_SECONDS = env.float("ECSPORTAL_RUN_STORE_RETRY_SECONDS", default=120.0)
 # While a task is younger than this, "agent not connected" is retried with backoff.
 ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS", default=60.0)
+
+# --- The API (/api/v1/) and its tokens
+ECSPORTAL_CHANNEL_PREFIX = env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal")
+# A token lives at most this many days (its creator picks 1..this).
+ECSPORTAL_API_TOKEN_MAX_DAYS = env.int("ECSPORTAL_API_TOKEN_MAX_DAYS", default=90)
+# Active personal tokens per user; past it, creating one says to revoke one first.
+ECSPORTAL_API_TOKENS_PER_USER = env.int("ECSPORTAL_API_TOKENS_PER_USER", default=20)
+# Requests per token per minute (0 = unlimited); past it a 429 with Retry-After.
+ECSPORTAL_API_REQUESTS_PER_MINUTE = env.int("ECSPORTAL_API_REQUESTS_PER_MINUTE", default=600)
+# The longest a client may wait in one output long poll (GET /api/v1/runs/<id>/output?wait=…).
+ECSPORTAL_API_LONG_POLL_SECONDS = env.float("ECSPORTAL_API_LONG_POLL_SECONDS", default=20.0)
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 

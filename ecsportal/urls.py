@@ -23,6 +23,8 @@ urlpatterns = [
     path("runs/", include("ecsportal.runs.urls")),
     path("runbooks/", include("ecsportal.runbooks.urls")),
     path("batches/", include("ecsportal.batches.urls")),
+    path("tokens/", include("ecsportal.apitokens.urls")),
+    path("api/v1/", include("ecsportal.api.urls")),
     # The admin logs in and out through the portal's views: one throttled, audited way in and out.
     path("admin/login/", views.PortalLoginView.as_view(redirect_authenticated_user=False), name="admin_login"),
     path("admin/logout/", views.PortalLogoutView.as_view(), name="admin_logout"),

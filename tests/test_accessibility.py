@@ -36,6 +36,7 @@ PAGES = [
     "/stops/new/",
     "/shells/access/new/",  # without a task: what to do instead (403 for an operator nowhere)
     "/audit/",  # a refusal page (403) but for the admin
+    "/tokens/",
 ]
 APPROVER_PAGES = ["/approvals/inbox/"]
 ADMIN_PAGES = ["/runbooks/manage/", "/runbooks/manage/new/", "/accounts/new/"]
@@ -185,6 +186,18 @@ def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> N
             page.wait_for_load_state("load")
             check(page, "/runbooks/manage/new/ (errors)")
         if role == "operator":
+            page.goto(base + "/api/v1/docs/")  # the vendored Swagger UI, once it has drawn the operations
+            page.wait_for_selector(".opblock")
+            check(page, "/api/v1/docs/")
+            page.goto(base + "/tokens/")  # a token form with errors, then a token shown once
+            page.get_by_role("button", name="Create token").click()
+            page.wait_for_selector(".text-danger")
+            check(page, "/tokens/ (errors)")
+            page.fill("#id_personal-name", "axe walk")
+            page.locator("input[name='personal-accounts']").first.check()
+            page.get_by_role("button", name="Create token").click()
+            page.wait_for_selector("#new-token")
+            check(page, "token created")
             visit(page, "/approvals/?mine=on")
             page.goto(base + "/runs/new/")  # an empty run form comes back with its errors
             page.click("#run-submit")

@@ -36,7 +36,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from ecsportal.accounts.models import Membership, Role
+from ecsportal.apitokens.models import ApiToken
 from ecsportal.routing import websocket_urlpatterns
+from tests.api.conftest import make_token
 from tests.cookies import session_cookie
 from tests.runs.lab import stored_run
 
@@ -69,6 +71,19 @@ def only(allowed: set[str], *, others: str = "403") -> dict[str, str]:
 NOT_SERVED = users("405")  # the method is refused once logged in
 
 
+def api_users(answer: str = "ok") -> dict[str, str]:
+    """Any token; no token: 401 (the API never sends anyone to a login page)."""
+    return {"anonymous": "401", **dict.fromkeys(LOGGED_IN, answer)}
+
+
+def api_members(min_role: str) -> dict[str, str]:
+    return {**members(min_role), "anonymous": "401"}
+
+
+API_NOT_SERVED = everyone("405")  # the method is refused before any token is read: nothing leaks
+API_USERS_404 = everyone("404")  # no operation at the root, whoever asks
+
+
 @dataclass
 class Entry:
     path: Callable[[SimpleNamespace], str]
@@ -76,6 +91,10 @@ class Entry:
     post: dict[str, str] = field(default_factory=lambda: NOT_SERVED)
     data: dict[str, str] = field(default_factory=dict)
     renew: Callable[[SimpleNamespace], None] | None = None
+    # An API route: each role calls it with a personal token of its own (all its accounts, its own
+    # role), anonymous with none; `body` is the POST's JSON (a valid one, so the gate decides).
+    api: bool = False
+    body: Callable[[SimpleNamespace], dict] | None = None
 
 
 def fixed(path: str) -> Callable[[SimpleNamespace], str]:
@@ -222,7 +241,108 @@ MATRIX: dict[str, Entry] = {
     "batches:rerun": Entry(lambda w: f"/batches/{w.batch.pk}/rerun/", NOT_SERVED, post=members("operator")),
     "batches:transcript": Entry(lambda w: f"/batches/{w.batch.pk}/transcript.txt", members("operator")),
     "batches:summary": Entry(lambda w: f"/batches/{w.batch.pk}/summary.json", members("viewer")),
+    # --- API tokens: everyone's own; service tokens for portal admins
+    "apitokens:list": Entry(fixed("/tokens/"), users()),
+    "apitokens:create": Entry(fixed("/tokens/new/"), NOT_SERVED, post=users()),
+    "apitokens:service_create": Entry(fixed("/tokens/service/new/"), NOT_SERVED, post=only({"superuser"})),
+    "apitokens:revoke": Entry(
+        lambda w: f"/tokens/{w.token.pk}/revoke/",
+        NOT_SERVED,
+        post={**only({"viewer"}, others="404")},  # the viewer's own token; nobody else's (404: it does not leak)
+        renew=lambda w: w.renew_token(),
+    ),
+    # --- the API (/api/v1/): tokens, never the session
+    "api:docs": Entry(fixed("/api/v1/docs/"), users()),
+    "api:openapi-json": Entry(fixed("/api/v1/openapi.json"), {**users(), "anonymous": "401"}, post=API_NOT_SERVED),
+    "api:api-root": Entry(fixed("/api/v1/"), API_USERS_404, post=API_USERS_404, api=True),
+    "api:me": Entry(fixed("/api/v1/me"), api_users(), post=API_NOT_SERVED, api=True),
+    "api:accounts": Entry(fixed("/api/v1/accounts"), api_users(), post=API_NOT_SERVED, api=True),
+    "api:clusters": Entry(
+        lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:services": Entry(
+        lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters/prod-web/services?region=eu-west-1",
+        api_members("viewer"),
+        post=API_NOT_SERVED,
+        api=True,
+    ),
+    "api:tasks": Entry(
+        lambda w: f"/api/v1/accounts/{w.prod.pk}/clusters/prod-web/tasks?region=eu-west-1",
+        api_members("viewer"),
+        post=API_NOT_SERVED,
+        api=True,
+    ),
+    "api:stopped": Entry(fixed("/api/v1/stopped"), api_users(), post=API_NOT_SERVED, api=True),
+    "api:stopped_one": Entry(
+        lambda w: f"/api/v1/stopped/{w.stopped.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    # GET lists runs; POST starts one (on_commit never fires inside the test's transaction: nothing runs)
+    "api:run_list": Entry(
+        fixed("/api/v1/runs"),
+        api_users(),
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "account": str(w.prod.pk),
+            "region": "eu-west-1",
+            "cluster": "prod-web",
+            "task": w.task_id,
+            "container": "app",
+            "command": "true",
+            "reason": "matrix",
+        },
+    ),
+    "api:run_get": Entry(lambda w: f"/api/v1/runs/{w.run.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True),
+    "api:run_output": Entry(
+        lambda w: f"/api/v1/runs/{w.run.pk}/output", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:run_cancel_view": Entry(
+        lambda w: f"/api/v1/runs/{w.run.pk}/cancel", API_NOT_SERVED, post=api_members("operator"), api=True
+    ),  # it ended: 409 for operators
+    "api:runbook_list": Entry(fixed("/api/v1/runbooks"), api_users(), post=API_NOT_SERVED, api=True),
+    "api:runbook_start": Entry(
+        lambda w: f"/api/v1/runbooks/{w.runbook.pk}/runs",
+        API_NOT_SERVED,
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "account": str(w.prod.pk),
+            "region": "eu-west-1",
+            "cluster": "prod-web",
+            "task": w.task_id,
+            "container": "app",
+        },
+    ),
+    "api:stop_create": Entry(
+        fixed("/api/v1/stops"),
+        API_NOT_SERVED,
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "account": str(w.prod.pk),
+            "region": "eu-west-1",
+            "cluster": "prod-web",
+            "task": w.task_id,
+            "reason": "matrix",
+        },
+    ),
+    "api:stop_get": Entry(
+        lambda w: f"/api/v1/stops/{w.request.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:inbox": Entry(fixed("/api/v1/approvals/inbox"), api_users(), post=API_NOT_SERVED, api=True),
+    "api:mine": Entry(fixed("/api/v1/approvals/mine"), api_users(), post=API_NOT_SERVED, api=True),
+    "api:approval_get": Entry(
+        lambda w: f"/api/v1/approvals/{w.request.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:decide": Entry(
+        lambda w: f"/api/v1/approvals/{w.request.pk}/decision",
+        API_NOT_SERVED,
+        post=api_members("approver"),
+        api=True,
+        body=lambda w: {"decision": "approve"},
+    ),
 }
+MATRIX["api:run_start"] = MATRIX["api:run_list"]  # one path, two methods: ninja names the URL twice
 
 # Django's admin: portal admins (superusers) only; everybody else is sent to its login page.
 ADMIN_ENTRY = Entry(fixed(""), only({"superuser"}, others="login"), post=only({"superuser"}, others="login"))
@@ -362,6 +482,20 @@ def world(cast, local_aws):
         renew_runbook=renew_runbook,
     )
     renew_runbook()
+
+    tokens: dict[str, str] = {}
+
+    def token_of(role: str) -> str:
+        if role not in tokens:
+            tokens[role] = make_token(users[role], name=f"matrix {role}")
+        return tokens[role]
+
+    def renew_token() -> None:
+        world.token = ApiToken.objects.get(prefix=make_token(cast.viewer, name="to revoke").split("_")[1])
+
+    world.token_of = token_of
+    world.renew_token = renew_token
+    renew_token()
     return world
 
 
@@ -383,6 +517,14 @@ def check(world: SimpleNamespace, entry: Entry, method: str, path: str) -> dict[
             entry.renew(world)
             path = entry.path(world)
         client = Client()
+        if entry.api:
+            headers = {"Authorization": f"Bearer {world.token_of(role)}"} if role != "anonymous" else {}
+            if method == "GET":
+                found[role] = classify(client.get(path, headers=headers))
+            else:
+                body = entry.body(world) if entry.body else {}
+                found[role] = classify(client.post(path, body, content_type="application/json", headers=headers))
+            continue
         if role != "anonymous":
             client.force_login(world.users[role])
         if method == "GET":
@@ -418,7 +560,27 @@ def test_the_django_admin_is_for_portal_admins_only(world):
 # Logging out sends everyone to the login page ("login", not "ok"), yet it is a POST that changes
 # state: a page elsewhere must not be able to log the user out, so it needs the token too.
 LOGOUTS = ("logout", "admin_logout")
-POSTABLE = sorted(n for n, e in MATRIX.items() if "ok" in e.post.values() or n in LOGOUTS)
+POSTABLE = sorted(n for n, e in MATRIX.items() if not e.api and ("ok" in e.post.values() or n in LOGOUTS))
+API_POSTABLE = sorted(n for n, e in MATRIX.items() if e.api and "ok" in e.post.values())
+
+
+@pytest.mark.django_db
+def test_the_api_ignores_the_session_so_a_cross_site_post_has_no_authority(world):
+    """The API takes only a token (never ambient): a logged-in browser's POST, which another
+    site could forge, is 401, so the API needs no CSRF token and nothing is recorded."""
+    from ecsportal.audit.models import AuditEvent
+
+    assert len(API_POSTABLE) >= 5
+    before = AuditEvent.objects.count()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.users["superuser"])
+    for name in API_POSTABLE:
+        entry = MATRIX[name]
+        answer = client.post(
+            entry.path(world), entry.body(world) if entry.body else {}, content_type="application/json"
+        )
+        assert answer.status_code == 401, name
+    assert AuditEvent.objects.count() == before
 
 
 @pytest.mark.django_db

@@ -14,21 +14,32 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from ecsportal.accounts.models import AwsAccount, Membership, Role
+from ecsportal.accounts.scope import scope_of
+
+
+def _own_role(user: AbstractBaseUser, account_pk: int) -> Role | None:
+    if user.is_superuser:
+        return Role.ADMIN
+    role = Membership.objects.filter(user=user, account_id=account_pk).values_list("role", flat=True).first()
+    return Role(role) if role is not None else None
 
 
 def account_role_for_user(*, user: AbstractBaseUser, account: AwsAccount) -> Role | None:
     if not user.is_authenticated or not user.is_active:
         return None
-    if user.is_superuser:
-        return Role.ADMIN
-    role = Membership.objects.filter(user=user, account=account).values_list("role", flat=True).first()
-    return Role(role) if role is not None else None
+    role = _own_role(user, account.pk)
+    scope = scope_of(user)
+    return scope.cap(account_pk=account.pk, role=role) if scope else role
 
 
 def accounts_for_user(*, user: AbstractBaseUser, min_role: Role = Role.VIEWER) -> QuerySet[AwsAccount]:
     """Accounts the user may act on with at least `min_role` (disabled ones included)."""
     if not user.is_authenticated or not user.is_active:
         return AwsAccount.objects.none()
+    scope = scope_of(user)
+    if scope is not None:  # a token: its accounts where the capped role reaches min_role
+        roles = roles_by_account_for_user(user=user)
+        return AwsAccount.objects.filter(pk__in=[pk for pk, role in roles.items() if role >= min_role])
     if user.is_superuser:
         return AwsAccount.objects.all()
     return AwsAccount.objects.filter(memberships__user=user, memberships__role__gte=min_role).distinct()
@@ -39,13 +50,23 @@ def roles_by_account_for_user(*, user: AbstractBaseUser) -> dict[int, Role]:
     if not user.is_authenticated or not user.is_active:
         return {}
     if user.is_superuser:
-        return {pk: Role.ADMIN for pk in AwsAccount.objects.values_list("pk", flat=True)}
-    return {a: Role(r) for a, r in Membership.objects.filter(user=user).values_list("account_id", "role")}
+        own = {pk: Role.ADMIN for pk in AwsAccount.objects.values_list("pk", flat=True)}
+    else:
+        own = {a: Role(r) for a, r in Membership.objects.filter(user=user).values_list("account_id", "role")}
+    scope = scope_of(user)
+    if scope is None:
+        return own
+    if scope.service:  # its grant, on accounts that still exist
+        own = dict.fromkeys(AwsAccount.objects.filter(pk__in=scope.account_pks).values_list("pk", flat=True))
+    capped = {pk: scope.cap(account_pk=pk, role=role) for pk, role in own.items()}
+    return {pk: role for pk, role in capped.items() if role is not None}
 
 
 def user_is_account_admin_anywhere(*, user: AbstractBaseUser) -> bool:
     if not user.is_authenticated:
         return False
+    if scope_of(user) is not None:
+        return any(role >= Role.ADMIN for role in roles_by_account_for_user(user=user).values())
     return user.is_superuser or Membership.objects.filter(user=user, role__gte=Role.ADMIN).exists()
 
 

@@ -63,6 +63,10 @@ def audit_record(
     failed login "anonymous".
     """
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
+    # An API call's actor carries its token's scope (accounts.scope): the event names the token.
+    scope = getattr(actor, "ecsportal_token_scope", None)
+    if scope is not None:
+        details = {**(details or {}), "api_token": scope.label}
     return AuditEvent.objects.create(
         actor=user,
         actor_username=user.get_username() if user else actor_label,

@@ -1,0 +1,1 @@
+"""The JSON API, `/api/v1/`: django-ninja over the same gates and services as the pages."""

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ApiTokensConfig(AppConfig):
+    name = "ecsportal.apitokens"
+    label = "apitokens"
+    default_auto_field = "django.db.models.BigAutoField"
