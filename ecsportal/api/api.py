@@ -9,14 +9,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from ninja import NinjaAPI
 
-from ecsportal.api import approvals, errors, inventory, runs
+from ecsportal.api import approvals, batches, errors, inventory, runs
 from ecsportal.api.auth import TokenAuth
 from ecsportal.api.schemas import Problem
 from ecsportal.apitokens.services import TokenInvalid, token_authenticate
 from ecsportal.audit.services import client_ip
 
 DESCRIPTION = """ecsportal's API: the inventory, stopped tasks, runs (with their output and exit
-codes), runbooks, stops and approvals, through the same access gate, approvals and audit trail as
+codes), batches (one command on many containers), runbooks, stops and approvals, through the same access gate, approvals and audit trail as
 the pages. Authenticate with `Authorization: Bearer ecsp_…` (a token from the API tokens page).
 Errors are `application/problem+json` with a `detail` that says what to do."""
 
@@ -53,6 +53,7 @@ errors.install(api)
 api.add_router("", inventory.router)
 api.add_router("", runs.router)
 api.add_router("", approvals.router)
+api.add_router("", batches.router)
 
 
 def _problems_documented(schema_method: Callable[..., dict]) -> Callable[..., dict]:

@@ -209,7 +209,7 @@ def runbook_list(request: HttpRequest):
     return [runbook_out(e, visible) for e in runbooks_for_user(user=request.user)]
 
 
-def _runbook_ref(request: HttpRequest, ref: str):
+def runbook_ref(request: HttpRequest, ref: str):
     if ref.isdigit():
         return runbook_get_for_user(user=request.user, runbook_pk=int(ref), min_role=Role.OPERATOR)
     entry = next((e for e in runbooks_for_user(user=request.user) if e.runbook.name == ref), None)
@@ -225,7 +225,7 @@ def _runbook_ref(request: HttpRequest, ref: str):
     summary="Run a runbook (by ID or name) with option values",
 )
 def runbook_start(request: HttpRequest, runbook: str, payload: s.RunbookRunIn):
-    entry = _runbook_ref(request, runbook)
+    entry = runbook_ref(request, runbook)
     target = resolve_target(
         user=request.user,
         account=payload.account,

@@ -242,3 +242,123 @@ class Problem(Schema):
     title: str
     status: int
     detail: str
+
+
+# -- batches ----------------------------------------------------------------------------------------
+
+
+class BatchFilterIn(Schema):
+    accounts: list[str] = Field(
+        ..., min_length=1, max_length=50, description="Accounts by ID or name; the token must be operator on each"
+    )
+    region: str | None = Region
+    cluster: str | None = OptName
+    service: str | None = OptName
+    family: str | None = Field(None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_-]+$")
+    revision: int | None = Field(None, ge=1, le=1_000_000)
+    container: str | None = OptName
+    launch_type: Literal["FARGATE", "EC2", "EXTERNAL"] | None = None
+    expect_targets_sha256: str | None = Field(
+        None, pattern=r"^[0-9a-f]{64}$", description="The preview's targets_sha256: refuse to start if the list changed"
+    )
+
+
+class BatchStartIn(BatchFilterIn):
+    command: str | None = Field(None, min_length=1, max_length=16_000)
+    runbook: str | None = Field(None, min_length=1, max_length=200, description="A runbook's ID or name")
+    options: dict[str, str | int | bool] = Field(default_factory=dict, description="The runbook's option values")
+    mode: Literal["shell", "raw"] = "shell"
+    concurrency: int = Field(5, ge=1, le=50)
+    time_limit_seconds: int | None = Field(None, ge=1, le=86_400)
+    stop_after_failures: int = Field(0, ge=0, le=10_000, description="Stop starting targets after this many failed")
+    reason: str = Field("", max_length=2_000)
+
+
+class BatchTargetPreviewOut(Schema):
+    account: str
+    region: str
+    cluster: str
+    service: str
+    task: str
+    task_arn: str
+    container: str
+    ready: bool
+    skip_reason: str | None
+
+
+class BatchPreviewOut(Schema):
+    targets_sha256: str
+    problem: str | None = Field(description="Why this filter cannot start as it is (null: it can)")
+    targets: list[BatchTargetPreviewOut]
+    skipped: list[BatchTargetPreviewOut]
+    errors: list[str]
+
+
+class BatchGroupOut(Schema):
+    group: int
+    status: str
+    exit_code: int | None
+    output_sha256: str | None
+    count: int
+    summary: str
+
+
+class BatchTargetOut(Schema):
+    account: str
+    account_id: str
+    region: str
+    cluster: str
+    service: str
+    task: str
+    task_arn: str
+    container: str
+    in_target_list: bool
+    status: str
+    skip_reason: str | None
+    run: int | None
+    exit_code: int | None
+    duration_seconds: float | None
+    bytes: int
+    output_group: int | None
+
+
+class BatchOut(Schema):
+    id: int
+    url: str
+    status: str
+    ended: bool
+    command: str
+    mode: str
+    runbook: str | None
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str
+    concurrency: int
+    time_limit_seconds: int
+    stop_after_failures: int
+    targets_sha256: str
+    counts: dict[str, int]
+    groups: list[BatchGroupOut]
+    targets: list[BatchTargetOut]
+    approval_id: int | None
+    approval_url: str | None
+
+
+class BatchBriefOut(Schema):
+    id: int
+    url: str
+    status: str
+    command: str
+    runbook: str | None
+    requested_by: str
+    created_at: datetime
+    ended_at: datetime | None
+
+
+class BatchPageOut(Schema):
+    count: int
+    page: int
+    pages: int
+    items: list[BatchBriefOut]

@@ -14,6 +14,7 @@ from ecsportal.apitokens.models import ApiToken
 from ecsportal.apitokens.services import token_revoke
 from ecsportal.approvals.models import ApprovalRequest
 from ecsportal.audit.models import AuditEvent
+from ecsportal.batches.models import Batch, BatchStatus, BatchTarget, TargetState
 from ecsportal.runs.models import Run, RunChunk, RunStatus
 from tests.api.conftest import expire, make_service_token, make_token
 from tests.runs.lab import stored_run
@@ -41,8 +42,34 @@ def world(cast, local_aws):
     from ecsportal.runbooks.models import Runbook
 
     runbook = Runbook.objects.filter(accounts=cast.prod, options__isnull=True).first()
+    batch = Batch.objects.create(
+        requested_by=cast.operator,
+        command="echo hi",
+        command_sha256="0" * 64,
+        targets_sha256="0" * 64,
+        status=BatchStatus.FINISHED,
+        ended_at=run.created_at,
+    )
+    BatchTarget.objects.create(
+        batch=batch,
+        position=0,
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="prod-web",
+        task_arn=run.task_arn,
+        container="app",
+        run=run,
+        state=TargetState.STARTED,
+    )
     return SimpleNamespace(
-        cast=cast, run=run, stopped=row(cast.prod), prod_task=prod_task, request=request, runbook=runbook
+        cast=cast,
+        run=run,
+        stopped=row(cast.prod),
+        prod_task=prod_task,
+        request=request,
+        runbook=runbook,
+        batch=batch,
+        prod_tasks=local_aws.seeded["prod-web"],
     )
 
 
@@ -77,6 +104,15 @@ def operations(w: SimpleNamespace) -> list[tuple[str, str, dict | None]]:
         ("GET", "/api/v1/approvals/mine", None),
         ("GET", f"/api/v1/approvals/{req}", None),
         ("POST", f"/api/v1/approvals/{req}/decision", {"decision": "approve"}),
+        ("POST", "/api/v1/batches/preview", {"accounts": [str(prod)], "cluster": "prod-web"}),
+        (
+            "POST",
+            "/api/v1/batches",
+            {"accounts": [str(prod)], "cluster": "prod-web", "container": "app", "command": "true", "reason": "t"},
+        ),
+        ("GET", "/api/v1/batches", None),
+        ("GET", f"/api/v1/batches/{w.batch.pk}", None),
+        ("POST", f"/api/v1/batches/{w.batch.pk}/cancel", None),
     ]
 
 
@@ -144,6 +180,7 @@ def test_a_token_limited_to_one_account_cannot_see_or_touch_another(world):
                     "/api/v1/stopped/",
                     "/api/v1/runs/",
                     "/api/v1/stops/",
+                    "/api/v1/batches/",
                     f"/api/v1/approvals/{world.request.pk}",
                 )
             )
@@ -288,3 +325,41 @@ def test_the_requester_cannot_approve_their_own_request_through_the_api(world):
     )
     assert answer.status_code == 403 and "your own request" in answer.json()["detail"]
     assert not world.request.decisions.exists()
+
+
+def test_a_superusers_token_capped_at_viewer_cannot_cancel_a_batch(world):
+    """The batch gate reads roles through the token's scope, superusers included."""
+    secret = make_token(world.cast.admin, role=Role.VIEWER)
+    answer = call("POST", f"/api/v1/batches/{world.batch.pk}/cancel", None, secret)
+    assert answer.status_code == 403 and "operator role" in answer.json()["detail"]
+
+
+def test_a_batch_preview_through_the_api_lists_targets_and_its_hash_binds_the_start(world):
+    secret = make_token(world.cast.operator)
+    body = {"accounts": ["Acme Production"], "cluster": "prod-web", "service": "web", "container": "app"}
+    preview = call("POST", "/api/v1/batches/preview", body, secret).json()
+    assert preview["targets"] and preview["problem"] is None
+    assert {t["task"] for t in preview["targets"]} <= {a.rsplit("/", 1)[-1] for a in world.prod_tasks}
+    stale = {**body, "command": "id", "reason": "r", "expect_targets_sha256": "f" * 64}
+    answer = call("POST", "/api/v1/batches", stale, secret)
+    assert answer.status_code == 422 and "changed since the preview" in answer.json()["detail"]
+    fresh = {**stale, "expect_targets_sha256": preview["targets_sha256"]}
+    answer = call("POST", "/api/v1/batches", fresh, secret)
+    assert answer.status_code == 201, answer.content
+    batch = answer.json()
+    # Production asks for approval: the batch waits on one request, and the API says where.
+    assert batch["status"] == "awaiting_approval" and batch["approval_url"].endswith(
+        f"/approvals/{batch['approval_id']}/"
+    )
+    assert batch["targets_sha256"] == preview["targets_sha256"]
+    assert len([t for t in batch["targets"] if t["in_target_list"]]) == len(preview["targets"])
+    event = AuditEvent.objects.get(action="batch.requested", details__batch=batch["id"])
+    assert event.details["api_token"] == ApiToken.objects.get(prefix=secret.split("_")[1]).label
+
+
+def test_a_batch_needs_a_command_or_a_runbook_not_both(world):
+    secret = make_token(world.cast.operator)
+    body = {"accounts": ["Acme Staging"], "cluster": "staging", "command": "id", "runbook": str(world.runbook.pk)}
+    answer = call("POST", "/api/v1/batches", body, secret)
+    assert answer.status_code == 422 and "either a command or a runbook" in answer.json()["detail"]
+    assert not Batch.objects.filter(command="id").exists()

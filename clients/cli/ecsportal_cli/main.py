@@ -1,6 +1,7 @@
 """`ecsportal`: run commands in ECS containers through the portal, with the remote exit code.
 
 Exit codes (besides the remote command's own, 0-255, for a run that reported one):
+    1  `run --all`: at least one target failed, timed out or could not start
   124  the run hit its time limit (or silence limit)
   125  the run ended without an exit code (portal, AWS or data-channel error; see stderr)
   130  the run was cancelled (Ctrl-C here, or by someone on the portal), or its approval was
@@ -137,9 +138,138 @@ def cmd_run(client: Client, args: argparse.Namespace) -> int:
         err("give the command after --, e.g. ecsportal run --account prod --cluster web --service api -- ls /")
         return EXIT_USAGE
     text = command[0] if len(command) == 1 else " ".join(_quote(c) for c in command)
+    if args.all:
+        return run_batch(client, args, text)
+    if args.json:
+        err("--json goes with --all (a batch's summary)")
+        return EXIT_USAGE
     body = {**target_body(args), "command": text, "mode": "raw" if args.raw else "shell", "reason": args.reason or ""}
     run = client.post("/runs", body)
     return follow_run(client, run, quiet=args.quiet)
+
+
+# --- batches: one command on every matching container ---------------------------------------------
+
+BATCH_OK = ("succeeded", "completed")  # completed: raw mode, no exit code to judge
+BATCH_POLL = 1.0
+RUN_ENDS = ("succeeded", "completed", "failed", "error", "timed_out", "cancelled")
+
+
+def batch_body(args: argparse.Namespace, text: str) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "accounts": [a for a in args.account.split(",") if a],
+        "cluster": args.cluster,
+        "region": args.region,
+        "service": args.service,
+        "family": args.family,
+        "container": args.container,
+        "command": text,
+        "mode": "raw" if args.raw else "shell",
+        "concurrency": args.concurrency,
+        "stop_after_failures": args.stop_after,
+        "reason": args.reason or "",
+    }
+    if args.task:
+        raise ApiError(0, "--task names one task; --all runs on every task the filter matches (leave --task out)")
+    return {k: v for k, v in body.items() if v not in (None, "")}
+
+
+class BatchFollower:
+    """Polls a batch; prints each target's output, every line prefixed with the target, as it ends."""
+
+    def __init__(self, client: Client, batch: dict[str, Any], *, out: Any) -> None:
+        self.client, self.batch, self.out = client, batch, out
+        self.printed: set[int] = set()  # run IDs whose output is written
+        self.cancel_asked = self.told_approval = False
+
+    def label(self, target: dict[str, Any]) -> str:
+        return f"{target['account']}/{target['cluster']}/{target['task']}/{target['container']}"
+
+    def cancel(self) -> None:
+        if self.cancel_asked:
+            return
+        self.cancel_asked = True
+        err(f"cancelling batch {self.batch['id']} …")
+        try:
+            self.batch = self.client.post(f"/batches/{self.batch['id']}/cancel", timeout=30)
+        except ApiError as exc:
+            if exc.status != 409:
+                err(f"could not cancel: {exc.detail}")
+
+    def write_target(self, target: dict[str, Any]) -> None:
+        prefix = f"[{self.label(target)}] ".encode()
+        after, pending = 0, b""
+        while True:
+            page = self.client.get(f"/runs/{target['run']}/output", after=after)
+            for chunk in page["chunks"]:
+                pending += base64.b64decode(chunk["data"])
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    self.out.write(prefix + line + b"\n")
+            after = page["next_after"]
+            if page["complete"] or not page["chunks"]:
+                break
+        if pending:
+            self.out.write(prefix + pending + b"\n")
+        status = target["status"]
+        code = target["exit_code"]
+        self.out.write(prefix + f"-- {status}{'' if code is None else f', exit code {code}'}\n".encode())
+        self.out.flush()
+
+    def step(self) -> bool:
+        if self.batch["status"] == "awaiting_approval" and not self.told_approval:
+            self.told_approval = True
+            err(f"waiting for approval: {self.batch['approval_url']}")
+        for target in self.batch["targets"]:
+            run = target["run"]
+            if run and run not in self.printed and target["status"] in RUN_ENDS:
+                self.printed.add(run)
+                self.write_target(target)
+        return bool(self.batch["ended"])
+
+    def follow(self) -> dict[str, Any]:
+        while True:
+            try:
+                if self.step():
+                    return self.batch
+                time.sleep(BATCH_POLL)
+                self.batch = self.client.get(f"/batches/{self.batch['id']}")
+            except KeyboardInterrupt:
+                if self.cancel_asked:
+                    raise
+                self.cancel()
+
+
+def batch_exit_code(batch: dict[str, Any]) -> int:
+    if batch["status"] in ("cancelled", "refused"):
+        err(f"batch {batch['id']} {batch['status']}: {batch['end_reason']}")
+        return EXIT_CANCELLED
+    listed = [t for t in batch["targets"] if t["in_target_list"]]
+    failed = [t for t in listed if t["status"] not in BATCH_OK]
+    for group in batch["groups"]:
+        err(f"batch {batch['id']}: {group['summary']}")
+    if failed:
+        err(f"batch {batch['id']}: {len(failed)} of {len(listed)} targets did not succeed")
+        return 1
+    return 0
+
+
+def run_batch(client: Client, args: argparse.Namespace, text: str) -> int:
+    batch = client.post("/batches", batch_body(args, text))
+    skipped = [t for t in batch["targets"] if not t["in_target_list"]]
+    if not args.quiet:
+        listed = len(batch["targets"]) - len(skipped)
+        err(f"batch {batch['id']} on {listed} containers: {batch['url']}")
+    for target in skipped:
+        err(f"skipped {target['account']}/{target['cluster']}/{target['task']}: {target['skip_reason']}")
+    follower = BatchFollower(client, batch, out=sys.stdout.buffer)
+    try:
+        batch = follower.follow()
+    except KeyboardInterrupt:  # a second Ctrl-C while cancelling: leave now
+        return EXIT_CANCELLED
+    if args.json:
+        print(json.dumps(batch, indent=2, default=str))
+    return batch_exit_code(batch)
 
 
 def _quote(word: str) -> str:
@@ -299,7 +429,7 @@ def _table(rows: list[list[Any]], header: list[str]) -> None:
 
 
 def _target_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--account", required=True, help="the account's name or portal ID")
+    p.add_argument("--account", required=True, help="the account's name or portal ID (with --all: several, a,b)")
     p.add_argument("--cluster", required=True)
     p.add_argument("--region", help="needed only when the cluster's name exists in several regions")
     p.add_argument("--service", help="run in a ready task of this service")
@@ -317,6 +447,11 @@ def parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a command in a container, stream it, exit with its exit code")
     _target_args(run)
     run.add_argument("--raw", action="store_true", help="no shell (the exit code is then unknown)")
+    run.add_argument("--all", action="store_true", help="a batch: every ready container the filter matches")
+    run.add_argument("--family", help="--all: only tasks of this task definition family")
+    run.add_argument("--concurrency", type=int, default=5, help="--all: targets at a time (default 5, at most 50)")
+    run.add_argument("--stop-after", type=int, default=0, help="--all: start no new target after N failures")
+    run.add_argument("--json", action="store_true", help="--all: print the batch's summary as JSON at the end")
     run.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
     run.set_defaults(func=cmd_run)
     book = sub.add_parser("runbook", help="run a runbook with key=value options")
