@@ -62,6 +62,7 @@ def _status(pk: int) -> dict[str, Any] | None:
 class RunConsumer(PortalConsumer):
     run: Run
     last_seq: int
+    rung = 0  # the highest seq a doorbell announced
     asked_at = float("-inf")
 
     async def authorise(self, user: Any) -> list[str] | None:
@@ -92,9 +93,18 @@ class RunConsumer(PortalConsumer):
         await self.pump(replaying=True)
         await aclose_old_connections()
 
-    async def pump(self, *, replaying: bool = False) -> None:
-        """Send every chunk after the last one sent, within the window; then what was held back."""
+    async def pump(self, *, replaying: bool = False, look: bool = False) -> None:
+        """Send every chunk after the last one sent, within the window; then what was held back.
+
+        The database is read only when the stream lacks a chunk that exists: on the replay, once
+        the run has finished, when the stream starts past the next seq (trimmed), or when a
+        doorbell named a seq the stream does not hold (Redis away), or when the viewer asks
+        (`look`: it has heard nothing for a while, so doorbells may have been lost). Live, a doorbell whose
+        chunks the stream has costs no database query (each once cost a trip to the thread
+        that every database call of the process shares, for every line and every viewer)."""
         while self.unacked_bytes < WINDOW:
+            if self.last_seq >= self.rung and not (replaying or look or self.final is not None):
+                break  # all that the doorbells announced is sent
             entries = await self.streams.read(self.run.pk, self.last_seq, limit=STREAM_PAGE)
             if not (entries and entries[0][0] == self.last_seq + 1):
                 entries = await database_sync_to_async(_chunks)(self.run, self.last_seq)
@@ -133,7 +143,8 @@ class RunConsumer(PortalConsumer):
         await super().dispatch(message)
 
     async def run_output(self, event: dict[str, Any]) -> None:
-        if int(event["seq"]) > self.last_seq and self.replayed:
+        self.rung = max(self.rung, int(event["seq"]))
+        if self.rung > self.last_seq and self.replayed:
             await self.pump()
 
     async def run_status(self, event: dict[str, Any]) -> None:
@@ -167,6 +178,8 @@ class RunConsumer(PortalConsumer):
             if now - self.asked_at < ASK_EVERY:
                 return
             self.asked_at = now
+            if self.replayed:
+                await self.pump(look=True)  # the output it lacks, should doorbells have been lost
             status = await database_sync_to_async(_status)(self.run.pk)
             if status is not None:
                 await self.send_status(status)

@@ -435,6 +435,20 @@ async def direct_run(emulator, command: str, name: str, on_data) -> float:
     return time.time()
 
 
+def _profile(pid: int | None, seconds: float) -> subprocess.Popen | None:
+    """With RELAY_BENCH_PYSPY=<file>: py-spy samples the server while the portal round's lines
+    stream (raw collapsed stacks, every thread; `pip install py-spy`)."""
+    out = os.environ.get("RELAY_BENCH_PYSPY")
+    if not (out and pid):
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    duration = str(max(1, int(seconds) - 1))
+    return subprocess.Popen(
+        [str(spy), "record", "-p", str(pid), "-d", duration, "-r", "200", "--nonblocking", "-f", "raw", "-o", out],
+        stdout=subprocess.DEVNULL,
+    )
+
+
 class Timeouts:
     """Seconds each phase of a round may last before the benchmark reports where it stands and
     stops (rather than hang): starting the runs, waiting until every command runs and every
@@ -545,6 +559,7 @@ async def latency(
             cpu = cpu_seconds(pid) if pid else 0.0
             began = time.monotonic()
             gate.open()
+            spy = _profile(pid, lines * gap) if name == "portal" else None
         try:
             async with phase(
                 f"{name}: streaming {runs} runs", timeouts.stream + lines * gap, lambda: _state(clocks, tasks)
@@ -554,6 +569,8 @@ async def latency(
             gate.remove()
             for task in tasks:
                 task.cancel()
+            if spy is not None:
+                spy.wait()
         cpu = (cpu_seconds(pid) - cpu) if pid else 0.0
         return [v for c in clocks for v in c.latencies], cpu, time.monotonic() - began
 

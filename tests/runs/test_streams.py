@@ -67,6 +67,33 @@ async def test_viewers_get_output_before_it_is_stored_and_nothing_is_lost(cast, 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
+async def test_a_live_viewer_reads_the_stream_not_the_database(cast, run_as, fast_runs, monkeypatch):
+    """Each doorbell whose chunk the stream holds is answered from the stream: the database is
+    read for the replay and at the end, not once per chunk (each read is a trip to the thread
+    every database call of the process shares)."""
+    reads = []
+
+    def counting(run, after):
+        reads.append(after)
+        return consumers_chunks(run, after)
+
+    consumers_chunks = consumers._chunks
+    monkeypatch.setattr(consumers, "_chunks", counting)
+    fast_runs.ECSPORTAL_RUN_COALESCE_MS = 0
+    run = await run_as(cast.operator, "sleep 1; for i in $(seq 1 30); do echo line $i; sleep 0.05; done")
+    page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
+    assert ok
+    seen = await read_until_finished(page, replayed=0)
+    run = await wait_ended(run.pk)
+    assert seen.data == await sync_to_async(run_transcript_bytes)(run=run)
+    assert seen.data == b"".join(b"line %d\r\n" % i for i in range(1, 31))
+    assert await sync_to_async(_chunks)(run.pk) >= 10  # the lines came as many chunks, many doorbells
+    assert len(reads) <= 3, reads  # the replay's read, and the reads after the end, only
+    await page.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
 async def test_a_viewer_that_does_not_acknowledge_is_sent_a_window_then_the_rest_when_it_does(
     cast, run_as, fast_runs, monkeypatch
 ):
