@@ -18,8 +18,10 @@ the status itself (`{"type": "status"}`): the database answers.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -34,7 +36,9 @@ from ecsportal.accounts.sockets import PortalConsumer
 from ecsportal.runs.lifecycle import status_payload
 from ecsportal.runs.models import Run
 from ecsportal.runs.selectors import run_chunks, run_get_for_user
-from ecsportal.runs.streams import output_streams
+from ecsportal.runs.streams import doorbells, output_streams
+
+logger = logging.getLogger(__name__)
 
 REPLAY_PAGE = 200  # chunks read per query from the database
 STREAM_PAGE = 64  # entries read per call from the stream
@@ -85,6 +89,10 @@ class RunConsumer(PortalConsumer):
         self.final: dict[str, Any] | None = None  # a finished status held back until the output is out
         self.replayed = False
         self.streams = output_streams()
+        self._pumping = asyncio.Lock()  # one pump at a time: a doorbell's task, or a message's
+        self._rung_task: asyncio.Task | None = None
+        self._bells = doorbells()
+        self._bells.watch(self.run.pk, self.ring)
         status = await database_sync_to_async(_status)(self.run.pk)
         if status is not None and not status["finished"]:
             await self.send(text_data=json.dumps(status))
@@ -93,7 +101,27 @@ class RunConsumer(PortalConsumer):
         await self.pump(replaying=True)
         await aclose_old_connections()
 
+    def ring(self, seq: int) -> None:
+        """A runner on this loop published chunk `seq` (a direct call, not a channel message)."""
+        if seq > self.rung:
+            self.rung = seq
+        if self.rung > self.last_seq and self._rung_task is None:
+            self._rung_task = asyncio.get_running_loop().create_task(self._answer_ring())
+
+    async def _answer_ring(self) -> None:
+        self._rung_task = None  # a doorbell from now on starts another pump after this one
+        try:
+            async with self._pumping:  # after the replay, if one is going on: it may have missed it
+                if self.replayed:
+                    await self._pump()
+        except Exception as exc:  # the socket went meanwhile: its disconnect cleans up
+            logger.info("run %s: a viewer's pump failed: %s", self.run.pk, exc)
+
     async def pump(self, *, replaying: bool = False, look: bool = False) -> None:
+        async with self._pumping:
+            await self._pump(replaying=replaying, look=look)
+
+    async def _pump(self, *, replaying: bool = False, look: bool = False) -> None:
         """Send every chunk after the last one sent, within the window; then what was held back.
 
         The database is read only when the stream lacks a chunk that exists: on the replay, once
@@ -141,6 +169,25 @@ class RunConsumer(PortalConsumer):
             await self.run_output(message)
             return
         await super().dispatch(message)
+
+    async def disconnect(self, code: int) -> None:
+        self._stop_watching()
+        await super().disconnect(code)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when cancelled without a disconnect: no doorbell for a socket that is gone
+            self._stop_watching()
+
+    def _stop_watching(self) -> None:
+        bells = getattr(self, "_bells", None)
+        if bells is not None:
+            bells.unwatch(self.run.pk, self.ring)
+            self._bells = None
+        task, self._rung_task = getattr(self, "_rung_task", None), None
+        if task is not None:
+            task.cancel()
 
     async def run_output(self, event: dict[str, Any]) -> None:
         self.rung = max(self.rung, int(event["seq"]))

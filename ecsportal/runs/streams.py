@@ -14,6 +14,11 @@ the viewer's own status request, reads everything since.
   the same call; the key expires a day after its last write and is deleted when the run's
   writer closes.
 - `MemoryStreams` (one process): the same in a dict on the runs' event loop.
+
+`Doorbells`: the viewers of each run on this loop. A runner rings them directly (a function
+call, no channel-layer message); with the in-memory channel layer that is the only doorbell
+(every viewer is on this loop), with Redis the layer's doorbell still reaches the viewers on
+other processes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import Protocol
 
 from django.conf import settings
@@ -91,6 +97,39 @@ class RedisStreams:
 
     async def close(self, run_pk: int) -> None:
         await self.redis.delete(self.key(run_pk))
+
+
+class Doorbells:
+    """This loop's viewers of each run: `ring(run_pk, seq)` calls each one's callback at once."""
+
+    def __init__(self) -> None:
+        self._viewers: dict[int, set[Callable[[int], None]]] = {}
+
+    def watch(self, run_pk: int, ring: Callable[[int], None]) -> None:
+        self._viewers.setdefault(run_pk, set()).add(ring)
+
+    def unwatch(self, run_pk: int, ring: Callable[[int], None]) -> None:
+        viewers = self._viewers.get(run_pk)
+        if viewers is not None:
+            viewers.discard(ring)
+            if not viewers:
+                del self._viewers[run_pk]
+
+    def ring(self, run_pk: int, seq: int) -> None:
+        for ring in tuple(self._viewers.get(run_pk, ())):
+            ring(seq)
+
+
+_doorbells: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Doorbells] = weakref.WeakKeyDictionary()
+
+
+def doorbells() -> Doorbells:
+    """This loop's doorbells."""
+    loop = asyncio.get_running_loop()
+    bells = _doorbells.get(loop)
+    if bells is None:
+        bells = _doorbells[loop] = Doorbells()
+    return bells
 
 
 _memory: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MemoryStreams] = weakref.WeakKeyDictionary()

@@ -2,7 +2,8 @@
 
     SsmClient chunks → ExitMarker.feed → TranscriptWriter.append → pending
         publisher: take what is pending (≤ 256 KB) as chunk `seq` → the run's output stream
-                   (streams.py) → doorbell `run.output {seq}` to group "run-<pk>"
+                   (streams.py) → this loop's viewers rung directly (`Doorbells`), and with
+                   Redis the doorbell `run.output {seq}` to group "run-<pk>" for the others
         storer:    the chunks published and not yet stored → RunChunk rows through the sink
                    (group commit), retried until stored
 
@@ -35,12 +36,12 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import Error as DatabaseError
 
 from ecsportal.runs.sink import ChunkSink, Row, chunk_sink
-from ecsportal.runs.streams import output_streams
+from ecsportal.runs.streams import doorbells, output_streams
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,10 @@ class TranscriptWriter:
         self._closing = False
         self._published_all = False
         self._layer = get_channel_layer()
+        # In memory, every viewer is on this loop and the local doorbell reaches it: no
+        # channel-layer message per chunk. Through Redis, viewers on other processes need one.
+        self._remote = self._layer is not None and not isinstance(self._layer, InMemoryChannelLayer)
+        self.bells = doorbells()
         self.streams = output_streams()
         self.sink: ChunkSink = chunk_sink()
         self.sink.acquire()
@@ -189,7 +194,8 @@ class TranscriptWriter:
     async def _publish(self, seq: int, data: bytes) -> None:
         try:
             await self.streams.append(self.run_pk, seq, data, stored=self.stored_seq)
-            if self._layer is not None:
+            self.bells.ring(self.run_pk, seq)
+            if self._remote:
                 await self._layer.group_send(self.group, {"type": "run.output", "seq": seq})
         except Exception as exc:  # the row is stored regardless: viewers read it from the database
             logger.warning(

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from ecsportal.runs import consumers, dispatcher, loops, runner, sink
 from ecsportal.runs.models import RunChunk, RunStatus
@@ -70,7 +71,8 @@ async def test_viewers_get_output_before_it_is_stored_and_nothing_is_lost(cast, 
 async def test_a_live_viewer_reads_the_stream_not_the_database(cast, run_as, fast_runs, monkeypatch):
     """Each doorbell whose chunk the stream holds is answered from the stream: the database is
     read for the replay and at the end, not once per chunk (each read is a trip to the thread
-    every database call of the process shares)."""
+    every database call of the process shares). In one process the doorbell is a direct call,
+    not a channel-layer message per chunk."""
     reads = []
 
     def counting(run, after):
@@ -79,6 +81,15 @@ async def test_a_live_viewer_reads_the_stream_not_the_database(cast, run_as, fas
 
     consumers_chunks = consumers._chunks
     monkeypatch.setattr(consumers, "_chunks", counting)
+    layer = get_channel_layer()
+    sent = []
+    group_send = layer.group_send
+
+    async def recording(group, message):
+        sent.append(message["type"])
+        await group_send(group, message)
+
+    monkeypatch.setattr(layer, "group_send", recording)
     fast_runs.ECSPORTAL_RUN_COALESCE_MS = 0
     run = await run_as(cast.operator, "sleep 1; for i in $(seq 1 30); do echo line $i; sleep 0.05; done")
     page, ok, _ = await connect(f"/ws/runs/{run.pk}/", cast.viewer)
@@ -89,6 +100,9 @@ async def test_a_live_viewer_reads_the_stream_not_the_database(cast, run_as, fas
     assert seen.data == b"".join(b"line %d\r\n" % i for i in range(1, 31))
     assert await sync_to_async(_chunks)(run.pk) >= 10  # the lines came as many chunks, many doorbells
     assert len(reads) <= 3, reads  # the replay's read, and the reads after the end, only
+    assert "run.status" in sent
+    if isinstance(layer, InMemoryChannelLayer):  # one process: the runner rang the viewer itself
+        assert "run.output" not in sent
     await page.disconnect()
 
 
