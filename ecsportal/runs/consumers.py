@@ -135,6 +135,10 @@ class RunConsumer(PortalConsumer):
                 break  # all that the doorbells announced is sent
             entries = await self.streams.read(self.run.pk, self.last_seq, limit=STREAM_PAGE)
             if not (entries and entries[0][0] == self.last_seq + 1):
+                if self.final is not None:
+                    last = await self.streams.ended(self.run.pk)
+                    if last is not None and last <= self.last_seq:
+                        break  # the run's writer closed after this chunk: nothing more to read
                 entries = await database_sync_to_async(_chunks)(self.run, self.last_seq)
                 if not entries:
                     break

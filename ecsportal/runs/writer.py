@@ -273,11 +273,13 @@ class TranscriptWriter:
         """Publish and store everything appended so far; raise what the storer ran into."""
         self._closing = True
         self._wake.set()
+        last = None
         try:
             await self._publisher
             await self._storer
+            last = self.stored_seq  # every chunk published and stored: viewers may be told it is the last
         finally:
             try:
-                await self.streams.close(self.run_pk)  # all stored: late viewers read the database
+                await self.streams.close(self.run_pk, last=last)  # all stored: late viewers read the database
             except Exception as exc:
                 logger.warning("run %s: dropping its output stream failed: %s", self.run_pk, exc)

@@ -442,11 +442,9 @@ def _profile(pid: int | None, seconds: float) -> subprocess.Popen | None:
     if not (out and pid):
         return None
     spy = Path(sys.executable).with_name("py-spy")
-    duration = str(max(1, int(seconds) - 1))
-    return subprocess.Popen(
-        [str(spy), "record", "-p", str(pid), "-d", duration, "-r", "200", "--nonblocking", "-f", "raw", "-o", out],
-        stdout=subprocess.DEVNULL,
-    )
+    duration = str(max(1, int(seconds) - 4))  # the steady part: from 2 s in to 2 s before the end
+    command = [str(spy), "record", "-p", str(pid), "-d", duration, "-r", "200", "--nonblocking", "-f", "raw", "-o", out]
+    return subprocess.Popen(["sh", "-c", f"sleep 2; exec {shlex.join(command)}"], stdout=subprocess.DEVNULL)
 
 
 class Timeouts:
