@@ -21,6 +21,13 @@ the runner, the transcript rows, the channel layer, the consumer, JSON and base6
   seconds from start to the end of the stream, direct / relay.
 - memory: the server's RSS (VmRSS, sampled every 50 ms) growth while it relays 100 MB.
 
+Each phase of a round (starting the runs, waiting for every command and viewer, streaming)
+has a timeout (`--phase-timeout`): past it the benchmark stops and its last line says which
+phase, how many runs were ready, the first reader's failure and the runs' statuses, instead
+of hanging. A viewer that hears nothing for 15 s asks for the status, as the page does
+(`status_asks`: how often that was needed). `RELAY_BENCH_PYSPY=<file>` samples the server with
+py-spy during the portal's 100-run round (collapsed stacks).
+
 Runs are started through a benchmark-only ASGI wrapper in the child (POST /__bench/run calls
 `runs.services.run_request` as the operator), since the run form is not what is measured.
 The last line of output is one JSON object.
@@ -45,6 +52,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ACK_BYTES = 256 * 1024
+ASK_AFTER = 15.0  # seconds of silence before a viewer asks for the status (run-terminal.js)
+STATUS_ASKS = [0]  # how often a portal viewer had to ask (a final status it never got would hang it)
 sys.path.insert(0, str(ROOT))
 
 LINES = (
@@ -372,7 +381,13 @@ class Portal:
             compression=None,
         ) as ws:
             unacked = 0
-            async for text in ws:
+            while True:
+                try:
+                    text = await asyncio.wait_for(ws.recv(), ASK_AFTER)
+                except TimeoutError:  # as run-terminal.js does after a silence: ask for the status
+                    STATUS_ASKS[0] += 1
+                    await ws.send(json.dumps({"type": "status"}))
+                    continue
                 message = json.loads(text)
                 if message["type"] == "output":
                     data = base64.b64decode(message["data"])
@@ -389,7 +404,6 @@ class Portal:
                     if message["status"] not in ("succeeded",):
                         raise RuntimeError(f"run {pk} ended {message['status']}: {message['end_reason']}")
                     return time.time()
-        raise RuntimeError("socket closed before the run ended")
 
 
 class LineClock:
@@ -596,6 +610,7 @@ async def latency(
         "lines_direct": len(direct),
         "lines_relay": len(relay),
         "lines_bare": len(bare_lines),
+        "status_asks": STATUS_ASKS[0],
         "relay_round_s": round(relay_s, 1),
         "cpu_us_per_line": round(relay_cpu / max(len(relay), 1) * 1e6, 1),
         "bare_cpu_us_per_line": round(bare_cpu / max(len(bare_lines), 1) * 1e6, 1),
@@ -682,6 +697,7 @@ async def measure(
         "load_100": hundred["load_after"],
         "cpu_us_per_line": hundred["cpu_us_per_line"],
         "bare_cpu_us_per_line": hundred["bare_cpu_us_per_line"],
+        "status_asks_100": hundred["status_asks"],
         "throughput_ratio": tp["ratio"],
         "rss_growth_mb_100mb": mem["growth_mb"],
     }
