@@ -25,7 +25,7 @@ Each phase of a round (starting the runs, waiting for every command and viewer, 
 has a timeout (`--phase-timeout`): past it the benchmark stops and its last line says which
 phase, how many runs were ready, the first reader's failure and the runs' statuses, instead
 of hanging. A viewer that hears nothing for 15 s asks for the status, as the page does
-(`status_asks`: how often that was needed). `RELAY_BENCH_PYSPY=<file>` samples the server with
+(`ends_by_asking`: viewers whose run's end came only then, i.e. was lost). `RELAY_BENCH_PYSPY=<file>` samples the server with
 py-spy during the portal's 100-run round (collapsed stacks).
 
 Runs are started through a benchmark-only ASGI wrapper in the child (POST /__bench/run calls
@@ -53,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ACK_BYTES = 256 * 1024
 ASK_AFTER = 15.0  # seconds of silence before a viewer asks for the status (run-terminal.js)
-STATUS_ASKS = [0]  # how often a portal viewer had to ask (a final status it never got would hang it)
+ENDS_BY_ASKING = [0]  # portal viewers whose run's end came only when they asked (the end was lost)
 sys.path.insert(0, str(ROOT))
 
 LINES = (
@@ -380,15 +380,18 @@ class Portal:
             max_size=2**24,
             compression=None,
         ) as ws:
-            unacked = 0
+            unacked, asked = 0, False
             while True:
                 try:
                     text = await asyncio.wait_for(ws.recv(), ASK_AFTER)
                 except TimeoutError:  # as run-terminal.js does after a silence: ask for the status
-                    STATUS_ASKS[0] += 1
+                    asked = True
                     await ws.send(json.dumps({"type": "status"}))
                     continue
                 message = json.loads(text)
+                if message["type"] == "status" and message["finished"] and asked:
+                    ENDS_BY_ASKING[0] += 1  # the end came only because the viewer asked: it was lost
+                asked = asked and message["type"] != "output"
                 if message["type"] == "output":
                     data = base64.b64decode(message["data"])
                     on_data(data, time.time(), live)
@@ -610,7 +613,7 @@ async def latency(
         "lines_direct": len(direct),
         "lines_relay": len(relay),
         "lines_bare": len(bare_lines),
-        "status_asks": STATUS_ASKS[0],
+        "ends_by_asking": ENDS_BY_ASKING[0],
         "relay_round_s": round(relay_s, 1),
         "cpu_us_per_line": round(relay_cpu / max(len(relay), 1) * 1e6, 1),
         "bare_cpu_us_per_line": round(bare_cpu / max(len(bare_lines), 1) * 1e6, 1),
@@ -697,7 +700,7 @@ async def measure(
         "load_100": hundred["load_after"],
         "cpu_us_per_line": hundred["cpu_us_per_line"],
         "bare_cpu_us_per_line": hundred["bare_cpu_us_per_line"],
-        "status_asks_100": hundred["status_asks"],
+        "ends_by_asking": hundred["ends_by_asking"],
         "throughput_ratio": tp["ratio"],
         "rss_growth_mb_100mb": mem["growth_mb"],
     }
