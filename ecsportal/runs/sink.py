@@ -1,8 +1,7 @@
 """Where the runs of one event loop store their transcript and beat their heartbeat.
 
 Group commit: `ChunkSink` gathers the rows and heartbeats that every run on the loop hands in
-while a round is in flight (and for at least `ROUND_EVERY` after the last one began) and
-writes them in the next round, on a database thread and
+while a round is in flight and writes them in the next round, on a database thread and
 connection of its own: one INSERT (raw `executemany` in one transaction: the ORM's
 `bulk_create` cost more to build than the database took to run it), one heartbeat UPDATE and
 one SELECT for cancels, however many runs. A failed round fails its callers, who try again
@@ -30,7 +29,6 @@ T = TypeVar("T")
 Row = tuple[int, int, float, bytes]  # run pk, seq, offset, data
 Beat = tuple[datetime | None, str, bool]  # the cancel request (when, by whom), and whether the run is still active
 QUIET: Beat = (None, "", True)
-ROUND_EVERY = 0.05  # seconds: the least time between the starts of two rounds
 
 
 def _insert_chunks(rows: list[Row]) -> None:
@@ -186,19 +184,10 @@ class ChunkSink:
             self._shut_down_when_idle(now=True)
 
     async def _rounds(self) -> None:
-        loop = asyncio.get_running_loop()
-        began = float("-inf")
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._rows or self._beats:
-                # At most one round per ROUND_EVERY: what the runs hand in meanwhile joins it.
-                # Storing is off the viewers' path, so waiting costs them nothing, and fewer
-                # rounds cost fewer thread hops, transactions and commits per row.
-                pause = began + ROUND_EVERY - loop.time()
-                if pause > 0:
-                    await asyncio.sleep(pause)
-                began = loop.time()
                 rows, self._rows = self._rows, []
                 beats, self._beats = self._beats, []
                 try:
