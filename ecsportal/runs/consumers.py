@@ -18,8 +18,10 @@ the status itself (`{"type": "status"}`): the database answers.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import logging
 import time
 from collections import deque
 from typing import Any
@@ -34,7 +36,9 @@ from ecsportal.accounts.sockets import PortalConsumer
 from ecsportal.runs.lifecycle import status_payload
 from ecsportal.runs.models import Run
 from ecsportal.runs.selectors import run_chunks, run_get_for_user
-from ecsportal.runs.streams import output_streams
+from ecsportal.runs.streams import doorbells, output_streams
+
+logger = logging.getLogger(__name__)
 
 REPLAY_PAGE = 200  # chunks read per query from the database
 STREAM_PAGE = 64  # entries read per call from the stream
@@ -62,6 +66,7 @@ def _status(pk: int) -> dict[str, Any] | None:
 class RunConsumer(PortalConsumer):
     run: Run
     last_seq: int
+    rung = 0  # the highest seq a doorbell announced
     asked_at = float("-inf")
 
     async def authorise(self, user: Any) -> list[str] | None:
@@ -84,6 +89,10 @@ class RunConsumer(PortalConsumer):
         self.final: dict[str, Any] | None = None  # a finished status held back until the output is out
         self.replayed = False
         self.streams = output_streams()
+        self._pumping = asyncio.Lock()  # one pump at a time: a doorbell's task, or a message's
+        self._rung_task: asyncio.Task | None = None
+        self._bells = doorbells()
+        self._bells.watch(self.run.pk, self.ring)
         status = await database_sync_to_async(_status)(self.run.pk)
         if status is not None and not status["finished"]:
             await self.send(text_data=json.dumps(status))
@@ -92,11 +101,44 @@ class RunConsumer(PortalConsumer):
         await self.pump(replaying=True)
         await aclose_old_connections()
 
-    async def pump(self, *, replaying: bool = False) -> None:
-        """Send every chunk after the last one sent, within the window; then what was held back."""
+    def ring(self, seq: int) -> None:
+        """A runner on this loop published chunk `seq` (a direct call, not a channel message)."""
+        if seq > self.rung:
+            self.rung = seq
+        if self.rung > self.last_seq and self._rung_task is None:
+            self._rung_task = asyncio.get_running_loop().create_task(self._answer_ring())
+
+    async def _answer_ring(self) -> None:
+        self._rung_task = None  # a doorbell from now on starts another pump after this one
+        try:
+            async with self._pumping:  # after the replay, if one is going on: it may have missed it
+                if self.replayed:
+                    await self._pump()
+        except Exception as exc:  # the socket went meanwhile: its disconnect cleans up
+            logger.info("run %s: a viewer's pump failed: %s", self.run.pk, exc)
+
+    async def pump(self, *, replaying: bool = False, look: bool = False) -> None:
+        async with self._pumping:
+            await self._pump(replaying=replaying, look=look)
+
+    async def _pump(self, *, replaying: bool = False, look: bool = False) -> None:
+        """Send every chunk after the last one sent, within the window; then what was held back.
+
+        The database is read only when the stream lacks a chunk that exists: on the replay, once
+        the run has finished, when the stream starts past the next seq (trimmed), or when a
+        doorbell named a seq the stream does not hold (Redis away), or when the viewer asks
+        (`look`: it has heard nothing for a while, so doorbells may have been lost). Live, a doorbell whose
+        chunks the stream has costs no database query (each once cost a trip to the thread
+        that every database call of the process shares, for every line and every viewer)."""
         while self.unacked_bytes < WINDOW:
+            if self.last_seq >= self.rung and not (replaying or look or self.final is not None):
+                break  # all that the doorbells announced is sent
             entries = await self.streams.read(self.run.pk, self.last_seq, limit=STREAM_PAGE)
             if not (entries and entries[0][0] == self.last_seq + 1):
+                if self.final is not None:
+                    last = await self.streams.ended(self.run.pk)
+                    if last is not None and last <= self.last_seq:
+                        break  # the run's writer closed after this chunk: nothing more to read
                 entries = await database_sync_to_async(_chunks)(self.run, self.last_seq)
                 if not entries:
                     break
@@ -117,7 +159,11 @@ class RunConsumer(PortalConsumer):
             await self.send(text_data=json.dumps(final))
 
     async def send_output(self, seq: int, data: bytes) -> None:
-        await self.send(text_data=json.dumps({"type": "output", "seq": seq, "data": base64.b64encode(data).decode()}))
+        # The JSON by hand: a seq and base64 (A–Z, a–z, 0–9, +, /, =) need no escaping, and
+        # this is the one message sent per chunk per viewer.
+        await self.send(
+            text_data=f'{{"type": "output", "seq": {int(seq)}, "data": "{base64.b64encode(data).decode()}"}}'
+        )
         self.last_seq = seq
         self.unacked.append((seq, len(data)))
         self.unacked_bytes += len(data)
@@ -132,8 +178,28 @@ class RunConsumer(PortalConsumer):
             return
         await super().dispatch(message)
 
+    async def disconnect(self, code: int) -> None:
+        self._stop_watching()
+        await super().disconnect(code)
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:  # also when cancelled without a disconnect: no doorbell for a socket that is gone
+            self._stop_watching()
+
+    def _stop_watching(self) -> None:
+        bells = getattr(self, "_bells", None)
+        if bells is not None:
+            bells.unwatch(self.run.pk, self.ring)
+            self._bells = None
+        task, self._rung_task = getattr(self, "_rung_task", None), None
+        if task is not None:
+            task.cancel()
+
     async def run_output(self, event: dict[str, Any]) -> None:
-        if int(event["seq"]) > self.last_seq and self.replayed:
+        self.rung = max(self.rung, int(event["seq"]))
+        if self.rung > self.last_seq and self.replayed:
             await self.pump()
 
     async def run_status(self, event: dict[str, Any]) -> None:
@@ -167,6 +233,8 @@ class RunConsumer(PortalConsumer):
             if now - self.asked_at < ASK_EVERY:
                 return
             self.asked_at = now
+            if self.replayed:
+                await self.pump(look=True)  # the output it lacks, should doorbells have been lost
             status = await database_sync_to_async(_status)(self.run.pk)
             if status is not None:
                 await self.send_status(status)

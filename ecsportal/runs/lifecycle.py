@@ -62,12 +62,13 @@ def status_message(run_pk: int) -> dict[str, Any] | None:
     return None if run is None else {"type": "run.status", "status": status_payload(run)}
 
 
-def publish_status(run_pk: int) -> None:
-    """Tell the run's viewers its status changed (after the current transaction commits)."""
+def publish_status(run_pk: int, run: Run | None = None) -> None:
+    """Tell the run's viewers its status changed (after the current transaction commits);
+    `run`, the row as this transaction left it, saves reading it again."""
 
     def send() -> None:
         try:
-            message = status_message(run_pk)
+            message = status_message(run_pk) if run is None else {"type": "run.status", "status": status_payload(run)}
             if message is not None:
                 loops.group_send_from_sync(f"run-{run_pk}", message)
         except Exception as exc:  # stored already: viewers that miss it ask for the status themselves
@@ -185,7 +186,7 @@ def run_end(
             account=run.account,
             details={"run": run.pk, "status": status, "exit_code": exit_code, "end_reason": end_reason[:500]},
         )
-        publish_status(run_pk)
+        publish_status(run_pk, run)
         if run.batch_id is not None:
             batch_pk = run.batch_id
             transaction.on_commit(lambda: _after_batch_run_end(batch_pk))

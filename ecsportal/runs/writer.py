@@ -2,7 +2,8 @@
 
     SsmClient chunks → ExitMarker.feed → TranscriptWriter.append → pending
         publisher: take what is pending (≤ 256 KB) as chunk `seq` → the run's output stream
-                   (streams.py) → doorbell `run.output {seq}` to group "run-<pk>"
+                   (streams.py) → this loop's viewers rung directly (`Doorbells`), and with
+                   Redis the doorbell `run.output {seq}` to group "run-<pk>" for the others
         storer:    the chunks published and not yet stored → RunChunk rows through the sink
                    (group commit), retried until stored
 
@@ -10,8 +11,12 @@
 it is off that path. A chunk leaves the stream only once its row has committed, so a viewer
 finds every chunk in the one or the other.
 
-**Coalescing.** An idle run's output is published at once; a busy run's at most once per
-`ECSPORTAL_RUN_COALESCE_MS`: what arrives meanwhile goes out together, as one chunk.
+**Adaptive coalescing.** A token bucket per run: a chunk costs a token, tokens come back one
+per `ECSPORTAL_RUN_COALESCE_MS` up to `BURST`. An idle run (a full bucket) publishes its
+output at once, and so does a run printing at up to one chunk per interval however its
+timing jitters; a busy run, once its bucket is empty, publishes at most once per interval,
+and what arrives meanwhile goes out together, as one chunk. (A plain "at most once per
+interval" made a run printing close to that rate wait most of an interval for each line.)
 
 **The command outlives the plumbing.** Rows the database does not take stay in the storer's
 list and are tried again with backoff (0.2 s doubling to 5 s) for up to
@@ -31,18 +36,19 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.db import Error as DatabaseError
 
 from ecsportal.runs.sink import ChunkSink, Row, chunk_sink
-from ecsportal.runs.streams import output_streams
+from ecsportal.runs.streams import doorbells, output_streams
 
 logger = logging.getLogger(__name__)
 
 MAX_CHUNK = 256 * 1024  # largest chunk (RunChunk row, stream entry)
 MAX_UNSTORED = 4 * 1024 * 1024  # output not yet stored before the reader waits too
 STORE_BATCH = 1024 * 1024  # bytes of one run's rows handed to one round
+BURST = 4  # chunks a run may publish back to back before coalescing holds it to the interval
 FIRST_RETRY = 0.2
 LAST_RETRY = 5.0
 
@@ -82,7 +88,8 @@ class TranscriptWriter:
         self.last_output_at = started  # loop time of the last output (the watchdog's silence limit)
         self._pending = bytearray()
         self._pending_at = 0.0
-        self._sent_at = float("-inf")
+        self._tokens = float(BURST)  # the coalescing bucket (see the module's docstring)
+        self._tokens_at = 0.0
         self._unstored: list[Row] = []
         self._unstored_bytes = 0
         self._wake = asyncio.Event()
@@ -92,6 +99,10 @@ class TranscriptWriter:
         self._closing = False
         self._published_all = False
         self._layer = get_channel_layer()
+        # In memory, every viewer is on this loop and the local doorbell reaches it: no
+        # channel-layer message per chunk. Through Redis, viewers on other processes need one.
+        self._remote = self._layer is not None and not isinstance(self._layer, InMemoryChannelLayer)
+        self.bells = doorbells()
         self.streams = output_streams()
         self.sink: ChunkSink = chunk_sink()
         self.sink.acquire()
@@ -151,9 +162,11 @@ class TranscriptWriter:
             await self._wake.wait()
             self._wake.clear()
             while self._pending:
-                wait = self._sent_at + self.coalesce - loop.time()
+                wait = self._token_wait(loop.time())
                 if wait > 0 and not self._closing:  # busy: the rest of the interval gathers more
                     await asyncio.sleep(wait)
+                self._token_wait(loop.time())
+                self._tokens -= 1
                 size = min(len(self._pending), MAX_CHUNK)
                 data = bytes(self._pending[:size])
                 del self._pending[:size]
@@ -163,17 +176,26 @@ class TranscriptWriter:
                 self._unstored.append((self.run_pk, self.seq, offset, data))
                 self._unstored_bytes += size
                 self._store_wake.set()
-                self._sent_at = loop.time()
                 await self._publish(self.seq, data)
             if self._closing:
                 self._published_all = True
                 self._store_wake.set()
                 return
 
+    def _token_wait(self, now: float) -> float:
+        """Refill the bucket up to `now`; how long until it holds a whole token (0: it does)."""
+        if self.coalesce <= 0:
+            self._tokens = float(BURST)
+            return 0.0
+        self._tokens = min(float(BURST), self._tokens + (now - self._tokens_at) / self.coalesce)
+        self._tokens_at = now
+        return max(0.0, (1 - self._tokens) * self.coalesce)
+
     async def _publish(self, seq: int, data: bytes) -> None:
         try:
             await self.streams.append(self.run_pk, seq, data, stored=self.stored_seq)
-            if self._layer is not None:
+            self.bells.ring(self.run_pk, seq)
+            if self._remote:
                 await self._layer.group_send(self.group, {"type": "run.output", "seq": seq})
         except Exception as exc:  # the row is stored regardless: viewers read it from the database
             logger.warning(
@@ -251,11 +273,13 @@ class TranscriptWriter:
         """Publish and store everything appended so far; raise what the storer ran into."""
         self._closing = True
         self._wake.set()
+        last = None
         try:
             await self._publisher
             await self._storer
+            last = self.stored_seq  # every chunk published and stored: viewers may be told it is the last
         finally:
             try:
-                await self.streams.close(self.run_pk)  # all stored: late viewers read the database
+                await self.streams.close(self.run_pk, last=last)  # all stored: late viewers read the database
             except Exception as exc:
                 logger.warning("run %s: dropping its output stream failed: %s", self.run_pk, exc)

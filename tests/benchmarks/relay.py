@@ -21,6 +21,13 @@ the runner, the transcript rows, the channel layer, the consumer, JSON and base6
   seconds from start to the end of the stream, direct / relay.
 - memory: the server's RSS (VmRSS, sampled every 50 ms) growth while it relays 100 MB.
 
+Each phase of a round (starting the runs, waiting for every command and viewer, streaming)
+has a timeout (`--phase-timeout`): past it the benchmark stops and its last line says which
+phase, how many runs were ready, the first reader's failure and the runs' statuses, instead
+of hanging. A viewer that hears nothing for 15 s asks for the status, as the page does
+(`ends_by_asking`: viewers whose run's end came only then, i.e. was lost). `RELAY_BENCH_PYSPY=<file>` samples the server with
+py-spy during the portal's 100-run round (collapsed stacks).
+
 Runs are started through a benchmark-only ASGI wrapper in the child (POST /__bench/run calls
 `runs.services.run_request` as the operator), since the run form is not what is measured.
 The last line of output is one JSON object.
@@ -45,6 +52,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ACK_BYTES = 256 * 1024
+ASK_AFTER = 15.0  # seconds of silence before a viewer asks for the status (run-terminal.js)
+ENDS_BY_ASKING = [0]  # portal viewers whose run's end came only when they asked (the end was lost)
 sys.path.insert(0, str(ROOT))
 
 LINES = (
@@ -329,6 +338,17 @@ class Bare:
         raise RuntimeError("socket closed before the run ended")
 
 
+def run_statuses(db: str) -> dict[str, int]:
+    """How many of the portal's runs are in each status (a phase that timed out says where the runs stand)."""
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as connection:
+            return dict(connection.execute("SELECT status, COUNT(*) FROM runs_run GROUP BY status").fetchall())
+    except sqlite3.Error as exc:
+        return {"error": str(exc)}
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process `pid` so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -360,9 +380,18 @@ class Portal:
             max_size=2**24,
             compression=None,
         ) as ws:
-            unacked = 0
-            async for text in ws:
+            unacked, asked = 0, False
+            while True:
+                try:
+                    text = await asyncio.wait_for(ws.recv(), ASK_AFTER)
+                except TimeoutError:  # as run-terminal.js does after a silence: ask for the status
+                    asked = True
+                    await ws.send(json.dumps({"type": "status"}))
+                    continue
                 message = json.loads(text)
+                if message["type"] == "status" and message["finished"] and asked:
+                    ENDS_BY_ASKING[0] += 1  # the end came only because the viewer asked: it was lost
+                asked = asked and message["type"] != "output"
                 if message["type"] == "output":
                     data = base64.b64decode(message["data"])
                     on_data(data, time.time(), live)
@@ -378,7 +407,6 @@ class Portal:
                     if message["status"] not in ("succeeded",):
                         raise RuntimeError(f"run {pk} ended {message['status']}: {message['end_reason']}")
                     return time.time()
-        raise RuntimeError("socket closed before the run ended")
 
 
 class LineClock:
@@ -424,6 +452,80 @@ async def direct_run(emulator, command: str, name: str, on_data) -> float:
     return time.time()
 
 
+def _profile(pid: int | None, seconds: float) -> subprocess.Popen | None:
+    """With RELAY_BENCH_PYSPY=<file>: py-spy samples the server while the portal round's lines
+    stream (raw collapsed stacks, every thread; `pip install py-spy`)."""
+    out = os.environ.get("RELAY_BENCH_PYSPY")
+    if not (out and pid):
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    duration = str(max(1, int(seconds) - 4))  # the steady part: from 2 s in to 2 s before the end
+    command = [str(spy), "record", "-p", str(pid), "-d", duration, "-r", "200", "--nonblocking", "-f", "raw", "-o", out]
+    return subprocess.Popen(["sh", "-c", f"sleep 2; exec {shlex.join(command)}"], stdout=subprocess.DEVNULL)
+
+
+class Timeouts:
+    """Seconds each phase of a round may last before the benchmark reports where it stands and
+    stops (rather than hang): starting the runs, waiting until every command runs and every
+    viewer has its replay, and streaming (on top of the lines' own duration)."""
+
+    start = 120.0
+    ready = 120.0
+    stream = 120.0
+
+
+timeouts = Timeouts()
+
+
+class PhaseTimeout(Exception):
+    pass
+
+
+class phase:  # noqa: N801 (used as a context manager, like asyncio.timeout)
+    """`async with phase(what, seconds, state)`: past `seconds`, raise `PhaseTimeout` saying
+    which phase it was and `state()` (who is ready, which reader failed)."""
+
+    def __init__(self, what: str, seconds: float, state) -> None:
+        self.what, self.seconds, self.state = what, seconds, state
+
+    async def __aenter__(self) -> None:
+        self._timeout = asyncio.timeout(self.seconds)
+        await self._timeout.__aenter__()
+
+    async def __aexit__(self, kind, exc, tb) -> bool:
+        try:
+            await self._timeout.__aexit__(kind, exc, tb)
+        except TimeoutError:
+            raise PhaseTimeout(f"{self.what}: not done in {self.seconds:g} s; {self.state()}") from None
+        return False
+
+
+def _state(clocks: list[LineClock], tasks: list[asyncio.Task]) -> str:
+    ready = sum(1 for c in clocks if not c._waiting)
+    running = sum(1 for c in clocks if "R" not in c._waiting)
+    failed = [t for t in tasks if t.done() and not t.cancelled() and t.exception() is not None]
+    first = f"; first failure: {failed[0].exception()!r}" if failed else ""
+    return (
+        f"{len(tasks)} started, {running} commands running, {ready} ready, "
+        f"{sum(1 for t in tasks if t.done())} readers ended, {len(failed)} failed{first}"
+    )
+
+
+async def _unless_one_fails(waiting, tasks: list[asyncio.Task]) -> None:
+    """Await `waiting`, unless one of `tasks` (the readers) fails first: raise its error."""
+    waiter = asyncio.ensure_future(waiting)
+    try:
+        while not waiter.done():
+            await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done() and not task.cancelled() and task.exception() is not None:
+                    raise task.exception()
+            tasks = [t for t in tasks if not t.done()]
+        waiter.result()
+    finally:
+        waiter.cancel()
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -450,22 +552,40 @@ async def latency(
     def command(gate: StartGate, i: int) -> str:
         return lines_command(lines, gap, gate.path, gap * i / runs)
 
-    async def round_(start, viewer: bool, pid: int | None = None) -> tuple[list[float], float, float]:
+    async def round_(name: str, start, viewer: bool, pid: int | None = None) -> tuple[list[float], float, float]:
         gate = StartGate()
         ready = asyncio.Semaphore(0)
         clocks = [LineClock(ready.release, viewer) for _ in range(runs)]
+        tasks: list[asyncio.Task] = []
         try:
-            tasks = [await start(command(gate, i), clock) for i, clock in enumerate(clocks)]
-            for _ in range(runs):
-                await ready.acquire()
+            async with phase(f"{name}: starting {runs} runs", timeouts.start, lambda: _state(clocks, tasks)):
+                for i, clock in enumerate(clocks):
+                    tasks.append(await start(command(gate, i), clock))
+
+            async def all_ready() -> None:
+                for _ in range(runs):
+                    await ready.acquire()
+
+            async with phase(
+                f"{name}: waiting for {runs} runs and viewers", timeouts.ready, lambda: _state(clocks, tasks)
+            ):
+                await _unless_one_fails(all_ready(), tasks)
         finally:
             cpu = cpu_seconds(pid) if pid else 0.0
             began = time.monotonic()
             gate.open()
+            spy = _profile(pid, lines * gap) if name == "portal" else None
         try:
-            await asyncio.gather(*tasks)
+            async with phase(
+                f"{name}: streaming {runs} runs", timeouts.stream + lines * gap, lambda: _state(clocks, tasks)
+            ):
+                await asyncio.gather(*tasks)
         finally:
             gate.remove()
+            for task in tasks:
+                task.cancel()
+            if spy is not None:
+                spy.wait()
         cpu = (cpu_seconds(pid) - cpu) if pid else 0.0
         return [v for c in clocks for v in c.latencies], cpu, time.monotonic() - began
 
@@ -480,9 +600,9 @@ async def latency(
     async def start_bare(cmd: str, clock: LineClock) -> asyncio.Task:
         return asyncio.create_task(bare.read(cmd, lambda d, t, live: clock.feed(d, t, live), clock.replayed))
 
-    direct, _, _ = await round_(start_direct, viewer=False)
-    relay, relay_cpu, relay_s = await round_(start_relay, viewer=True, pid=server_pid)
-    bare_lines, bare_cpu, _ = await round_(start_bare, viewer=True, pid=bare_pid)
+    direct, _, _ = await round_("direct", start_direct, viewer=False)
+    relay, relay_cpu, relay_s = await round_("portal", start_relay, viewer=True, pid=server_pid)
+    bare_lines, bare_cpu, _ = await round_("bare", start_bare, viewer=True, pid=bare_pid)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
         "direct_p99_ms": round(percentile(direct, 99), 2),
@@ -493,6 +613,7 @@ async def latency(
         "lines_direct": len(direct),
         "lines_relay": len(relay),
         "lines_bare": len(bare_lines),
+        "ends_by_asking": ENDS_BY_ASKING[0],
         "relay_round_s": round(relay_s, 1),
         "cpu_us_per_line": round(relay_cpu / max(len(relay), 1) * 1e6, 1),
         "bare_cpu_us_per_line": round(bare_cpu / max(len(bare_lines), 1) * 1e6, 1),
@@ -552,6 +673,8 @@ async def measure(
     portal = Portal(port, cookie)
     emulator = RemoteAgent(agent)
     pids = {"server_pid": pid, "bare": Bare(bare_port), "bare_pid": bare_pid}
+    if args.only_1:
+        return await latency(portal, emulator, 1, args.lines, 0.02, **pids)
     if args.only_100:
         hundred = await latency(portal, emulator, 100, args.lines_100, 0.05, **pids)
         hundred["load_after"] = round(os.getloadavg()[0], 2)
@@ -577,6 +700,7 @@ async def measure(
         "load_100": hundred["load_after"],
         "cpu_us_per_line": hundred["cpu_us_per_line"],
         "bare_cpu_us_per_line": hundred["bare_cpu_us_per_line"],
+        "ends_by_asking": hundred["ends_by_asking"],
         "throughput_ratio": tp["ratio"],
         "rss_growth_mb_100mb": mem["growth_mb"],
     }
@@ -593,7 +717,11 @@ def main() -> None:
     parser.add_argument("--bare", nargs=2, metavar=("PORT", "AGENT"))
     parser.add_argument("--only-100", action="store_true", help="only the 100-run latency round")
     parser.add_argument("--lines-100", type=int, default=220, help="lines per run in the 100-run round (0.05 s apart)")
+    parser.add_argument("--only-1", action="store_true", help="only the one-run latency round")
     parser.add_argument("--lines", type=int, default=200)
+    parser.add_argument(
+        "--phase-timeout", type=float, default=120, help="seconds a phase may last (plus the lines' own time)"
+    )
     parser.add_argument("--mb", type=float, default=50)
     parser.add_argument("--rss-mb", type=float, default=100)
     args = parser.parse_args()
@@ -636,7 +764,11 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        result = asyncio.run(measure(port, hello["cookie"], hello["pid"], address, bare_port, bare_pid, args))
+        timeouts.start = timeouts.ready = timeouts.stream = args.phase_timeout
+        try:
+            result = asyncio.run(measure(port, hello["cookie"], hello["pid"], address, bare_port, bare_pid, args))
+        except PhaseTimeout as exc:
+            result = {"error": str(exc), "runs": run_statuses(f"{workdir}/bench.sqlite3")}
     finally:
         for process in (server, bare):
             process.terminate()

@@ -101,13 +101,43 @@ async def test_a_quiet_command_without_a_silence_limit_runs_to_its_end(cast, run
     assert await _transcript(run) == b"woke\r\n"
 
 
+async def test_coalescing_lets_an_idle_or_a_jittery_run_through_and_holds_a_busy_one_to_the_interval(fast_runs):
+    """The bucket alone, on given clock readings (no timing in the test): a run printing about
+    once an interval, early or late, never waits (the plain "at most once per interval" made
+    such a run wait most of an interval for a line that came a little early); a burst beyond
+    `BURST` does, one chunk per interval."""
+    fast_runs.ECSPORTAL_RUN_COALESCE_MS = 20
+    w = writer.TranscriptWriter(0, started=0.0)
+    try:
+
+        def publish_at(now: float) -> float:
+            wait = w._token_wait(now)
+            w._token_wait(now + wait)
+            w._tokens -= 1
+            return wait
+
+        jittery = [100 + i * 0.020 + (0.004 if i % 2 else -0.004) for i in range(200)]  # 50 a second, ±4 ms
+        assert [publish_at(t) for t in jittery] == [0.0] * 200
+        quiet = 200.0  # then a burst, all at once after a quiet moment
+        waits = [publish_at(quiet) for _ in range(writer.BURST + 3)]
+        assert waits[: writer.BURST] == [0.0] * writer.BURST  # a burst goes out at once
+        assert waits[writer.BURST] == pytest.approx(0.020)  # then one chunk per interval
+        published, now = 0, 300.0
+        while now < 301.0:  # a second of output always pending: the interval is the rate
+            now += publish_at(now)
+            published += 1
+        assert published <= writer.BURST + 50
+    finally:
+        await w.abort()
+
+
 async def test_a_busy_runs_output_is_coalesced_and_an_idle_runs_goes_out_alone(cast, run_as, fast_runs):
     fast_runs.ECSPORTAL_RUN_COALESCE_MS = 400
     run = await run_as(cast.operator, "for i in $(seq 1 40); do echo line $i; sleep 0.02; done")
     run = await wait_ended(run.pk, timeout=30)
     chunks = await sync_to_async(RunChunk.objects.filter(run=run).count)()
     assert await _transcript(run) == b"".join(b"line %d\r\n" % i for i in range(1, 41))
-    assert chunks < 10  # forty lines over about a second, in rows of at most one per 400 ms
+    assert chunks < 10 + writer.BURST  # forty lines over about a second: a burst, then one row per 400 ms
     fast_runs.ECSPORTAL_RUN_COALESCE_MS = 0
     run = await run_as(cast.operator, "for i in $(seq 1 5); do echo line $i; sleep 0.3; done")
     run = await wait_ended(run.pk, timeout=30)
