@@ -153,3 +153,42 @@ def test_a_bad_token_is_65_and_a_missing_url_is_64(env):
     proc = cli({**env, "ECSPORTAL_URL": ""}, "tasks")
     _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 64 and b"ECSPORTAL_URL" in err
+
+
+def test_run_all_prefixes_each_targets_lines_and_exits_non_zero_when_one_target_fails(env, tmp_path):
+    """Every task of the demo's fleet service runs the command; the first to take the lock
+    (a directory only one `mkdir` can create) exits 2, the others print ok."""
+    lock = tmp_path / "first"
+    command = f"if mkdir {lock} 2>/dev/null; then echo first; exit 2; fi; echo ok"
+    proc = cli(
+        env, "run", "--all", "--account", "Acme Staging", "--cluster", "staging", "--service", "fleet",
+        "--concurrency", "6", "--", command,
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err
+    lines = out.replace(b"\r\n", b"\n").decode().splitlines()
+    prefixed = [re.fullmatch(r"\[Acme Staging/staging/([\w-]+)/(\w+)\] (.*)", line) for line in lines]
+    assert all(prefixed), lines
+    said = {}
+    for m in prefixed:
+        said.setdefault(m[1], []).append(m[3])
+    failed = [task for task, words in said.items() if words == ["first", "-- failed, exit code 2"]]
+    succeeded = [task for task, words in said.items() if words == ["ok", "-- succeeded, exit code 0"]]
+    assert len(failed) == 1 and len(succeeded) == len(said) - 1 >= 19, said
+    assert b"1 of" in err and b"did not succeed" in err
+    batch_id = int(re.search(rb"/batches/(\d+)/", err)[1])
+    batch = api(env, f"/batches/{batch_id}")
+    assert batch["counts"].get("failed") == 1 and batch["counts"].get("succeeded") == len(said) - 1
+
+
+def test_run_all_json_prints_the_summary_and_exits_zero_when_all_succeed(env):
+    proc = cli(
+        env, "run", "--all", "--json", "--account", "Acme Staging", "--cluster", "staging", "--service", "fleet",
+        "--concurrency", "8", "--", "echo same",
+    )  # fmt: skip
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    summary = json.loads(out)
+    listed = [t for t in summary["targets"] if t["in_target_list"]]
+    assert listed and all(t["status"] == "succeeded" and t["exit_code"] == 0 for t in listed)
+    assert len(summary["groups"]) == 1 and summary["groups"][0]["count"] == len(listed)  # identical output: one group

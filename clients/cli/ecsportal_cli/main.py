@@ -177,7 +177,7 @@ def batch_body(args: argparse.Namespace, text: str) -> dict[str, Any]:
 class BatchFollower:
     """Polls a batch; prints each target's output, every line prefixed with the target, as it ends."""
 
-    def __init__(self, client: Client, batch: dict[str, Any], *, out: Any) -> None:
+    def __init__(self, client: Client, batch: dict[str, Any], *, out: Any | None) -> None:
         self.client, self.batch, self.out = client, batch, out
         self.printed: set[int] = set()  # run IDs whose output is written
         self.cancel_asked = self.told_approval = False
@@ -224,7 +224,8 @@ class BatchFollower:
             run = target["run"]
             if run and run not in self.printed and target["status"] in RUN_ENDS:
                 self.printed.add(run)
-                self.write_target(target)
+                if self.out is not None:  # --json: the summary alone, at the end
+                    self.write_target(target)
         return bool(self.batch["ended"])
 
     def follow(self) -> dict[str, Any]:
@@ -262,7 +263,7 @@ def run_batch(client: Client, args: argparse.Namespace, text: str) -> int:
         err(f"batch {batch['id']} on {listed} containers: {batch['url']}")
     for target in skipped:
         err(f"skipped {target['account']}/{target['cluster']}/{target['task']}: {target['skip_reason']}")
-    follower = BatchFollower(client, batch, out=sys.stdout.buffer)
+    follower = BatchFollower(client, batch, out=None if args.json else sys.stdout.buffer)
     try:
         batch = follower.follow()
     except KeyboardInterrupt:  # a second Ctrl-C while cancelling: leave now
