@@ -17,7 +17,7 @@ from ninja.responses import Status as HttpStatus
 from ecsportal.accounts.models import Role
 from ecsportal.api import schemas as s
 from ecsportal.api.errors import Conflict
-from ecsportal.api.runs import runbook_ref
+from ecsportal.api.runs import paged, runbook_ref
 from ecsportal.api.targets import account_for_ref
 from ecsportal.audit.services import client_ip
 from ecsportal.batches.models import BATCH_END_STATUSES, Batch
@@ -32,7 +32,6 @@ from ecsportal.batches.services import (
 )
 
 router = Router(tags=["batches"])
-PAGE = 50
 
 
 def _spec(request: HttpRequest, payload: s.BatchFilterIn) -> BatchSpec:
@@ -123,25 +122,19 @@ def batch_list(request: HttpRequest, q: Query[BatchListQuery]):
     qs = batches_for_user(user=request.user).select_related("requested_by").order_by("-created_at", "-id")
     if q.mine:
         qs = qs.filter(requested_by_id=request.user.pk)
-    count = qs[: PAGE * 200 + 1].count()
-    rows = list(qs[(q.page - 1) * PAGE : q.page * PAGE])
+    return paged(qs, q.page, lambda b: batch_brief(request, b))
+
+
+def batch_brief(request: HttpRequest, b: Batch) -> dict:
     return {
-        "count": count,
-        "page": q.page,
-        "pages": max(1, -(-count // PAGE)),
-        "items": [
-            {
-                "id": b.pk,
-                "url": request.build_absolute_uri(reverse("batches:detail", args=[b.pk])),
-                "status": b.status,
-                "command": b.command,
-                "runbook": b.runbook_name or None,
-                "requested_by": b.requested_by.get_username(),
-                "created_at": b.created_at,
-                "ended_at": b.ended_at,
-            }
-            for b in rows
-        ],
+        "id": b.pk,
+        "url": request.build_absolute_uri(reverse("batches:detail", args=[b.pk])),
+        "status": b.status,
+        "command": b.command,
+        "runbook": b.runbook_name or None,
+        "requested_by": b.requested_by.get_username(),
+        "created_at": b.created_at,
+        "ended_at": b.ended_at,
     }
 
 

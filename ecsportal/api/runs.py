@@ -110,14 +110,14 @@ def run_list(request: HttpRequest, q: Query[RunListQuery]):
         qs = qs.filter(account_id=q.account)
     if q.mine:
         qs = qs.filter(requested_by_id=request.user.pk)
+    return paged(qs, q.page, lambda r: run_out(request, r))
+
+
+def paged(qs, page: int, item) -> dict:
+    """One page of PAGE rows, newest first as `qs` orders them; the count is capped (200 pages)."""
     count = qs[: PAGE * 200 + 1].count()
-    rows = list(qs[(q.page - 1) * PAGE : q.page * PAGE])
-    return {
-        "count": count,
-        "page": q.page,
-        "pages": max(1, -(-count // PAGE)),
-        "items": [run_out(request, r) for r in rows],
-    }
+    rows = list(qs[(page - 1) * PAGE : page * PAGE])
+    return {"count": count, "page": page, "pages": max(1, -(-count // PAGE)), "items": [item(r) for r in rows]}
 
 
 @router.get("/runs/{run_id}", response=s.RunOut, summary="One run: status, exit code, why it ended")

@@ -192,3 +192,22 @@ def test_run_all_json_prints_the_summary_and_exits_zero_when_all_succeed(env):
     listed = [t for t in summary["targets"] if t["in_target_list"]]
     assert listed and all(t["status"] == "succeeded" and t["exit_code"] == 0 for t in listed)
     assert len(summary["groups"]) == 1 and summary["groups"][0]["count"] == len(listed)  # identical output: one group
+
+
+def test_ctrl_c_cancels_a_remote_batch(env):
+    proc = cli(
+        env, "run", "--all", "--account", "Acme Staging", "--cluster", "staging", "--service", "fleet",
+        "--concurrency", "3", "--", "sleep 60",
+    )  # fmt: skip
+    announced = proc.stderr.readline()
+    batch_id = int(re.search(rb"batch (\d+) on \d+ containers", announced)[1])
+    deadline = time.monotonic() + 120
+    while not any(t["status"] == "running" for t in api(env, f"/batches/{batch_id}")["targets"]):
+        assert time.monotonic() < deadline, "no target started"
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    batch = api(env, f"/batches/{batch_id}")
+    assert batch["status"] == "cancelled"
+    assert not any(t["status"] in ("running", "queued", "connecting") for t in batch["targets"])

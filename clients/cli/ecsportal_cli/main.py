@@ -66,6 +66,20 @@ def exit_code_of(run: dict[str, Any]) -> int:
     return EXIT_NO_CODE
 
 
+PLURAL = {"run": "runs", "batch": "batches"}
+
+
+def cancel_remote(client: Client, kind: str, thing: dict[str, Any]) -> dict[str, Any]:
+    """Ask the portal to cancel a run or a batch; its new state (or the old one if it had ended)."""
+    err(f"cancelling {kind} {thing['id']} …")
+    try:
+        return client.post(f"/{PLURAL[kind]}/{thing['id']}/cancel", timeout=30)
+    except ApiError as exc:
+        if exc.status != 409:  # 409: it had already ended
+            err(f"could not cancel: {exc.detail}")
+        return thing
+
+
 class Follower:
     """Streams one run's output to stdout; Ctrl-C asks the portal to cancel the run, once."""
 
@@ -75,15 +89,9 @@ class Follower:
         self.told_approval = False
 
     def cancel(self) -> None:
-        if self.cancel_asked:
-            return
-        self.cancel_asked = True
-        err(f"cancelling run {self.run['id']} …")
-        try:
-            self.run = self.client.post(f"/runs/{self.run['id']}/cancel", timeout=30)
-        except ApiError as exc:
-            if exc.status != 409:  # 409: it had already ended
-                err(f"could not cancel: {exc.detail}")
+        if not self.cancel_asked:
+            self.cancel_asked = True
+            self.run = cancel_remote(self.client, "run", self.run)
 
     def tell_approval(self) -> None:
         if self.run["status"] == "awaiting_approval" and not self.told_approval:
@@ -186,15 +194,9 @@ class BatchFollower:
         return f"{target['account']}/{target['cluster']}/{target['task']}/{target['container']}"
 
     def cancel(self) -> None:
-        if self.cancel_asked:
-            return
-        self.cancel_asked = True
-        err(f"cancelling batch {self.batch['id']} …")
-        try:
-            self.batch = self.client.post(f"/batches/{self.batch['id']}/cancel", timeout=30)
-        except ApiError as exc:
-            if exc.status != 409:
-                err(f"could not cancel: {exc.detail}")
+        if not self.cancel_asked:
+            self.cancel_asked = True
+            self.batch = cancel_remote(self.client, "batch", self.batch)
 
     def write_target(self, target: dict[str, Any]) -> None:
         prefix = f"[{self.label(target)}] ".encode()
