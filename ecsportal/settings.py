@@ -106,6 +106,7 @@ INSTALLED_APPS = [
     "ecsportal.stopped",
     "ecsportal.runs",
     "ecsportal.runbooks",
+    "ecsportal.shells",
     "ecsportal.demo",
     "ecsportal.ui",
     "ecsportal.leases",
@@ -357,6 +358,14 @@ ECSPORTAL_RUN_COALESCE_MS = env.float("ECSPORTAL_RUN_COALESCE_MS", default=20.0)
 ECSPORTAL_RUN_STORE_RETRY_SECONDS = env.float("ECSPORTAL_RUN_STORE_RETRY_SECONDS", default=120.0)
 # While a task is younger than this, "agent not connected" is retried with backoff.
 ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS", default=60.0)
+
+# Interactive shells (runs/interactive.py): a shell with no input for this many seconds ends
+# (a warning a minute before); every shell ends at its maximum length.
+ECSPORTAL_SHELL_IDLE_SECONDS = env.float("ECSPORTAL_SHELL_IDLE_SECONDS", default=900.0)
+ECSPORTAL_SHELL_MAX_SECONDS = env.int("ECSPORTAL_SHELL_MAX_SECONDS", default=3600)
+# Input one shell socket may send: bytes per frame, and bytes per second (a burst of 4 s allowed).
+ECSPORTAL_SHELL_INPUT_FRAME_BYTES = env.int("ECSPORTAL_SHELL_INPUT_FRAME_BYTES", default=16 * 1024)
+ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND = env.int("ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND", default=64 * 1024)
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 
