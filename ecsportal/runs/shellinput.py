@@ -65,7 +65,9 @@ class ShellInput:
         """Until cancelled: listen and watch the idle limit."""
         if self.layer is None:
             return
-        self.channel = await self.layer.new_channel(prefix=f"shell{self.pk}.")
+        # The layer's own prefix: channels_redis reads every process-local channel through one
+        # key per prefix under one lock, so a channel of another prefix would starve the sockets.
+        self.channel = await self.layer.new_channel()
         await self.layer.group_add(shell_group(self.pk), self.channel)
         try:
             await asyncio.gather(self.listen(), self.watch_idle())

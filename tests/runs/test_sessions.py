@@ -73,8 +73,15 @@ class Screen:
         deadline = loop.time() + timeout
         while not test(self):
             left = deadline - loop.time()
-            assert left > 0, f"not seen in time; output so far: {bytes(self.data)[-400:]!r}, state {self.state}"
-            await self.read_once(timeout=left)
+            assert left > 0, (
+                f"not seen in time; output so far: {bytes(self.data)[-400:]!r}, state {self.state}, {self.statuses}"
+            )
+            try:
+                await self.read_once(timeout=left)
+            except TimeoutError:
+                raise AssertionError(
+                    f"not seen in time; output so far: {bytes(self.data)[-400:]!r}, state {self.state}, {self.statuses}"
+                ) from None
 
     async def until_output(self, needle: bytes, timeout: float = 20) -> None:
         await self.until(lambda s: needle in s.data, timeout)
@@ -283,3 +290,54 @@ async def test_a_viewer_cannot_open_a_shell_and_a_plain_run_has_no_session_socke
     _, connected, code = await connect(f"/ws/sessions/{run.pk}/", cast.operator)
     assert not connected and code == 4403
     await wait_ended(run.pk)
+
+
+@pytest.fixture
+def redis_worker_mode(fast_runs):
+    """Worker mode over a Redis of the test's own: the runner is a runs worker's, reached only
+    through the channel layer, as in a deployment (here in the same process)."""
+    from tests.faults.servers import running_redis
+
+    with running_redis() as url:
+        fast_runs.ECSPORTAL_RUNNER_MODE = "worker"
+        fast_runs.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "ecsportal.redislayer.RedisChannelLayer",
+                "CONFIG": {"hosts": [{"address": url, "socket_timeout": 15}], "prefix": "shellcore-test"},
+            }
+        }
+        yield url
+
+
+async def test_input_reaches_a_shell_run_by_a_worker_over_redis(cast, open_shell, redis_worker_mode):
+    from channels.layers import get_channel_layer
+    from channels.routing import ChannelNameRouter
+
+    from ecsportal.runs import dispatcher
+    from ecsportal.runs.worker import RunsWorker
+
+    layer = get_channel_layer()
+    assert type(layer).__name__ == "RedisChannelLayer"
+    worker = RunsWorker(
+        application=ChannelNameRouter({dispatcher.RUNS_CHANNEL: dispatcher.RunWorkerConsumer.as_asgi()}),
+        channels=[dispatcher.RUNS_CHANNEL],
+        channel_layer=layer,
+    )
+    listening = asyncio.create_task(worker.listener(dispatcher.RUNS_CHANNEL))
+    try:
+        run = await open_shell(cast.operator)
+        await _running(run)
+        owner = await _join(run, cast.operator)
+        watcher = await _join(run, cast.viewer)
+        await watcher.type("echo FORGED\r")
+        await owner.type("echo OVER-REDIS-$((20+22))\r")
+        await watcher.until_output(b"OVER-REDIS-42")
+        await owner.type("exit\r")
+        ended = await wait_ended(run.pk)
+        assert ended.status == RunStatus.COMPLETED
+        assert b"FORGED" not in await sync_to_async(run_transcript_bytes)(run=ended)
+        for screen in (owner, watcher):
+            await screen.communicator.disconnect()
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
