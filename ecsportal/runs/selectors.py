@@ -15,7 +15,7 @@ from django.http import Http404
 from ecsportal.accounts.crypto import decrypt
 from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
-from ecsportal.runs.models import Run, RunChunk
+from ecsportal.runs.models import Run, RunChunk, SessionEvent
 from ecsportal.ui.distinct import distinct_values
 
 
@@ -120,6 +120,11 @@ def run_chunks(*, run: Run, after: int = 0, limit: int | None = None) -> list[Ru
     """The stored transcript chunks with seq > `after`, in order (at most `limit` of them)."""
     chunks = RunChunk.objects.filter(run=run, seq__gt=after).order_by("seq")
     return list(chunks[:limit] if limit is not None else chunks)
+
+
+def session_events(*, run: Run) -> list[tuple[float, str, str]]:
+    """An interactive session's recorded events for its asciicast: (offset, kind, data) in time order."""
+    return list(SessionEvent.objects.filter(run=run).order_by("offset", "id").values_list("offset", "kind", "data"))
 
 
 def run_transcript_bytes(*, run: Run) -> bytes:
