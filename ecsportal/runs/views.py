@@ -21,9 +21,9 @@ from ecsportal.runs.selectors import (
     RunFilters,
     run_choices_for_user,
     run_chunks,
-    session_events,
     run_get_for_user,
     runs_filtered_for_user,
+    session_events,
 )
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.http import HtmxHttpRequest
