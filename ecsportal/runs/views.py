@@ -149,11 +149,10 @@ def shell_new(request: HtmxHttpRequest) -> HttpResponse:
             url = reverse("runs:detail", args=[run.pk])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     params = request.POST.dict()
-    run_form = RunCommandForm(initial=params)
-    for error in form.errors.values():
-        run_form.add_error(None, " ".join(error))
+    context = _form_context(request, RunCommandForm(initial=params), params)
+    context["shell_error"] = " ".join(" ".join(errors) for errors in form.errors.values())
     template = "runs/_run_form.html" if request.htmx else "runs/new.html"
-    return render(request, template, _form_context(request, run_form, params), status=422)
+    return render(request, template, context, status=422)
 
 
 @require_POST
