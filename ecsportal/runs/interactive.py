@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ecsportal.accounts.models import Role
-from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
+from ecsportal.accounts.selectors import account_role_for_user
 from ecsportal.audit.services import audit_record
 from ecsportal.inventory.selectors import live_task_get_for_user
 from ecsportal.runs import dispatcher, loops
@@ -294,18 +294,3 @@ def publish_session_state(run_pk: int) -> None:
             logger.warning("run %s: publishing the session's state failed: %s", run_pk, exc)
 
     transaction.on_commit(send)
-
-
-def live_sessions_for_user(*, user: AbstractBaseUser, limit: int = 20) -> list[dict[str, Any]]:
-    """Live shells on the user's accounts (viewer and up), with who is in each (home, task pages)."""
-    runs = list(
-        Run.objects.filter(
-            interactive=True, status__in=ACTIVE_STATUSES, account__in=accounts_for_user(user=user)
-        ).select_related("account", "requested_by", "keyboard_holder")[:limit]
-    )
-    names: dict[int, list[str]] = {run.pk: [] for run in runs}
-    for seat in SessionSeat.objects.filter(run_id__in=names).select_related("user").order_by("joined_at"):
-        username = seat.user.get_username()
-        if username not in names[seat.run_id]:
-            names[seat.run_id].append(username)
-    return [{"run": run, "people": names[run.pk]} for run in runs]

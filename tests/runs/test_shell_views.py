@@ -152,3 +152,22 @@ def test_the_task_page_offers_a_shell_to_operators_only(cast, login, local_aws):
     path = f"/inventory/{cast.staging.pk}/eu-west-1/staging/tasks/{task}/"
     assert "Open a shell" in login(cast.operator).get(path).content.decode()
     assert "Open a shell" not in login(cast.viewer).get(path).content.decode()
+
+
+def test_live_shells_are_listed_with_who_is_in_them_on_home_and_the_task_page(cast, login, local_aws):
+    from ecsportal.runs.models import SessionSeat
+
+    login(cast.operator).post("/runs/shell/", _fields(cast))
+    run = Run.objects.get()
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING)
+    SessionSeat.objects.create(run=run, user=cast.operator, channel_name="test!a")
+    SessionSeat.objects.create(run=run, user=cast.viewer, channel_name="test!b")
+    home = login(cast.viewer).get("/").content.decode()
+    assert 'id="home-shells"' in home and f"Shell #{run.pk}" in home
+    assert "here: <bdi>operator</bdi>, <bdi>viewer</bdi>" in home
+    assert f"Shell #{run.pk}" not in login(cast.outsider).get("/").content.decode()
+    task = run.task_id
+    page = login(cast.viewer).get(f"/inventory/{cast.staging.pk}/eu-west-1/staging/tasks/{task}/").content.decode()
+    assert 'id="task-shells"' in page and f"Shell #{run.pk}" in page
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED)
+    assert 'id="home-shells"' not in login(cast.viewer).get("/").content.decode()
