@@ -341,3 +341,46 @@ async def test_input_reaches_a_shell_run_by_a_worker_over_redis(cast, open_shell
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+
+
+async def test_a_moderated_shell_takes_input_only_while_an_approver_watches(cast, open_shell, monkeypatch):
+    from ecsportal.shells.policy import ShellPermit
+
+    def moderated(user, account, **target):
+        return ShellPermit(
+            allowed=True,
+            reason="",
+            request_url=None,
+            moderated=True,
+            record_input=True,
+            shell_command="/bin/sh",
+            expires_at=None,
+        )
+
+    monkeypatch.setattr(interactive, "shell_permit", moderated)
+    run = await open_shell(cast.operator)
+    await _running(run)
+    owner = await _join(run, cast.operator)
+    assert "no approver" in owner.state["paused"]
+    await owner.type("echo EARLY-$((1+1))\r")
+    await owner.until(lambda s: bool(s.refused))
+    assert "moderated" in owner.refused[0]
+    approver = await _join(run, cast.approver)
+    await owner.until(lambda s: s.state["paused"] == "")
+    await owner.type("echo WATCHED-$((2+2))\r")
+    await approver.until_output(b"WATCHED-4")
+    await approver.communicator.disconnect()
+    await owner.until(lambda s: bool(s.state["paused"]))  # the last approver left: paused again, and said
+    owner.refused.clear()
+    await asyncio.sleep(1.1)  # the same refusal is said at most once a second
+    await owner.type("exit\r")
+    await owner.until(lambda s: bool(s.refused))
+    assert b"EARLY-2" not in owner.data
+    # Input is recorded where the policy says so (the typed bytes, with who typed them).
+    typed = await database_sync_to_async(list)(
+        SessionEvent.objects.filter(run=run, kind="i").values_list("data", flat=True)
+    )
+    assert "echo WATCHED-$((2+2))\r" in typed and not any("EARLY" in t for t in typed)
+    await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Test over.")
+    assert (await wait_ended(run.pk)).end_reason == "Test over."
+    await owner.communicator.disconnect()
