@@ -154,7 +154,7 @@ class _Runner:
             target=target, client=self.client, writer=self.writer, cancel_event=self.cancel_event, started=started
         )
         if run.interactive:
-            self.shell = ShellInput(run=run, client=self.client, started=started)
+            self.shell = ShellInput(run=run, client=self.client, writer=self.writer, started=started)
         exit_code = await self.stream(marker)
         await self.finish(run, exit_code, self.client.end)
 

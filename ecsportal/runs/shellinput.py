@@ -20,6 +20,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from ecsportal.runs.models import Run, RunStatus, SessionEvent, SessionEventKind
+from ecsportal.runs.writer import TranscriptWriter
 from ecsportal.ssm.client import SsmClient
 
 logger = logging.getLogger(__name__)
@@ -48,8 +49,9 @@ class ShellInput:
     "shell-<pk>" and applies them to the SSM session; ends the session after the idle limit
     (warning a minute before). `stop` (status, reason) is set before it closes the session."""
 
-    def __init__(self, *, run: Run, client: SsmClient, started: float) -> None:
+    def __init__(self, *, run: Run, client: SsmClient, writer: TranscriptWriter, started: float) -> None:
         self.run = run
+        self.writer = writer
         self.pk = run.pk
         self.client = client
         self.started = started
@@ -100,6 +102,9 @@ class ShellInput:
             data = base64.b64decode(message["data"], validate=True)
             user_pk = int(message["user"])
             self.last_input_at = now
+            # The keys first, the record after: an echo never waits for the database.
+            self.writer.expect_echo()
+            await self.client.send_input(data)
             if user_pk != self.typist or now - self.typed_at > MARKER_GAP:
                 await database_sync_to_async(_record)(
                     self.pk,
@@ -113,7 +118,6 @@ class ShellInput:
                 await database_sync_to_async(_record)(
                     self.pk, now - self.started, SessionEventKind.INPUT, data.decode("utf-8", "replace"), user_pk
                 )
-            await self.client.send_input(data)
         elif kind == "shell.resize":
             cols = max(2, min(int(message["cols"]), MAX_COLS))
             rows = max(1, min(int(message["rows"]), MAX_ROWS))

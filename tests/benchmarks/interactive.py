@@ -174,13 +174,15 @@ class PortalShell:
         self.seen = bytearray()
 
     async def ready(self) -> None:
+        """Until the prompt is shown and this socket holds the keyboard."""
+        holding = False
         while True:
             message = json.loads(await self.ws.recv())
             if message["type"] == "output":
                 self.seen.extend(base64.b64decode(message["data"]))
-            if message["type"] == "session" and message["holder"] == message["you"] and b"$ " in self.seen[-4:]:
-                return
-            if message["type"] == "session" and message["holder"] == message["you"] and b"# " in self.seen[-4:]:
+            elif message["type"] == "session":
+                holding = message["holder"] == message["you"]
+            if holding and (self.seen.endswith(b"$ ") or self.seen.endswith(b"# ")):
                 return
 
     async def echo(self, char: str) -> float:
