@@ -35,7 +35,7 @@ from ecsportal.runs.lifecycle import run_label as _label
 from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunMode, RunStatus, SessionSeat
 from ecsportal.runs.selectors import command_sha256, run_get_for_user
 from ecsportal.runs.services import RunRefused
-from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, session_group, shell_group
+from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, shell_group
 from ecsportal.shells.policy import ShellPermit, shell_permit
 
 logger = logging.getLogger(__name__)
@@ -282,15 +282,3 @@ def session_state(run_pk: int) -> dict[str, Any]:
         "active": run.status in ACTIVE_STATUSES,
         "moderated": run.moderated,
     }
-
-
-def publish_session_state(run_pk: int) -> None:
-    """Tell everyone in the session (every process) the state, after the current transaction."""
-
-    def send() -> None:
-        try:
-            loops.group_send_from_sync(session_group(run_pk), {"type": "session.state", "state": session_state(run_pk)})
-        except Exception as exc:  # the next change sends it again; pages keep the last one
-            logger.warning("run %s: publishing the session's state failed: %s", run_pk, exc)
-
-    transaction.on_commit(send)
