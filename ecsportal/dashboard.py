@@ -18,14 +18,14 @@ from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.approvals.models import ApprovalRequest, Status
 from ecsportal.approvals.selectors import inbox_for_user, requests_for_user, user_is_approver_anywhere
 from ecsportal.runs.models import Run
-from ecsportal.runs.selectors import runs_for_user
+from ecsportal.runs.selectors import LiveShell, live_shells_for_user, runs_for_user
 from ecsportal.stopped.aggregates import Signature, failures_of
 from ecsportal.stopped.forms import StoppedFilters
 from ecsportal.stopped.models import ClusterCollection
 from ecsportal.stopped.selectors import stopped_tasks_for_user
 from ecsportal.stopped.status import collection_status_for_user
 
-PANELS = ("failures", "approvals", "runs", "clusters")
+PANELS = ("failures", "approvals", "runs", "clusters", "shells")
 FAILURES_SHOWN = 5
 REQUESTS_SHOWN = 8
 RUNS_SHOWN = 8
@@ -99,6 +99,11 @@ def _run_url(run: Run) -> str:
 def recent_runs_for_user(*, user: AbstractBaseUser) -> list[RunRow]:
     """The latest command runs on the user's accounts (anyone's: on-call wants to see what ran)."""
     return [RunRow(run=r, url=_run_url(r)) for r in runs_for_user(user=user).order_by("-created_at")[:RUNS_SHOWN]]
+
+
+def shells_for_user(*, user: AbstractBaseUser) -> list[LiveShell]:
+    """Live interactive shells on the user's accounts, with who is in each."""
+    return live_shells_for_user(user=user)
 
 
 @dataclass(frozen=True)

@@ -382,6 +382,13 @@ ECSPORTAL_API_TOKENS_PER_USER = env.int("ECSPORTAL_API_TOKENS_PER_USER", default
 ECSPORTAL_API_REQUESTS_PER_MINUTE = env.int("ECSPORTAL_API_REQUESTS_PER_MINUTE", default=600)
 # The longest a client may wait in one output long poll (GET /api/v1/runs/<id>/output?wait=…).
 ECSPORTAL_API_LONG_POLL_SECONDS = env.float("ECSPORTAL_API_LONG_POLL_SECONDS", default=20.0)
+# Interactive shells (runs/interactive.py): a shell with no input for this many seconds ends
+# (a warning a minute before); every shell ends at its maximum length.
+ECSPORTAL_SHELL_IDLE_SECONDS = env.float("ECSPORTAL_SHELL_IDLE_SECONDS", default=900.0)
+ECSPORTAL_SHELL_MAX_SECONDS = env.int("ECSPORTAL_SHELL_MAX_SECONDS", default=3600)
+# Input one shell socket may send: bytes per frame, and bytes per second (a burst of 4 s allowed).
+ECSPORTAL_SHELL_INPUT_FRAME_BYTES = env.int("ECSPORTAL_SHELL_INPUT_FRAME_BYTES", default=16 * 1024)
+ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND = env.int("ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND", default=64 * 1024)
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 

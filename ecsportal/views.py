@@ -107,6 +107,7 @@ _PANEL_READS: dict[str, Callable[..., object]] = {
     "approvals": dashboard.approvals_panel_for_user,
     "runs": dashboard.recent_runs_for_user,
     "clusters": dashboard.failed_clusters_for_user,
+    "shells": dashboard.shells_for_user,
 }
 
 

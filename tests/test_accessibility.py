@@ -254,6 +254,26 @@ def test_every_page_passes_axe_and_reflows_at_320_px_as_each_role(browser, page_
     approver.wait_for_selector('#approval-card[data-status="rejected"]')
     check(approver, "rejected approval")
 
+    # An interactive shell: its owner's page (typing), an observer's, and home listing it live.
+    owner = page_as("operator")
+    owner.goto(f"{demo_server}/runs/new/")
+    pick_staging_app(owner)
+    owner.click("#shell-submit")
+    owner.wait_for_url(re.compile(r"/runs/\d+/$"))
+    owner.wait_for_selector("#run-terminal[data-typing='1']", timeout=30000)
+    check(owner, "shell (owner)")
+    observer = page_as("viewer")
+    observer.goto(owner.url)
+    observer.wait_for_selector("#run-terminal[data-typing='0']", timeout=30000)
+    check(observer, "shell (observer)")
+    observer.goto(f"{demo_server}/")
+    observer.wait_for_selector("#home-shells")
+    check(observer, "home with a live shell")
+    owner.click("#run-terminal")
+    owner.keyboard.type("exit")
+    owner.keyboard.press("Enter")
+    owner.wait_for_selector("#run-facts[data-finished='1']", timeout=30000)
+
     assert len(seen) > 50
     assert violations == [], "\n".join(violations)
     assert wide == [], "\n".join(wide)

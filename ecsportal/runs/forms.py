@@ -65,6 +65,23 @@ class RunCommandForm(forms.Form):
         return data
 
 
+class ShellOpenForm(forms.Form):
+    """The picker's fields for a shell (no command: the account's policy names the shell)."""
+
+    account = forms.IntegerField(error_messages={"required": "Choose an account.", "invalid": "Choose an account."})
+    region = forms.CharField(max_length=32, error_messages={"required": "Choose a region."})
+    cluster = forms.RegexField(
+        regex=NAME_PATTERN,
+        max_length=255,
+        error_messages={"required": "Choose a cluster.", "invalid": "Choose a cluster."},
+    )
+    task = forms.RegexField(
+        regex=NAME_PATTERN, max_length=64, error_messages={"required": "Choose a task.", "invalid": "Choose a task."}
+    )
+    container = forms.CharField(max_length=255, error_messages={"required": "Choose a container."})
+    role_arn = forms.CharField(required=False, max_length=2048)
+
+
 class RunFilterForm(forms.Form):
     """The history's query string; each bad value is dropped alone (`ui.forms.valid_filters`)."""
 

@@ -85,6 +85,14 @@ class Run(models.Model):
     # stale is ended as "runner lost" (scale-out).
     runner_id = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Interactive shells (runs/interactive.py): the terminal takes input from whoever holds the
+    # keyboard (the owner, `requested_by`, or a participant the owner handed it to).
+    interactive = models.BooleanField(default=False)
+    keyboard_holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moderated = models.BooleanField(default=False)  # input only while an approver other than the owner watches
+    record_input = models.BooleanField(default=False)  # typed bytes kept in the recording (account policy)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -141,3 +149,43 @@ class RunChunk(models.Model):
 
     def __str__(self) -> str:
         return f"run #{self.run_id} chunk {self.seq} ({len(self.data)} bytes)"
+
+
+class SessionSeat(models.Model):
+    """One open socket of a person in an interactive session: who is in it, live, across processes."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="seats")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+
+    def __str__(self) -> str:
+        return f"run #{self.run_id} seat of user {self.user_id}"
+
+
+class SessionEventKind(models.TextChoices):
+    RESIZE = "r", "Resize"  # data "COLSxROWS"
+    MARKER = "m", "Marker"  # data: who started typing
+    INPUT = "i", "Input"  # data: the bytes typed (only where the account's policy records input)
+
+
+class SessionEvent(models.Model):
+    """What an interactive session's recording holds besides its output (asciicast "r", "m", "i")."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="session_events")
+    offset = models.FloatField()  # seconds since the run started, as RunChunk.offset
+    kind = models.CharField(max_length=1, choices=SessionEventKind.choices)
+    data = models.TextField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["run", "offset", "id"]
+        indexes = [models.Index(fields=["run", "offset"], name="session_event_run_idx")]
+
+    def __str__(self) -> str:
+        return f"run #{self.run_id} {self.kind} at {self.offset:.3f}"

@@ -36,6 +36,7 @@ from ecsportal.runs.explain import explain_end, explain_exec_error
 from ecsportal.runs.lifecycle import run_connecting, run_end, run_started
 from ecsportal.runs.marker import ExitMarker
 from ecsportal.runs.models import Run, RunMode, RunStatus
+from ecsportal.runs.shellinput import ShellInput
 from ecsportal.runs.sink import heartbeat_now
 from ecsportal.runs.target import Target, describe_task, in_aws_thread
 from ecsportal.runs.target import load_target as _load
@@ -105,6 +106,7 @@ class _Runner:
         self.client: SsmClient | None = None
         self.writer: TranscriptWriter | None = None
         self.watchdog: Watchdog | None = None
+        self.shell: ShellInput | None = None  # an interactive run's input side
         self.task: records.Task | None = None
         self.cancel_event = loops.cancel_event(run_pk)
 
@@ -151,6 +153,8 @@ class _Runner:
         self.watchdog = Watchdog(
             target=target, client=self.client, writer=self.writer, cancel_event=self.cancel_event, started=started
         )
+        if run.interactive:
+            self.shell = ShellInput(run=run, client=self.client, writer=self.writer, started=started)
         exit_code = await self.stream(marker)
         await self.finish(run, exit_code, self.client.end)
 
@@ -158,15 +162,18 @@ class _Runner:
         """Output until the session ends; the exit code, if the marker said it."""
         client, writer, watchdog = self.client, self.writer, self.watchdog
         assert client is not None and writer is not None and watchdog is not None
-        watching = asyncio.create_task(watchdog.watch(), name=f"run-{self.pk}-watchdog")
+        watching = [asyncio.create_task(watchdog.watch(), name=f"run-{self.pk}-watchdog")]
+        if self.shell is not None:
+            watching.append(asyncio.create_task(self.shell.run_beside(), name=f"run-{self.pk}-shell-input"))
         try:
             async for chunk in client:
                 writer.append(marker.feed(chunk) if marker else chunk)
                 await writer.room()
         finally:
-            watching.cancel()
+            for task in watching:
+                task.cancel()
             # Whatever the watchdog ended with (cancelled, or an error), the session is closed.
-            await asyncio.gather(watching, return_exceptions=True)
+            await asyncio.gather(*watching, return_exceptions=True)
             await client.close()
         exit_code = None
         if marker:
@@ -177,6 +184,8 @@ class _Runner:
 
     async def finish(self, run: Run, exit_code: int | None, end: SessionEnded | None) -> None:
         stop = self.watchdog.stop if self.watchdog else None
+        if self.shell is not None and self.shell.stop is not None and stop is None:
+            stop = self.shell.stop  # the owner ended it, the idle limit, access revoked
         if stop is not None:
             status, reason = stop
             if status == RunStatus.CANCELLED and exit_code is not None:
@@ -184,7 +193,11 @@ class _Runner:
             await self.end(status, reason, exit_code)
             return
         if end is not None and end.kind == EndKind.NORMAL:
-            if run.mode == RunMode.RAW:
+            if run.interactive:
+                await self.end(
+                    RunStatus.COMPLETED, "The shell ended: its shell exited (exit, or Ctrl-D at the prompt)."
+                )
+            elif run.mode == RunMode.RAW:
                 await self.end(
                     RunStatus.COMPLETED,
                     "The session ended normally. Raw mode reports no exit code: the command ran without a shell.",

@@ -15,7 +15,7 @@ from django.http import Http404
 from ecsportal.accounts.crypto import decrypt
 from ecsportal.accounts.models import AwsAccount, Role
 from ecsportal.accounts.selectors import account_role_for_user, accounts_for_user
-from ecsportal.runs.models import Run, RunChunk
+from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunChunk, SessionEvent, SessionSeat
 from ecsportal.ui.distinct import distinct_values
 
 
@@ -122,6 +122,11 @@ def run_chunks(*, run: Run, after: int = 0, limit: int | None = None) -> list[Ru
     return list(chunks[:limit] if limit is not None else chunks)
 
 
+def session_events(*, run: Run) -> list[tuple[float, str, str]]:
+    """An interactive session's recorded events for its asciicast: (offset, kind, data) in time order."""
+    return list(SessionEvent.objects.filter(run=run).order_by("offset", "id").values_list("offset", "kind", "data"))
+
+
 def run_transcript_bytes(*, run: Run) -> bytes:
     """The whole transcript as the terminal received it (escapes kept, exit marker removed)."""
     return b"".join(
@@ -145,3 +150,26 @@ def run_real_command(*, run: Run) -> str:
 def command_sha256(*, command: str, task_arn: str, container: str) -> str:
     """What an approval for a command binds to: the exact command on the exact task and container."""
     return hashlib.sha256("\0".join((command, task_arn, container)).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LiveShell:
+    run: Run
+    people: list[str]  # usernames in the session now, in the order they joined
+
+
+def live_shells_for_user(*, user: AbstractBaseUser, task_arn: str = "", limit: int = 20) -> list[LiveShell]:
+    """Live shells on the user's accounts (viewer and up), with who is in each: the home page,
+    and (with `task_arn`) a task's page."""
+    runs = Run.objects.filter(
+        interactive=True, status__in=ACTIVE_STATUSES, account__in=accounts_for_user(user=user)
+    ).select_related("account", "requested_by", "keyboard_holder")
+    if task_arn:
+        runs = runs.filter(task_arn=task_arn)
+    found = list(runs[:limit])
+    names: dict[int, list[str]] = {run.pk: [] for run in found}
+    for seat in SessionSeat.objects.filter(run_id__in=names).select_related("user").order_by("joined_at", "id"):
+        username = seat.user.get_username()
+        if username not in names[seat.run_id]:
+            names[seat.run_id].append(username)
+    return [LiveShell(run=run, people=names[run.pk]) for run in found]

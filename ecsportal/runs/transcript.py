@@ -78,9 +78,18 @@ def plain_text(chunks: Iterable[Chunk]) -> str:
 
 
 def asciicast_lines(
-    chunks: Iterable[Chunk], *, width: int, height: int, timestamp: int, command: str, title: str = ""
+    chunks: Iterable[Chunk],
+    *,
+    width: int,
+    height: int,
+    timestamp: int,
+    command: str,
+    title: str = "",
+    events: Iterable[tuple[float, str, str]] = (),
 ) -> Iterator[str]:
-    """asciicast v2: a header object, then one `[seconds, "o", text]` line per chunk (times never go back)."""
+    """asciicast v2: a header object, then one `[seconds, "o", text]` line per chunk (times never
+    go back). An interactive session's `events` (offset, "r" | "m" | "i", data: resizes, who
+    typed, and input where recorded) are merged in by time, after output of the same time."""
     header: dict[str, object] = {
         "version": 2,
         "width": width,
@@ -91,13 +100,24 @@ def asciicast_lines(
     if title:
         header["title"] = title
     yield json.dumps(header) + "\n"
+    pending = sorted(events, key=lambda event: event[0])
+    index = 0
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     last = 0.0
     for chunk in chunks:
+        offset = round(float(chunk.offset), 6)
+        while index < len(pending) and pending[index][0] < offset:
+            at, kind, data = pending[index]
+            last = max(last, round(float(at), 6))
+            yield json.dumps([last, kind, data]) + "\n"
+            index += 1
         text = decoder.decode(_bytes(chunk.data))
-        last = max(last, round(float(chunk.offset), 6))
+        last = max(last, offset)
         if text:
             yield json.dumps([last, "o", text]) + "\n"
     rest = decoder.decode(b"", final=True)
     if rest:
         yield json.dumps([last, "o", rest]) + "\n"
+    for at, kind, data in pending[index:]:
+        last = max(last, round(float(at), 6))
+        yield json.dumps([last, kind, data]) + "\n"

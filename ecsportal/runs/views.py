@@ -14,8 +14,8 @@ from ecsportal.accounts.selectors import account_role_for_user, accounts_for_use
 from ecsportal.approvals.policy import Policy, approvals_required
 from ecsportal.audit.services import client_ip
 from ecsportal.inventory.selectors import action_picker_for_user
-from ecsportal.runs import services, transcript
-from ecsportal.runs.forms import RunCommandForm, RunFilterForm
+from ecsportal.runs import interactive, services, transcript
+from ecsportal.runs.forms import RunCommandForm, RunFilterForm, ShellOpenForm
 from ecsportal.runs.models import Run, RunMode, RunStatus
 from ecsportal.runs.selectors import (
     RunFilters,
@@ -23,6 +23,7 @@ from ecsportal.runs.selectors import (
     run_chunks,
     run_get_for_user,
     runs_filtered_for_user,
+    session_events,
 )
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.http import HtmxHttpRequest
@@ -141,6 +142,46 @@ def run_new(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, _form_context(request, form, params), status=status)
 
 
+@require_POST
+def shell_new(request: HtmxHttpRequest) -> HttpResponse:
+    """Open a shell on the posted container (the task page's button, the run form's second
+    button) and go to its terminal; a refusal goes back to the run form with the words."""
+    form = ShellOpenForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = interactive.shell_open(
+                actor=request.user,
+                account_pk=data["account"],
+                region=data["region"],
+                cluster=data["cluster"],
+                task=data["task"],
+                container=data["container"],
+                role_arn=data["role_arn"].strip(),
+                source_ip=client_ip(request),
+            )
+        except services.RunRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            url = reverse("runs:detail", args=[run.pk])
+            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    params = request.POST.dict()
+    context = _form_context(request, RunCommandForm(initial=params), params)
+    context["shell_error"] = " ".join(" ".join(errors) for errors in form.errors.values())
+    template = "runs/_run_form.html" if request.htmx else "runs/new.html"
+    return render(request, template, context, status=422)
+
+
+@require_POST
+def shell_end(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The End button of a shell (operator): the runner that owns it closes the session."""
+    try:
+        interactive.shell_end_by_owner(actor=request.user, run_pk=pk)
+    except services.RunRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("runs:detail", pk=pk)
+
+
 @require_GET
 def run_picker(request: HtmxHttpRequest) -> HttpResponse:
     """The inventory picker limited to accounts where the user may run commands, plus the role list (out of band)."""
@@ -150,7 +191,7 @@ def run_picker(request: HtmxHttpRequest) -> HttpResponse:
 def _rerun_fields(run: Run) -> list[tuple[str, str]]:
     """The run form's fields for the same command on the same container ("Run again"). None for a
     runbook's run: its shown command masks secret values, so only the runbook can run it again."""
-    if run.runbook_name:
+    if run.runbook_name or run.interactive:
         return []
     fields = [
         ("account", str(run.account_id)),
@@ -175,7 +216,9 @@ def _detail_context(request: HtmxHttpRequest, run: Run) -> dict[str, object]:
         "rerun_query": urlencode(rerun),
         "fragment": bool(request.htmx),
         # Waiting for approval, the run is its requester's to withdraw (services.run_cancel).
+        "can_end": can_operate and run.interactive and run.is_active,
         "can_cancel": can_operate
+        and not run.interactive
         and (run.is_active or (run.status == RunStatus.AWAITING_APPROVAL and run.requested_by_id == request.user.pk)),
     }
 
@@ -190,7 +233,8 @@ def run_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     # xterm.js writes its colours and cell sizes into <style> elements it creates. Reading the
     # nonce makes django-csp add it to this response's style-src (this page alone; scripts stay
     # 'self' only).
-    context.update(style_nonce=str(request.csp_nonce), socket_path=f"/ws/runs/{run.pk}/", scrollback=SCROLLBACK_LINES)
+    socket = f"/ws/sessions/{run.pk}/" if run.interactive else f"/ws/runs/{run.pk}/"
+    context.update(style_nonce=str(request.csp_nonce), socket_path=socket, scrollback=SCROLLBACK_LINES)
     return render(request, "runs/detail.html", context)
 
 
@@ -242,7 +286,8 @@ def run_cast(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         height=run.rows,
         timestamp=int((run.started_at or run.created_at).timestamp()),
         command=run.command,
-        title=f"run #{run.pk} · {run.container} · {run.task_id}",
+        title=f"{'shell' if run.interactive else 'run'} #{run.pk} · {run.container} · {run.task_id}",
+        events=session_events(run=run) if run.interactive else (),
     )
     return _download(
         request,

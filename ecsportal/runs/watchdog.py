@@ -60,7 +60,8 @@ class Watchdog:
         beat = float(settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS)
         check_every = float(settings.ECSPORTAL_RUN_TASK_CHECK_SECONDS)
         limit = float(run.time_limit_seconds or settings.ECSPORTAL_RUN_TIME_LIMIT_SECONDS)
-        silence = float(settings.ECSPORTAL_RUN_IDLE_SECONDS)
+        # A shell's idle limit counts input, not output (shellinput.ShellInput).
+        silence = 0.0 if run.interactive else float(settings.ECSPORTAL_RUN_IDLE_SECONDS)
         next_check = self.started + check_every
         while True:
             now = loop.time()
@@ -68,7 +69,9 @@ class Watchdog:
             if remaining <= 0:
                 await self._close(
                     RunStatus.TIMED_OUT,
-                    f"Timed out: the run reached its time limit of {limit:g} s and the session was closed.",
+                    f"The shell reached its maximum length of {_duration(limit)} and was closed."
+                    if run.interactive
+                    else f"Timed out: the run reached its time limit of {limit:g} s and the session was closed.",
                 )
                 return
             quiet_left = self.writer.last_output_at + silence - now if silence > 0 else float("inf")

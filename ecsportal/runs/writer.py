@@ -126,6 +126,12 @@ class TranscriptWriter:
         self.accepted += len(data)
         self._add(data, loop)
 
+    def expect_echo(self) -> None:
+        """A person just typed (an interactive shell): publish the next output at once, not at the
+        end of a coalescing interval, so an echo never waits for it. A flood nobody types into
+        stays coalesced."""
+        self._sent_at = float("-inf")
+
     def _add(self, data: bytes, loop: asyncio.AbstractEventLoop) -> None:
         if not self._pending:
             self._pending_at = loop.time() - self.started

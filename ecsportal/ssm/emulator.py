@@ -637,8 +637,14 @@ def _set_size(fd: int, cols: int, rows: int) -> None:
 
 
 def _take_controlling_tty() -> None:
-    """In the child, after setsid: make the PTY the controlling terminal (for Ctrl-C)."""
+    """In the child, after setsid: make the PTY the controlling terminal (for Ctrl-C), and give
+    the command default signal handling, as the agent's own children have. A process started in
+    the background by a non-interactive shell (`manage.py demo &`) ignores SIGINT and SIGQUIT,
+    and an ignored signal stays ignored across exec: Ctrl-C in a shell would then do nothing."""
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    for signum in (signal.SIGINT, signal.SIGQUIT, signal.SIGTSTP, signal.SIGTTIN, signal.SIGTTOU):
+        signal.signal(signum, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 class EmulatorThread:

@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from ecsportal.accounts.models import Role
 from ecsportal.accounts.selectors import account_role_for_user
+from ecsportal.runs.selectors import LiveShell, live_shells_for_user
 
 register = template.Library()
 
@@ -28,3 +29,12 @@ def run_url(context: dict[str, Any], account: Any, region: str, cluster: str, ta
         {"account": account.pk, "region": region, "cluster": cluster, "task": task.id, "container": container.name}
     )
     return f"{reverse('runs:new')}?{query}"
+
+
+@register.simple_tag(takes_context=True)
+def live_shells(context: dict[str, Any], task: Any) -> list[LiveShell]:
+    """The live shells on this task the user may watch, with who is in each (the task page)."""
+    request = context.get("request")
+    if request is None or task is None:
+        return []
+    return live_shells_for_user(user=request.user, task_arn=task.arn)

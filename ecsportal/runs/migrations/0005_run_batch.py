@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("batches", "0001_initial"),
-        ("runs", "0003_run_status_completed"),
+        ("runs", "0004_interactive_sessions"),
     ]
 
     operations = [

@@ -1,0 +1,114 @@
+"""An interactive shell in real browsers (Playwright + Debian's Chromium) against `manage.py
+demo`, whose in-process runner opens the shell in the SSM agent emulator: an operator types, a
+viewer watches, the keyboard is handed over, a reload reattaches. The terminal is read through
+xterm.js's buffer API, not pixels."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import screenshot
+from tests.runs.test_browser import BUFFER, _console_errors, _pick
+
+WAIT = 30000  # ms: the machine is shared and busy; wait for events, never for times
+
+
+def _wait_for_line(page, text: str) -> None:
+    """A line of the terminal that is exactly `text` (the typed command echoes differently)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function(
+            f"() => ({BUFFER})().split('\\n').some((line) => line.trim() === {text!r})", timeout=WAIT
+        )
+    except PlaywrightTimeout:
+        raise AssertionError(f"no line {text!r} in the terminal:\n{page.evaluate(BUFFER)[-1500:]}") from None
+
+
+def _open_shell(page, base: str) -> str:
+    page.goto(f"{base}/runs/new/")
+    _pick(page, account="Acme Staging", region="eu-west-1", cluster="staging")
+    page.click("#shell-submit")
+    page.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=WAIT)
+    page.wait_for_selector("#run-terminal[data-typing='1']", timeout=WAIT)
+    return page.url
+
+
+def _type(page, text: str) -> None:
+    page.click("#run-terminal")
+    page.keyboard.type(text)
+    page.keyboard.press("Enter")
+
+
+def test_an_operator_types_into_a_shell_a_viewer_watches_and_the_keyboard_is_handed(page_as, demo_server):
+    owner = page_as("operator")
+    errors = _console_errors(owner)
+    url = _open_shell(owner, demo_server)
+    _type(owner, "echo $((6*7))")
+    _wait_for_line(owner, "42")
+
+    # The window's size becomes the terminal's: stty agrees with what xterm shows.
+    before = owner.evaluate("() => window.ecsportalRun.term.cols")
+    owner.set_viewport_size({"width": 700, "height": 700})
+    owner.wait_for_function(f"() => window.ecsportalRun.term.cols < {before}", timeout=WAIT)
+    owner.wait_for_timeout(400)  # the resize message is debounced (150 ms)
+    cols, rows = owner.evaluate("() => [window.ecsportalRun.term.cols, window.ecsportalRun.term.rows]")
+    _type(owner, "stty size")
+    _wait_for_line(owner, f"{rows} {cols}")
+
+    # Ctrl-C interrupts a long command and the prompt comes back.
+    _type(owner, "sleep 100")
+    owner.wait_for_timeout(300)
+    owner.keyboard.press("Control+c")
+    _type(owner, "echo back-$((1+1))")
+    _wait_for_line(owner, "back-2")
+
+    # Tab reaches the shell (bash completes; the default /bin/sh may not).
+    _type(owner, "exec bash --norc")
+    owner.wait_for_timeout(500)
+    owner.keyboard.type("ls -d /etc/hostnam")
+    owner.keyboard.press("Tab")
+    owner.keyboard.press("Enter")
+    _wait_for_line(owner, "/etc/hostname")
+
+    # A viewer sees the same output live; its typing changes nothing.
+    watcher = page_as("viewer")
+    watcher.goto(url)
+    watcher.wait_for_selector("#run-terminal[data-typing='0']", timeout=WAIT)
+    _wait_for_line(watcher, "42")
+    watcher.click("#run-terminal")
+    watcher.keyboard.type("echo FORGED")
+    watcher.keyboard.press("Enter")
+    owner.wait_for_selector("#session-people li[data-username='viewer']", timeout=WAIT)
+    _type(owner, "echo live-$((3+4))")
+    _wait_for_line(watcher, "live-7")
+    assert "FORGED" not in owner.evaluate(BUFFER)
+    assert "watching" in watcher.locator("#session-you-watch").inner_text()
+
+    # The owner hands the keyboard to another operator, who types; then takes it back.
+    second = page_as("approver")
+    second.goto(url)
+    owner.wait_for_selector("#session-hand-to option[value='approver']", state="attached", timeout=WAIT)
+    owner.select_option("#session-hand-to", "approver")
+    owner.click("#session-hand")
+    second.wait_for_selector("#run-terminal[data-typing='1']", timeout=WAIT)
+    watcher.wait_for_function(
+        "() => document.getElementById('session-holder').textContent === 'approver'", timeout=WAIT
+    )
+    _type(second, "echo handed-$((2+2))")
+    _wait_for_line(owner, "handed-4")
+    owner.click("#session-take")
+    owner.wait_for_selector("#run-terminal[data-typing='1']", timeout=WAIT)
+    screenshot(owner, "shell-owner")
+    screenshot(watcher, "shell-viewer")
+
+    # A reload reattaches with the scrollback, and the owner still types.
+    owner.reload()
+    _wait_for_line(owner, "42")
+    owner.wait_for_selector("#run-terminal[data-typing='1']", timeout=WAIT)
+    _type(owner, "echo again-$((4+5))")
+    _wait_for_line(owner, "again-9")
+    _type(owner, "exit")
+    owner.wait_for_selector("#run-facts[data-finished='1']", timeout=WAIT)
+    assert "shell exited" in owner.locator("#run-end-reason").inner_text()
+    assert errors == [], f"browser console errors (a CSP violation?): {errors}"
