@@ -25,7 +25,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from ecsportal.accounts.models import Role
+from ecsportal.accounts.models import SHELL_COMMAND_AUTO, Role
 from ecsportal.accounts.selectors import account_role_for_user
 from ecsportal.audit.services import audit_record
 from ecsportal.inventory.selectors import live_task_get_for_user
@@ -36,11 +36,20 @@ from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunMode, RunStatus, Sess
 from ecsportal.runs.selectors import command_sha256, run_get_for_user
 from ecsportal.runs.services import RunRefused
 from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, shell_group
-from ecsportal.shells.policy import ShellPermit, shell_permit
+from ecsportal.shells.policy import ShellPermit, shell_grant_use, shell_permit
 
 logger = logging.getLogger(__name__)
 
 ACCESS_REVOKED = "Access revoked"
+ACCESS_END_GRACE = 30  # seconds past a grant's end before the time limit, the backstop, applies
+# "auto" (the account's default): bash when the image has it, else sh.
+AUTO_SHELL = "/bin/sh -c 'if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi'"
+
+
+def resolve_shell_command(setting: str) -> str:
+    """The account's shell command as the container runs it ("auto": bash if there, else sh)."""
+    setting = (setting or "").strip()
+    return AUTO_SHELL if setting in ("", SHELL_COMMAND_AUTO) else setting
 
 
 def _service_of(group: str) -> str:
@@ -51,7 +60,12 @@ def permit_for_run(*, user: AbstractBaseUser, run: Run) -> ShellPermit:
     """The account's answer for this user on this session's container (asked on open and on
     every attach of the owner's keyboard)."""
     return shell_permit(
-        user, run.account, cluster=run.cluster, service="", task_arn=run.task_arn, container=run.container
+        user,
+        run.account,
+        cluster=run.cluster,
+        service=run.shell_service,
+        task_arn=run.task_arn,
+        container=run.container,
     )
 
 
@@ -84,18 +98,22 @@ def shell_open(
     if not container or target.container(container) is None:
         names = ", ".join(c.name for c in target.containers) or "none"
         raise RunRefused(f"Task {target.id} has no container named {container or '(none)'} (its containers: {names}).")
-    permit = shell_permit(
-        actor, account, cluster=cluster, service=_service_of(target.group), task_arn=target.arn, container=container
-    )
+    service = _service_of(target.group)
+    permit = shell_permit(actor, account, cluster=cluster, service=service, task_arn=target.arn, container=container)
     if not permit.allowed:
         where = f" Ask for access: {permit.request_url}" if permit.request_url else ""
         raise RunRefused(f"{permit.reason}{where}")
-    limit = int(settings.ECSPORTAL_SHELL_MAX_SECONDS)
+    # The account's terms, never past the deployment's ceilings.
+    limit = min(int(settings.ECSPORTAL_SHELL_MAX_SECONDS), int(account.shell_max_minutes) * 60)
+    idle = min(float(settings.ECSPORTAL_SHELL_IDLE_SECONDS), float(account.shell_idle_minutes) * 60)
     if permit.expires_at is not None:
         left = int((permit.expires_at - timezone.now()).total_seconds())
         if left <= 0:
             raise RunRefused("Your access to shells on this container has expired; ask for it again.")
-        limit = min(limit, left)
+        # The runner ends the session "access expired" at the grant's end; the time limit is
+        # only the backstop, a little later.
+        limit = min(limit, left + ACCESS_END_GRACE)
+    command = resolve_shell_command(permit.shell_command)
     with transaction.atomic():
         run = Run.objects.create(
             account=account,
@@ -103,8 +121,8 @@ def shell_open(
             cluster=cluster,
             task_arn=target.arn,
             container=container,
-            command=permit.shell_command,
-            command_sha256=command_sha256(command=permit.shell_command, task_arn=target.arn, container=container),
+            command=command,
+            command_sha256=command_sha256(command=command, task_arn=target.arn, container=container),
             mode=RunMode.RAW,
             role_arn=role_arn,
             requested_by=actor,
@@ -116,7 +134,11 @@ def shell_open(
             keyboard_holder=actor,
             moderated=permit.moderated,
             record_input=permit.record_input,
+            shell_service=service,
+            shell_idle_seconds=max(1, int(idle)) if idle > 0 else 0,
+            access_expires_at=permit.expires_at,
         )
+        shell_grant_use(actor, permit, account=account, target=_label(run), source_ip=source_ip)
         audit_record(
             actor=actor,
             action="shell.opened",
@@ -124,7 +146,7 @@ def shell_open(
             account=account,
             details={
                 "run": run.pk,
-                "command": permit.shell_command,
+                "command": command,
                 "region": region,
                 "cluster": cluster,
                 "task_arn": target.arn,

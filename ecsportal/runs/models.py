@@ -93,6 +93,11 @@ class Run(models.Model):
     )
     moderated = models.BooleanField(default=False)  # input only while an approver other than the owner watches
     record_input = models.BooleanField(default=False)  # typed bytes kept in the recording (account policy)
+    # A shell's terms, fixed when it opens: the service its task belongs to (a grant may be for
+    # the service's tasks), the idle limit, and when the access grant that allowed it ends.
+    shell_service = models.CharField(max_length=255, blank=True)
+    shell_idle_seconds = models.PositiveIntegerField(default=0)  # 0: ECSPORTAL_SHELL_IDLE_SECONDS
+    access_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

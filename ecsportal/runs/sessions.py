@@ -29,7 +29,7 @@ from django.http import Http404
 from ecsportal.accounts.models import Role
 from ecsportal.runs import interactive
 from ecsportal.runs.consumers import RunConsumer
-from ecsportal.runs.models import Run
+from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_get_for_user
 from ecsportal.runs.services import RunRefused
 from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, session_group, shell_group
@@ -73,6 +73,7 @@ class SessionConsumer(RunConsumer):
             return None
         self.run = run
         self.user = user
+        self.account_pk = run.account_id  # the revocation signal names the account
         self.allowance = float(settings.ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND) * BURST_SECONDS
         self.filled_at = time.monotonic()
         self.refused_at = float("-inf")
@@ -94,6 +95,13 @@ class SessionConsumer(RunConsumer):
             except Exception as exc:  # the database away: the seat is cleared when the run ends
                 logger.warning("run %s: leaving the session failed: %s", self.run.pk, exc)
         await super().disconnect(code)
+
+    async def on_access_revoked(self) -> None:
+        """The owner's socket lost its access: the shell ends with them, "access revoked"."""
+        if self.user.pk == self.run.requested_by_id:
+            await database_sync_to_async(interactive.shell_end)(
+                run_pk=self.run.pk, reason=f"{interactive.ACCESS_REVOKED}.", status=RunStatus.ERROR
+            )
 
     async def publish_state(self) -> None:
         state = await database_sync_to_async(interactive.session_state)(self.run.pk)

@@ -18,7 +18,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
 
+from ecsportal.accounts.models import Role, ShellAccess
+from ecsportal.accounts.selectors import account_role_for_user
 from ecsportal.runs.models import Run, RunStatus, SessionEvent, SessionEventKind
 from ecsportal.runs.writer import TranscriptWriter
 from ecsportal.ssm.client import SsmClient
@@ -72,7 +75,7 @@ class ShellInput:
         self.channel = await self.layer.new_channel()
         await self.layer.group_add(shell_group(self.pk), self.channel)
         try:
-            await asyncio.gather(self.listen(), self.watch_idle())
+            await asyncio.gather(self.listen(), self.watch_idle(), self.watch_access())
         finally:
             try:
                 await asyncio.shield(self.layer.group_discard(shell_group(self.pk), self.channel))
@@ -133,8 +136,32 @@ class ShellInput:
             self.stop = (status, reason)
         await self.client.close()
 
+    async def watch_access(self) -> None:
+        """The owner's access, again every few seconds while the session lives: the grant's end
+        ("access expired"), a membership removed or lowered below operator, a deactivated owner,
+        shells turned off on the account ("access revoked"), whether or not any page is open."""
+        every = float(getattr(settings, "ECSPORTAL_SOCKET_RECHECK_SECONDS", 3.0))
+        expires = self.run.access_expires_at
+        while True:
+            if expires is not None and timezone.now() >= expires:
+                when = expires.strftime("%H:%M UTC")
+                await self.close(RunStatus.TIMED_OUT, f"Access expired: the shell access granted until {when} ended.")
+                return
+            try:
+                why = await database_sync_to_async(owner_access_lost)(self.pk)
+            except Exception as exc:  # the database away: the session goes on, asked again next round
+                logger.info("run %s: the owner's access could not be checked: %s", self.pk, exc)
+                why = ""
+            if why:
+                await self.close(RunStatus.ERROR, f"Access revoked: {why}")
+                return
+            wait = every
+            if expires is not None:
+                wait = min(wait, max(0.05, (expires - timezone.now()).total_seconds()))
+            await asyncio.sleep(wait)
+
     async def watch_idle(self) -> None:
-        idle = float(settings.ECSPORTAL_SHELL_IDLE_SECONDS)
+        idle = float(self.run.shell_idle_seconds or settings.ECSPORTAL_SHELL_IDLE_SECONDS)
         if idle <= 0:
             return
         warned_for = None
@@ -160,6 +187,20 @@ class ShellInput:
             await self.layer.group_send(session_group(self.pk), {"type": "session.notice", "text": text})
         except Exception as exc:
             logger.info("run %s: a session notice was not sent: %s", self.pk, exc)
+
+
+def owner_access_lost(run_pk: int) -> str:
+    """Why the session's owner may no longer hold it, in words ("" while they may)."""
+    run = Run.objects.select_related("account", "requested_by").get(pk=run_pk)
+    owner, account = run.requested_by, run.account
+    if not owner.is_active:
+        return f"{owner.get_username()} was deactivated."
+    role = account_role_for_user(user=owner, account=account)
+    if role is None or role < Role.OPERATOR:
+        return f"{owner.get_username()} is no longer an operator on {account.name}."
+    if not account.is_enabled or account.effective_shell_access == ShellAccess.OFF:
+        return f"shells are turned off on {account.name}."
+    return ""
 
 
 def _minutes(seconds: float) -> str:

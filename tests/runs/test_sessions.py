@@ -384,3 +384,77 @@ async def test_a_moderated_shell_takes_input_only_while_an_approver_watches(cast
     await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Test over.")
     assert (await wait_ended(run.pk)).end_reason == "Test over."
     await owner.communicator.disconnect()
+
+
+async def test_the_accounts_auto_shell_is_bash_when_the_image_has_it_and_its_limits_apply(cast, open_shell, runs_lab):
+    """The account's defaults: "auto" runs bash where the image has it (the emulator's host
+    does); its idle and maximum minutes bound the session under the deployment's ceilings."""
+    runs_lab.shell_command = "auto"
+    runs_lab.shell_idle_minutes = 5
+    runs_lab.shell_max_minutes = 2
+    await database_sync_to_async(runs_lab.save)()
+    run = await open_shell(cast.operator)
+    assert run.command == interactive.AUTO_SHELL
+    assert (run.time_limit_seconds, run.shell_idle_seconds) == (120, 300)
+    await _running(run)
+    owner = await _join(run, cast.operator)
+    await owner.type('echo "shell=${BASH_VERSION:+bash}"\r')
+    await owner.until_output(b"shell=bash")
+    await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Done.")
+    await wait_ended(run.pk)
+    await owner.communicator.disconnect()
+
+
+async def test_a_shell_ends_access_expired_when_its_grant_ends(cast, open_shell, runs_lab, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ecsportal.shells.policy import ShellPermit
+
+    settings.ECSPORTAL_SOCKET_RECHECK_SECONDS = 0.5
+    ends = timezone.now() + timedelta(seconds=4)
+    granted = ShellPermit(
+        allowed=True, reason="", request_url=None, moderated=False, record_input=False,
+        shell_command="/bin/sh", expires_at=ends,
+    )  # fmt: skip
+    original = interactive.shell_permit
+    interactive.shell_permit = lambda *a, **k: granted  # the grant's terms; the grant flow is tested in tests/shells
+    try:
+        run = await open_shell(cast.operator)
+    finally:
+        interactive.shell_permit = original
+    assert run.access_expires_at == ends and run.time_limit_seconds > 4  # the time limit is the backstop
+    await _running(run)
+    ended = await wait_ended(run.pk, timeout=60)
+    assert ended.status == RunStatus.TIMED_OUT
+    assert ended.end_reason.startswith("Access expired: the shell access granted until")
+
+
+async def test_removing_the_owners_membership_ends_the_shell_even_with_no_page_open(
+    cast, open_shell, runs_lab, settings
+):
+    from ecsportal.accounts.models import Membership
+
+    settings.ECSPORTAL_SOCKET_RECHECK_SECONDS = 0.5
+    run = await open_shell(cast.operator)
+    await _running(run)
+    await database_sync_to_async(Membership.objects.filter(user=cast.operator, account=runs_lab).delete)()
+    ended = await wait_ended(run.pk, timeout=60)
+    assert ended.status == RunStatus.ERROR
+    assert ended.end_reason == f"Access revoked: operator is no longer an operator on {runs_lab.name}."
+
+
+async def test_the_owners_socket_revoked_ends_the_shell_at_once(cast, open_shell, runs_lab, settings):
+    """The membership's removal reaches the owner's socket (a broadcast), whose revocation ends
+    the shell "Access revoked." at once; the runner's own watch is slowed so it cannot be first."""
+    from ecsportal.accounts.models import Membership
+
+    settings.ECSPORTAL_SOCKET_RECHECK_SECONDS = 120
+    run = await open_shell(cast.operator)
+    await _running(run)
+    owner = await _join(run, cast.operator)
+    await database_sync_to_async(Membership.objects.filter(user=cast.operator, account=runs_lab).delete)()
+    ended = await wait_ended(run.pk, timeout=60)
+    assert (ended.status, ended.end_reason) == (RunStatus.ERROR, "Access revoked.")
+    await owner.communicator.disconnect()

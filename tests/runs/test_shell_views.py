@@ -52,7 +52,7 @@ def test_an_operator_opens_a_shell_and_lands_on_its_terminal(cast, login, local_
     assert answer.status_code == 302 and answer["Location"] == f"/runs/{run.pk}/"
     assert (run.interactive, run.command, run.keyboard_holder, run.status) == (
         True,
-        "/bin/sh",
+        interactive.AUTO_SHELL,  # the account's default, "auto"
         cast.operator,
         RunStatus.QUEUED,
     )
