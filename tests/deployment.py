@@ -144,7 +144,7 @@ class Deployment:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log_path = self.workdir / f"{name}.log"
-        log = open(log_path, "wb")
+        log = open(log_path, "ab")  # a process started again under its name appends
         self._files.append(log)
         proc = subprocess.Popen(
             args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

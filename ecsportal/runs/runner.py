@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
 import socket
 import uuid
 from collections.abc import Callable
@@ -29,7 +30,7 @@ from django.db import Error as DatabaseError
 from django.utils import timezone
 
 from ecsportal.aws import ecs, records
-from ecsportal.aws.errors import AwsError, TargetNotConnected
+from ecsportal.aws.errors import AwsError, EndpointUnreachable, TargetNotConnected, Throttled
 from ecsportal.logs import with_run_id
 from ecsportal.runs import loops
 from ecsportal.runs.explain import explain_end, explain_exec_error
@@ -49,6 +50,8 @@ logger = logging.getLogger(__name__)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 STOPPED = "Runner lost: the server stopped while the command was running."
 FLUSH_SECONDS = 5.0  # a stopping runner's last output gets this long to be stored
+OPEN_TIMEOUT = 10.0  # one attempt at opening the data channel
+FIRST_RETRY, LAST_RETRY = 1.0, 8.0  # backoff between attempts at starting the session (with jitter)
 
 
 async def _in_db(fn: Callable[..., Any], /, **kwargs: Any) -> Any:
@@ -136,11 +139,8 @@ class _Runner:
         session = await self.open_session(run, target, command)
         if session is None:
             return
-        # No idle timeout in the client: silence is the watchdog's limit, loss the pings'.
-        self.client = SsmClient(session.stream_url, session.token_value, open_timeout=10, idle_timeout=None)
-        await self.client.open()
-        if self.client.end is not None:
-            await self.end(RunStatus.ERROR, explain_end(self.client.end))
+        self.client = await self.open_channel(session)
+        if self.client is None:
             return
         await self.client.resize(run.cols, run.rows)
         started = asyncio.get_running_loop().time()
@@ -201,13 +201,51 @@ class _Runner:
             return
         await self.end(RunStatus.ERROR, explain_end(end), exit_code)
 
+    async def open_channel(self, session: records.ExecSession) -> SsmClient | None:
+        """The data channel. An attempt that failed before the token was sent (the connection or
+        the WebSocket handshake refused or timed out: an overloaded endpoint) showed the server
+        nothing, so it is made again with the same URL and token, with backoff, for up to
+        ECSPORTAL_RUN_START_RETRY_SECONDS. None when the run was ended instead."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + float(settings.ECSPORTAL_RUN_START_RETRY_SECONDS)
+        delay = FIRST_RETRY
+        while True:
+            # No idle timeout in the client: silence is the watchdog's limit, loss the pings'.
+            client = SsmClient(session.stream_url, session.token_value, open_timeout=OPEN_TIMEOUT, idle_timeout=None)
+            await client.open()
+            end = client.end
+            if end is None:
+                return client
+            await client.close()
+            if client.token_sent or not await self._wait_to_retry(delay, give_up):
+                if self.cancel_event.is_set():
+                    await self.end(RunStatus.CANCELLED, "Cancelled before the session opened.")
+                else:
+                    await self.end(RunStatus.ERROR, explain_end(end))
+                return None
+            logger.warning("run %s: the data channel did not open (%s); trying again", self.pk, end.message)
+            delay = min(delay * 2, LAST_RETRY)
+
+    async def _wait_to_retry(self, delay: float, give_up: float) -> bool:
+        """Wait `delay` (jittered, so runs that failed together do not retry together) while
+        keeping the heartbeat; False when the time is up or the run was cancelled meanwhile."""
+        wait = delay * random.uniform(0.5, 1.0)
+        if asyncio.get_running_loop().time() + wait > give_up:
+            return False
+        await database_sync_to_async(heartbeat_now)(self.pk, 0)  # the sweep must not take it for lost
+        return not await self._cancelled_within(wait)
+
     async def open_session(self, run: Run, target: Target, command: str) -> records.ExecSession | None:
-        """ExecuteCommand; "agent not connected" is retried with backoff while the task is young."""
+        """ExecuteCommand. "Agent not connected" is retried with backoff while the task is young;
+        throttling and an endpoint that cannot be reached or did not answer (after the SDK's own
+        retries) for up to ECSPORTAL_RUN_START_RETRY_SECONDS: many runs started at once queue
+        behind AWS's rate limit instead of failing."""
         try:
             self.task = await in_aws_thread(describe_task)(target)
         except AwsError:
             self.task = None  # ExecuteCommand says what is wrong
         delay = 1.0
+        give_up = asyncio.get_running_loop().time() + float(settings.ECSPORTAL_RUN_START_RETRY_SECONDS)
         while True:
             try:
                 return await in_aws_thread(ecs.execute_command)(
@@ -231,6 +269,15 @@ class _Runner:
                 delay = min(delay * 2, 8.0)
                 await database_sync_to_async(heartbeat_now)(self.pk, 0)
                 logger.info("run %s: agent not connected yet, retrying in %g s", self.pk, delay)
+            except (Throttled, EndpointUnreachable) as exc:
+                if not await self._wait_to_retry(delay, give_up):
+                    if self.cancel_event.is_set():
+                        await self.end(RunStatus.CANCELLED, "Cancelled before the session opened.")
+                    else:
+                        await self.end(RunStatus.ERROR, explain_exec_error(exc, run=run, task=self.task))
+                    return None
+                logger.warning("run %s: ExecuteCommand failed (%s: %s); trying again", self.pk, exc.code, exc)
+                delay = min(delay * 2, LAST_RETRY)
             except AwsError as exc:
                 await self.end(RunStatus.ERROR, explain_exec_error(exc, run=run, task=self.task))
                 return None

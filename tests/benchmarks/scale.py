@@ -77,6 +77,75 @@ STREAM = (
 )
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """CPU time (user + system) of one process, with its reaped children's when asked; 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime + (cutime + cstime if children else 0)) / TICKS
+
+
+def postgres_pids(postmaster: int) -> list[int]:
+    """The postmaster and its live children (backends, the WAL writer, …)."""
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the deployment between `start()` and `stop()`: the portal
+    processes, local AWS (moto and the emulator, with the commands it ran), and, when the
+    benchmark started them, Redis and PostgreSQL (with the backends that ended meanwhile)."""
+
+    def __init__(self, deployment: Deployment, portal: list[str], own: list) -> None:
+        self.deployment, self.portal, self.own = deployment, portal, own
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def read(self) -> dict[str, float]:
+        procs = self.deployment.procs
+        out = {
+            "portal": sum(cpu_seconds(procs[name].pid) for name in self.portal),
+            "aws": cpu_seconds(procs["aws"].pid, children=True),
+        }
+        for server in self.own:
+            if getattr(server, "proc", None) is not None:
+                out["redis"] = cpu_seconds(server.proc.pid)
+            elif hasattr(server, "data"):
+                pid_file = server.data / "postmaster.pid"
+                if pid_file.exists():
+                    postmaster = int(pid_file.read_text().split()[0])
+                    out["postgres"] = cpu_seconds(postmaster, children=True) + sum(
+                        cpu_seconds(pid) for pid in postgres_pids(postmaster)[1:]
+                    )
+        return out
+
+    def start(self) -> None:
+        self.before = self.read()
+
+    def stop(self) -> None:
+        after = self.read()  # the portal processes are still up: stop() comes before stop_process
+        self.used = {key: round(after[key] - self.before.get(key, 0.0), 2) for key in after}
+
+
+def database_counters(deployment: Deployment) -> tuple[int, int]:
+    """Transactions committed and rows inserted in the benchmark's database so far."""
+    ((commits, inserted),) = deployment.sql(
+        "SELECT xact_commit, tup_inserted FROM pg_stat_database WHERE datname = current_database()"
+    )
+    return int(commits), int(inserted)
+
+
 def stream_command(start: float, units: int, seconds: float) -> str:
     return shlex.join([sys.executable, "-c", STREAM, f"{start:.3f}", str(units), str(seconds), str(UNIT)])
 
@@ -94,6 +163,10 @@ class Tally:
         self.reconnects = 0
         self.viewers = 0
         self.saw_end = 0  # viewers whose socket said the run had finished
+        self.cpu: dict[str, float] = {}  # CPU seconds by part (CpuMeter)
+        self.commits = self.inserted = 0  # database transactions and rows over the phase
+        self.load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at its start and end
+        self.chunks = 0  # output messages stored (after coalescing)
 
     def clock(self) -> LineClock:
         clock = LineClock()
@@ -181,7 +254,16 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
         tally.finished.append(watched.finished_at or time.time())
 
     received: dict[int, tuple[int, str]] = {}
+    meter = CpuMeter(deployment, names, args.own)
+    commits, inserted = database_counters(deployment)
+    meter.start()
+    load_before = os.getloadavg()[0]
     await asyncio.gather(*(one(i) for i in range(args.runs)))
+    meter.stop()
+    tally.cpu = meter.used
+    commits_after, inserted_after = database_counters(deployment)
+    tally.commits, tally.inserted = commits_after - commits, inserted_after - inserted
+    tally.load = (round(load_before, 1), round(os.getloadavg()[0], 1))
     pool.shutdown()
     # Lost: what the command printed (all of it for a run that succeeded; what the portal stored
     # for one that did not) minus what its viewer received.
@@ -191,6 +273,8 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
             (list(received),),
         )
     )
+    ((chunks,),) = deployment.sql("SELECT count(*) FROM runs_runchunk WHERE run_id = ANY(%s)", (list(received),))
+    tally.chunks = int(chunks)
     for pk, (got, status) in received.items():
         printed = tally.expected if status == "succeeded" else int(stored.get(pk, 0))
         tally.lost += max(0, printed - got)
@@ -220,6 +304,28 @@ def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
         "viewers": tally.viewers,
         "viewers_saw_end": tally.saw_end,
         "reconnects": tally.reconnects,
+        **capacity(tally),
+    }
+
+
+def capacity(tally: Tally) -> dict[str, object]:
+    """Lines (one per UNIT of output, each its own write by the command) and stored output
+    messages (chunks, after coalescing) per CPU second of the portal's processes; database
+    transactions and rows a second over the phase; the CPU seconds of each part; load average."""
+    if not tally.cpu:
+        return {}
+    lines_total = tally.expected // UNIT * tally.viewers
+    portal = tally.cpu.get("portal") or float("nan")
+    seconds = max(tally.seconds, 1e-9)
+    return {
+        "lines": lines_total,
+        "chunks": tally.chunks,
+        "cpu_seconds": tally.cpu,
+        "lines_per_portal_cpu_second": round(lines_total / portal),
+        "chunks_per_portal_cpu_second": round(tally.chunks / portal),
+        "db_commits_per_second": round(tally.commits / seconds),
+        "db_rows_per_second": round(tally.inserted / seconds),
+        "load": tally.load,
     }
 
 
@@ -246,6 +352,16 @@ def servers() -> tuple[str, str, list]:
     return postgres.url, redis.url, [postgres, redis]
 
 
+def report_failures(failed: list[str]) -> None:
+    """Every failed run's end reason, grouped (the run's number taken out), the commonest first."""
+    groups: dict[str, list[str]] = {}
+    for problem in failed:
+        run, _, reason = problem.partition(": ")
+        groups.setdefault(reason, []).append(run.removeprefix("run "))
+    for reason, runs in sorted(groups.items(), key=lambda item: -len(item[1])):
+        print(f"   {len(runs)} × {reason} (runs {', '.join(runs[:10])}{' …' if len(runs) > 10 else ''})", flush=True)
+
+
 def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]) -> dict[str, object]:
     print(f"{args.runs} runs × {args.units * UNIT:,} bytes over {args.seconds:g} s each", flush=True)
     direct = asyncio.run(
@@ -270,8 +386,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
         result["multi"] = summary("multi", multi, direct_p99)
         result["p99_ms_multi"] = result["multi"]["p99_added_ms"]
         print("multi:", json.dumps(result["multi"]), flush=True)
-        for problem in multi.failed[:5]:
-            print("  ", problem, flush=True)
+        report_failures(multi.failed)
         for name in ("daphne-a", "daphne-b", "runsworker-1", "runsworker-2"):
             deployment.stop_process(name)
     if "single" in modes:
@@ -281,8 +396,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
         result["single"] = summary("single", single, direct_p99)
         result["p99_ms_single"] = result["single"]["p99_added_ms"]
         print("single:", json.dumps(result["single"]), flush=True)
-        for problem in single.failed[:5]:
-            print("  ", problem, flush=True)
+        report_failures(single.failed)
         deployment.stop_process("single")
     return result
 
@@ -296,8 +410,10 @@ def main() -> None:
     args = parser.parse_args()
     modes = args.modes.split(",")
     database_url, redis_url, own = servers()
+    workdir = Path(tempfile.mkdtemp(prefix="scale-bench-"))
+    print(f"logs in {workdir}", flush=True)
     deployment = Deployment.start(
-        workdir=Path(tempfile.mkdtemp(prefix="scale-bench-")),
+        workdir=workdir,
         database_url=database_url,
         redis_url=redis_url,
         channel_prefix=os.environ.get("ECSPORTAL_CHANNEL_PREFIX", "ecsportal") + "-bench",
@@ -307,6 +423,7 @@ def main() -> None:
     )
     results = []
     setup = args.setup
+    args.own = own
     try:
         for runs, mb in parse_rounds(args.rounds):
             args.runs, args.mb = runs, mb
