@@ -61,9 +61,7 @@ async def test_a_throttled_execute_command_is_tried_again_until_it_is_answered(c
     assert calls.count("throttled") == 8 and calls.count("answered") == 1
 
 
-async def test_throttling_past_the_retry_time_ends_the_run_saying_so(
-    cast, run_as, throttled, quick_retries, settings
-):
+async def test_throttling_past_the_retry_time_ends_the_run_saying_so(cast, run_as, throttled, quick_retries, settings):
     settings.ECSPORTAL_RUN_START_RETRY_SECONDS = 0.5
     calls = throttled(10**6)
     run = await wait_ended((await run_as(cast.operator, "echo never")).pk)
