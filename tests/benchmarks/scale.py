@@ -138,6 +138,24 @@ class CpuMeter:
         self.used = {key: round(after[key] - self.before.get(key, 0.0), 2) for key in after}
 
 
+def table_counters(deployment: Deployment) -> dict[str, tuple[int, ...]]:
+    """Per table: index and sequential scans, rows inserted, updated (what the commits were)."""
+    rows = deployment.sql(
+        "SELECT relname, coalesce(idx_scan, 0) + seq_scan, n_tup_ins, n_tup_upd FROM pg_stat_user_tables"
+    )
+    return {name: tuple(int(v) for v in values) for name, *values in rows}
+
+
+def table_deltas(before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], seconds: float) -> str:
+    """The busiest tables over the phase, per second: scans, inserts, updates."""
+    deltas = {
+        name: tuple((a - b) / max(seconds, 1e-9) for a, b in zip(values, before.get(name, (0, 0, 0)), strict=True))
+        for name, values in after.items()
+    }
+    busiest = sorted(deltas.items(), key=lambda item: -sum(item[1]))[:6]
+    return ", ".join(f"{name} {s:.0f} scans/{i:.0f} ins/{u:.0f} upd" for name, (s, i, u) in busiest if sum((s, i, u)))
+
+
 def database_counters(deployment: Deployment) -> tuple[int, int]:
     """Transactions committed and rows inserted in the benchmark's database so far."""
     ((commits, inserted),) = deployment.sql(
@@ -256,6 +274,7 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
     received: dict[int, tuple[int, str]] = {}
     meter = CpuMeter(deployment, names, args.own)
     commits, inserted = database_counters(deployment)
+    tables = table_counters(deployment)
     meter.start()
     load_before = os.getloadavg()[0]
     await asyncio.gather(*(one(i) for i in range(args.runs)))
@@ -263,6 +282,8 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
     tally.cpu = meter.used
     commits_after, inserted_after = database_counters(deployment)
     tally.commits, tally.inserted = commits_after - commits, inserted_after - inserted
+    phase_seconds = time.time() - start + args.setup
+    print("  per second:", table_deltas(tables, table_counters(deployment), phase_seconds), flush=True)
     tally.load = (round(load_before, 1), round(os.getloadavg()[0], 1))
     pool.shutdown()
     # Lost: what the command printed (all of it for a run that succeeded; what the portal stored
