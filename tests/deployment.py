@@ -129,6 +129,7 @@ class Deployment:
                 "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
                 "ECSPORTAL_INVENTORY_CACHE_SECONDS": "0",
                 "ECSPORTAL_SOCKETS_PER_USER": "0",  # scale.py: hundreds of viewers, all one user
+                "ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER": "0",  # and hundreds of runs, all one operator's
                 "PYTHONUNBUFFERED": "1",
                 **(settings or {}),
             }

@@ -34,10 +34,11 @@ from ecsportal.aws.errors import AwsError, EndpointUnreachable, TargetNotConnect
 from ecsportal.logs import with_run_id
 from ecsportal.runs import loops
 from ecsportal.runs.explain import explain_end, explain_exec_error
-from ecsportal.runs.lifecycle import run_connecting, run_end, run_started
+from ecsportal.runs.lifecycle import run_end, run_started
 from ecsportal.runs.marker import ExitMarker
 from ecsportal.runs.models import Run, RunMode, RunStatus
 from ecsportal.runs.sink import heartbeat_now
+from ecsportal.runs.slots import GONE, TAKEN, run_take_slot
 from ecsportal.runs.target import Target, describe_task, in_aws_thread
 from ecsportal.runs.target import load_target as _load
 from ecsportal.runs.watchdog import Watchdog
@@ -51,6 +52,7 @@ RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 STOPPED = "Runner lost: the server stopped while the command was running."
 FLUSH_SECONDS = 5.0  # a stopping runner's last output gets this long to be stored
 OPEN_TIMEOUT = 10.0  # one attempt at opening the data channel
+SLOT_FIRST_POLL, SLOT_LAST_POLL = 0.5, 2.0  # a run waiting for a slot asks this often
 FIRST_RETRY, LAST_RETRY = 1.0, 8.0  # backoff between attempts at starting the session (with jitter)
 
 
@@ -132,7 +134,7 @@ class _Runner:
         if target is None:
             return
         run = target.run
-        if not await _in_db(run_connecting, run_pk=self.pk, runner_id=RUNNER_ID):
+        if not await self.take_slot():
             return
         marker = ExitMarker() if run.mode == RunMode.SHELL else None
         command = marker.wrap(target.command) if marker else target.command
@@ -200,6 +202,24 @@ class _Runner:
                 await self.end(status, f"Exited with {exit_code}.", exit_code)
             return
         await self.end(RunStatus.ERROR, explain_end(end), exit_code)
+
+    async def take_slot(self) -> bool:
+        """QUEUED → CONNECTING, once the concurrency limits (slots.py) leave room: until then the
+        run waits, QUEUED, asking again every 0.5 s, slowing to 2 s (jittered). False when the
+        run ended meanwhile (a cancel)."""
+        said = ""
+        delay = SLOT_FIRST_POLL
+        while True:
+            answer = await _in_db(run_take_slot, run_pk=self.pk, runner_id=RUNNER_ID)
+            if answer in (TAKEN, GONE):
+                if said:
+                    logger.info("run %s: %s", self.pk, "got a slot" if answer == TAKEN else "ended while waiting")
+                return answer == TAKEN
+            if not said:
+                logger.info("run %s: %s", self.pk, answer)
+            said = answer
+            await asyncio.sleep(delay * random.uniform(0.75, 1.25))  # a cancel ends a queued run: GONE next
+            delay = min(delay * 1.5, SLOT_LAST_POLL)
 
     async def open_channel(self, session: records.ExecSession) -> SsmClient | None:
         """The data channel. An attempt that failed before the token was sent (the connection or

@@ -24,6 +24,7 @@ from ecsportal.runs.selectors import (
     run_get_for_user,
     runs_filtered_for_user,
 )
+from ecsportal.runs.slots import run_waiting_reason
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.http import HtmxHttpRequest
 from ecsportal.ui.paging import CappedPaginator
@@ -157,6 +158,7 @@ def _detail_context(request: HtmxHttpRequest, run: Run) -> dict[str, object]:
         "rerun_fields": rerun,
         "rerun_query": urlencode(rerun),
         "fragment": bool(request.htmx),
+        "waiting": run_waiting_reason(run=run) if run.status == RunStatus.QUEUED else "",
         # Waiting for approval, the run is its requester's to withdraw (services.run_cancel).
         "can_cancel": can_operate
         and (run.is_active or (run.status == RunStatus.AWAITING_APPROVAL and run.requested_by_id == request.user.pk)),
