@@ -156,12 +156,14 @@ def table_deltas(before: dict[str, tuple[int, ...]], after: dict[str, tuple[int,
     return ", ".join(f"{name} {s:.0f} scans/{i:.0f} ins/{u:.0f} upd" for name, (s, i, u) in busiest if sum((s, i, u)))
 
 
-def database_counters(deployment: Deployment) -> tuple[int, int]:
-    """Transactions committed and rows inserted in the benchmark's database so far."""
-    ((commits, inserted),) = deployment.sql(
-        "SELECT xact_commit, tup_inserted FROM pg_stat_database WHERE datname = current_database()"
+def database_counters(deployment: Deployment) -> tuple[int, int, int, int]:
+    """Transactions committed, rows inserted, rows updated, connections opened (sessions) in the
+    benchmark's database so far."""
+    ((commits, inserted, updated, sessions),) = deployment.sql(
+        "SELECT xact_commit, tup_inserted, tup_updated, sessions FROM pg_stat_database "
+        "WHERE datname = current_database()"
     )
-    return int(commits), int(inserted)
+    return int(commits), int(inserted), int(updated), int(sessions)
 
 
 def stream_command(start: float, units: int, seconds: float) -> str:
@@ -182,7 +184,8 @@ class Tally:
         self.viewers = 0
         self.saw_end = 0  # viewers whose socket said the run had finished
         self.cpu: dict[str, float] = {}  # CPU seconds by part (CpuMeter)
-        self.commits = self.inserted = 0  # database transactions and rows over the phase
+        self.commits = self.inserted = self.updated = self.sessions = 0  # database, over the phase
+        self.phase_seconds = 0.0  # from the first run posted to the last viewer's end
         self.load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at its start and end
         self.chunks = 0  # output messages stored (after coalescing)
 
@@ -273,17 +276,19 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
 
     received: dict[int, tuple[int, str]] = {}
     meter = CpuMeter(deployment, names, args.own)
-    commits, inserted = database_counters(deployment)
+    counters = database_counters(deployment)
     tables = table_counters(deployment)
     meter.start()
+    began = time.time()
     load_before = os.getloadavg()[0]
     await asyncio.gather(*(one(i) for i in range(args.runs)))
     meter.stop()
+    tally.phase_seconds = time.time() - began
     tally.cpu = meter.used
-    commits_after, inserted_after = database_counters(deployment)
-    tally.commits, tally.inserted = commits_after - commits, inserted_after - inserted
-    phase_seconds = time.time() - start + args.setup
-    print("  per second:", table_deltas(tables, table_counters(deployment), phase_seconds), flush=True)
+    tally.commits, tally.inserted, tally.updated, tally.sessions = (
+        a - b for a, b in zip(database_counters(deployment), counters, strict=True)
+    )
+    print("  per second:", table_deltas(tables, table_counters(deployment), tally.phase_seconds), flush=True)
     tally.load = (round(load_before, 1), round(os.getloadavg()[0], 1))
     pool.shutdown()
     # Lost: what the command printed (all of it for a run that succeeded; what the portal stored
@@ -332,12 +337,13 @@ def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
 def capacity(tally: Tally) -> dict[str, object]:
     """Lines (one per UNIT of output, each its own write by the command) and stored output
     messages (chunks, after coalescing) per CPU second of the portal's processes; database
-    transactions and rows a second over the phase; the CPU seconds of each part; load average."""
+    transactions, rows and connections a second over the phase (from the first run posted to the
+    last viewer's end); the CPU seconds of each part; the load average at its start and end."""
     if not tally.cpu:
         return {}
     lines_total = tally.expected // UNIT * tally.viewers
     portal = tally.cpu.get("portal") or float("nan")
-    seconds = max(tally.seconds, 1e-9)
+    seconds = max(tally.phase_seconds, 1e-9)
     return {
         "lines": lines_total,
         "chunks": tally.chunks,
@@ -346,6 +352,8 @@ def capacity(tally: Tally) -> dict[str, object]:
         "chunks_per_portal_cpu_second": round(tally.chunks / portal),
         "db_commits_per_second": round(tally.commits / seconds),
         "db_rows_per_second": round(tally.inserted / seconds),
+        "db_updates_per_second": round(tally.updated / seconds),
+        "db_connections_per_second": round(tally.sessions / seconds),
         "load": tally.load,
     }
 
