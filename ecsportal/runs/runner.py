@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import Error as DatabaseError
 from django.utils import timezone
@@ -48,6 +49,7 @@ from ecsportal.ssm.session import EndKind, SessionEnded
 
 logger = logging.getLogger(__name__)
 
+RUNS_CHANNEL = "ecsportal-runs"  # the runs workers' queue (worker mode)
 RUNNER_ID = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 STOPPED = "Runner lost: the server stopped while the command was running."
 FLUSH_SECONDS = 5.0  # a stopping runner's last output gets this long to be stored
@@ -82,6 +84,10 @@ async def execute_run(run_pk: int) -> None:
     except asyncio.CancelledError:
         # The process is stopping (a drain's deadline passed) or the loop is going away: the
         # output received so far is stored (briefly), then the run ends with the true cause.
+        # A run still waiting for a slot never started: it goes to another runner instead.
+        if runner.waiting:
+            await asyncio.shield(runner.give_back())
+            raise
         if runner.writer is not None:
             await runner.writer.flush(FLUSH_SECONDS)
         await _end_quietly(run_pk, loops.stopping_reason() or STOPPED, runner)
@@ -112,6 +118,7 @@ class _Runner:
         self.watchdog: Watchdog | None = None
         self.task: records.Task | None = None
         self.cancel_event = loops.cancel_event(run_pk)
+        self.waiting = False  # QUEUED, waiting for a slot (slots.py)
 
     async def end(self, status: str, reason: str, exit_code: int | None = None) -> None:
         writer = self.writer
@@ -212,14 +219,39 @@ class _Runner:
         while True:
             answer = await _in_db(run_take_slot, run_pk=self.pk, runner_id=RUNNER_ID)
             if answer in (TAKEN, GONE):
+                self.waiting = False
                 if said:
                     logger.info("run %s: %s", self.pk, "got a slot" if answer == TAKEN else "ended while waiting")
                 return answer == TAKEN
+            self.waiting = True
             if not said:
                 logger.info("run %s: %s", self.pk, answer)
             said = answer
+            if loops.stopping_reason() is not None:  # this process is stopping: not here, then
+                await self.give_back()
+                return False
             await asyncio.sleep(delay * random.uniform(0.75, 1.25))  # a cancel ends a queued run: GONE next
             delay = min(delay * 1.5, SLOT_LAST_POLL)
+
+    async def give_back(self) -> None:
+        """A run that waited for a slot in a stopping process: back to the runs queue for another
+        worker (worker mode); in process, or if the queue refuses it, ended saying why."""
+        self.waiting = False
+        if settings.ECSPORTAL_RUNNER_MODE == "worker":
+            try:
+                await get_channel_layer().send(RUNS_CHANNEL, {"type": "run.execute", "run_pk": self.pk})
+                logger.info("run %s: handed back to the queue while it waited for a slot (stopping)", self.pk)
+                return
+            except Exception as exc:
+                logger.warning("run %s: could not hand it back to the queue: %s", self.pk, exc)
+        await _in_db(
+            run_end,
+            run_pk=self.pk,
+            status=RunStatus.ERROR,
+            end_reason="Not run: the server holding it while it waited for a free slot was stopped "
+            "(a deploy or a restart). Start it again.",
+            from_statuses=(RunStatus.QUEUED,),
+        )
 
     async def open_channel(self, session: records.ExecSession) -> SsmClient | None:
         """The data channel. An attempt that failed before the token was sent (the connection or

@@ -127,3 +127,47 @@ def _page(user, pk: int) -> str:
     answer = client.get(f"/runs/{pk}/")
     assert answer.status_code == 200
     return answer.content.decode()
+
+
+async def test_a_stopping_process_ends_a_run_that_waited_in_it_saying_why_and_lets_the_running_one_finish(
+    cast, run_as, gate, settings
+):
+    from ecsportal.runs import dispatcher
+
+    settings.ECSPORTAL_RUNS_MAX_ACTIVE = 1
+    holding = await run_as(cast.operator, gate.command)
+    await _until(lambda: _is(holding.pk, RunStatus.RUNNING), "the first run is running")
+    waiting = await run_as(cast.operator, "echo never")
+    await _until(lambda: _waiting_polled(waiting.pk), "the second run waits")
+    try:
+        draining = asyncio.ensure_future(dispatcher.drain(who="test process", deadline=30))
+        ended = await wait_ended(waiting.pk)  # at once, not at the deadline: it never started
+        assert ended.status == RunStatus.ERROR
+        assert ended.end_reason.startswith("Not run: the server holding it while it waited for a free slot")
+        gate.open()
+        assert await draining == []
+        assert (await wait_ended(holding.pk)).status == RunStatus.SUCCEEDED
+    finally:
+        dispatcher.reset_stopping()
+
+
+async def test_a_stopping_worker_hands_a_run_that_waited_in_it_back_to_the_queue(cast, run_as, gate, settings):
+    from channels.layers import get_channel_layer
+
+    from ecsportal.runs import dispatcher
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    settings.ECSPORTAL_RUNS_MAX_ACTIVE = 1
+    holding = await run_as(cast.operator, gate.command)
+    await _until(lambda: _is(holding.pk, RunStatus.RUNNING), "the first run is running")
+    waiting = await run_as(cast.operator, "echo later")
+    await _until(lambda: _waiting_polled(waiting.pk), "the second run waits")
+    settings.ECSPORTAL_RUNNER_MODE = "worker"  # as a runs worker holds it
+    try:
+        await dispatcher.drain(who="test worker", deadline=0)
+        back = await asyncio.wait_for(get_channel_layer().receive(dispatcher.RUNS_CHANNEL), 10)
+        assert back == {"type": "run.execute", "run_pk": waiting.pk}  # for another worker to take
+        assert await _status(waiting.pk) == RunStatus.QUEUED  # not ended: it never started
+    finally:
+        dispatcher.reset_stopping()
+        gate.open()
