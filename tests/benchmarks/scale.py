@@ -435,6 +435,13 @@ def main() -> None:
     parser.add_argument("--rounds", default="200x1,500x0.2", help="runs × MB per run, comma-separated")
     parser.add_argument("--modes", default="multi,single", help="multi, single or both")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each run takes to print it")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="serve with persistent database connections (?conn_max_age=N on DATABASE_URL): by default "
+        "Django opens one per request or database_sync_to_async call",
+    )
     parser.add_argument("--setup", type=float, default=0.0, help="seconds to start every run (default: by count)")
     args = parser.parse_args()
     modes = args.modes.split(",")
@@ -450,6 +457,8 @@ def main() -> None:
         label="scalebench",
         debug=False,
     )
+    if args.conn_max_age is not None:
+        deployment.env["DATABASE_URL"] += f"?conn_max_age={args.conn_max_age}&conn_health_checks=true"
     results = []
     setup = args.setup
     args.own = own
