@@ -127,6 +127,10 @@ class _Runner:
                 f"{reason} Output past the budget of {writer.budget:,} bytes was cut: "
                 f"{writer.cut:,} bytes were neither stored nor shown."
             )
+        # Every end in the log too: a run that failed under load is explained without its page.
+        (logger.info if status in (RunStatus.SUCCEEDED, RunStatus.COMPLETED) else logger.warning)(
+            "run %s: ends %s: %s", self.pk, status, reason
+        )
         await _in_db(
             run_end,
             run_pk=self.pk,
