@@ -149,16 +149,13 @@ class _Runner:
             return
         marker = ExitMarker() if run.mode == RunMode.SHELL else None
         command = marker.wrap(target.command) if marker else target.command
-        session = await self.open_session(run, target, command)
-        if session is None:
-            return
-        self.client = await self.open_channel(session)
-        if self.client is None:
-            return
-        await self.client.resize(run.cols, run.rows)
-        started = asyncio.get_running_loop().time()
-        if not await _in_db(run_started, run_pk=self.pk, session_id=session.session_id):
-            await self.client.close()  # ended meanwhile (a stale-runner sweep): give the session back
+        beating = asyncio.create_task(self._beat_while_connecting(), name=f"run-{self.pk}-connecting")
+        try:
+            started = await self.connect(run, target, command)
+        finally:
+            beating.cancel()
+            await asyncio.gather(beating, return_exceptions=True)
+        if started is None:
             return
         self.writer = TranscriptWriter(self.pk, started=started)
         self.watchdog = Watchdog(
@@ -166,6 +163,35 @@ class _Runner:
         )
         exit_code = await self.stream(marker)
         await self.finish(run, exit_code, self.client.end)
+
+    async def connect(self, run: Run, target: Target, command: str) -> float | None:
+        """ExecuteCommand, the data channel, RUNNING: the loop time it started, or None when the
+        run was ended instead."""
+        session = await self.open_session(run, target, command)
+        if session is None:
+            return None
+        self.client = await self.open_channel(session)
+        if self.client is None:
+            return None
+        await self.client.resize(run.cols, run.rows)
+        started = asyncio.get_running_loop().time()
+        if not await _in_db(run_started, run_pk=self.pk, session_id=session.session_id):
+            await self.client.close()  # ended meanwhile (a stale-runner sweep): give the session back
+            return None
+        return started
+
+    async def _beat_while_connecting(self) -> None:
+        """The heartbeat while the run is CONNECTING (the watchdog beats it once it runs). Under
+        load that can take a minute: AWS calls queue for threads and for the API's rate, a data
+        channel is slow to accept. Without it the sweep took live runs for lost
+        (`tests/benchmarks/scale.py`: 63 of 500 ended "Runner lost" after 60 s CONNECTING)."""
+        interval = float(settings.ECSPORTAL_RUN_HEARTBEAT_SECONDS)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await database_sync_to_async(heartbeat_now)(self.pk, 0)
+            except DatabaseError as exc:  # the next one tries again; the sweep allows many misses
+                logger.warning("run %s: heartbeat while connecting failed: %s", self.pk, exc)
 
     async def stream(self, marker: ExitMarker | None) -> int | None:
         """Output until the session ends; the exit code, if the marker said it."""
@@ -295,11 +321,8 @@ class _Runner:
         """ExecuteCommand. "Agent not connected" is retried with backoff while the task is young;
         throttling and an endpoint that cannot be reached or did not answer (after the SDK's own
         retries) for up to ECSPORTAL_RUN_START_RETRY_SECONDS: many runs started at once queue
-        behind AWS's rate limit instead of failing."""
-        try:
-            self.task = await in_aws_thread(describe_task)(target)
-        except AwsError:
-            self.task = None  # ExecuteCommand says what is wrong
+        behind AWS's rate limit instead of failing. The task is described only when ExecuteCommand
+        failed (its age, its state for the explanation): one AWS call per run, not two."""
         delay = 1.0
         give_up = asyncio.get_running_loop().time() + float(settings.ECSPORTAL_RUN_START_RETRY_SECONDS)
         while True:
@@ -314,6 +337,7 @@ class _Runner:
                     role_arn=run.role_arn or None,
                 )
             except TargetNotConnected as exc:
+                await self._describe(target)
                 age = self._task_age()
                 wait = float(settings.ECSPORTAL_RUN_AGENT_WAIT_SECONDS)
                 if age is None or age + delay > wait or await self._cancelled_within(delay):
@@ -330,13 +354,24 @@ class _Runner:
                     if self.cancel_event.is_set():
                         await self.end(RunStatus.CANCELLED, "Cancelled before the session opened.")
                     else:
+                        await self._describe(target)
                         await self.end(RunStatus.ERROR, explain_exec_error(exc, run=run, task=self.task))
                     return None
                 logger.warning("run %s: ExecuteCommand failed (%s: %s); trying again", self.pk, exc.code, exc)
                 delay = min(delay * 2, LAST_RETRY)
             except AwsError as exc:
+                await self._describe(target)
                 await self.end(RunStatus.ERROR, explain_exec_error(exc, run=run, task=self.task))
                 return None
+
+    async def _describe(self, target: Target) -> None:
+        """The run's task, once (None if DescribeTasks fails too: ExecuteCommand's error says what is wrong)."""
+        if self.task is not None:
+            return
+        try:
+            self.task = await in_aws_thread(describe_task)(target)
+        except AwsError:
+            self.task = None
 
     def _task_age(self) -> float | None:
         if self.task is None or self.task.started_at is None:

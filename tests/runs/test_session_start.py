@@ -10,9 +10,11 @@ agent emulator, and a real socket that accepts connections and never answers the
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from ecsportal.runs import runner
 from ecsportal.runs.models import RunStatus
@@ -133,3 +135,55 @@ async def test_a_data_channel_that_refused_the_token_is_not_opened_again(cast, r
     run = await wait_ended((await run_as(cast.operator, "echo never")).pk)
     assert run.status == RunStatus.ERROR
     assert len(attempts) == 1  # the server had the token: trying again could start the command twice
+
+
+async def test_a_run_whose_session_is_slow_to_start_keeps_its_heartbeat_and_is_not_taken_for_lost(
+    cast, run_as, monkeypatch
+):
+    """Under load ExecuteCommand can take a minute (its calls queue); the sweep must not end the
+    run as "runner lost" meanwhile: its runner beats the heartbeat while CONNECTING."""
+    import threading
+
+    from ecsportal.aws import local
+    from ecsportal.runs.lifecycle import runs_end_stale
+
+    real = local.answer_execute_command
+    entered, release = threading.Event(), threading.Event()
+
+    def slow(ecs_client, request):
+        entered.set()
+        release.wait(60)
+        return real(ecs_client, request)
+
+    monkeypatch.setattr(local, "answer_execute_command", slow)
+    run = await run_as(cast.operator, "echo started late")  # fast_runs: a heartbeat every 0.1 s
+    await asyncio.to_thread(entered.wait, 30)
+    await asyncio.sleep(4)  # longer than the staleness below: only a heartbeat keeps the run alive
+    try:
+        assert await sync_to_async(runs_end_stale)(stale_after=3) == 0
+    finally:
+        release.set()
+    run = await wait_ended(run.pk)
+    assert (run.status, run.exit_code) == (RunStatus.SUCCEEDED, 0)
+
+
+async def test_more_runs_than_the_default_thread_pool_call_execute_command_at_once(cast, run_as, monkeypatch):
+    """asyncio's default pool has cpu + 4 threads; the runners' AWS calls have a pool of their own
+    (target.AWS_THREADS), so twelve ExecuteCommand calls are in flight together: each waits here
+    until all twelve have arrived, which a six-thread pool could never let happen."""
+    import threading
+
+    from ecsportal.aws import local
+
+    real = local.answer_execute_command
+    together = threading.Barrier(12, timeout=60)
+
+    def gathered(ecs_client, request):
+        together.wait()
+        return real(ecs_client, request)
+
+    monkeypatch.setattr(local, "answer_execute_command", gathered)
+    runs = [await run_as(cast.operator, f"echo run {i}") for i in range(12)]
+    for run in runs:
+        ended = await wait_ended(run.pk, timeout=90)
+        assert (ended.status, ended.exit_code) == (RunStatus.SUCCEEDED, 0), ended.end_reason
