@@ -371,6 +371,14 @@ ECSPORTAL_RUN_COALESCE_MS = env.float("ECSPORTAL_RUN_COALESCE_MS", default=20.0)
 ECSPORTAL_RUN_STORE_RETRY_SECONDS = env.float("ECSPORTAL_RUN_STORE_RETRY_SECONDS", default=120.0)
 # While a task is younger than this, "agent not connected" is retried with backoff.
 ECSPORTAL_RUN_AGENT_WAIT_SECONDS = env.float("ECSPORTAL_RUN_AGENT_WAIT_SECONDS", default=60.0)
+# Concurrent runs (connecting or running) in the whole deployment, and per user who requested
+# them. Past either a run waits, queued, and its page says why; 0 = no limit.
+ECSPORTAL_RUNS_MAX_ACTIVE = env.int("ECSPORTAL_RUNS_MAX_ACTIVE", default=500)
+ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER = env.int("ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER", default=50)
+# How long starting a session is tried again when AWS throttles ExecuteCommand, its endpoint
+# cannot be reached or does not answer, or the data channel's connection is refused or times out
+# before the token is sent (many runs started at once; an overloaded endpoint).
+ECSPORTAL_RUN_START_RETRY_SECONDS = env.float("ECSPORTAL_RUN_START_RETRY_SECONDS", default=45.0)
 
 # --- The API (/api/v1/) and its tokens
 ECSPORTAL_CHANNEL_PREFIX = env.str("ECSPORTAL_CHANNEL_PREFIX", default="ecsportal")

@@ -129,6 +129,7 @@ class Deployment:
                 "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
                 "ECSPORTAL_INVENTORY_CACHE_SECONDS": "0",
                 "ECSPORTAL_SOCKETS_PER_USER": "0",  # scale.py: hundreds of viewers, all one user
+                "ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER": "0",  # and hundreds of runs, all one operator's
                 "PYTHONUNBUFFERED": "1",
                 **(settings or {}),
             }
@@ -144,7 +145,7 @@ class Deployment:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
         log_path = self.workdir / f"{name}.log"
-        log = open(log_path, "wb")
+        log = open(log_path, "ab")  # a process started again under its name appends
         self._files.append(log)
         proc = subprocess.Popen(
             args, cwd=ROOT, env=env or self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

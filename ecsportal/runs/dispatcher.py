@@ -48,11 +48,9 @@ from ecsportal.runs.loops import (  # noqa: F401 (the dispatcher's public names,
     stopping_reason,
 )
 from ecsportal.runs.models import RunStatus
-from ecsportal.runs.runner import execute_run
+from ecsportal.runs.runner import RUNS_CHANNEL, execute_run
 
 logger = logging.getLogger(__name__)
-
-RUNS_CHANNEL = "ecsportal-runs"
 
 _tasks: dict[int, asyncio.Task[None]] = {}
 

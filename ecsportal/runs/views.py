@@ -25,6 +25,7 @@ from ecsportal.runs.selectors import (
     runs_filtered_for_user,
     session_events,
 )
+from ecsportal.runs.slots import run_waiting_reason
 from ecsportal.ui.forms import valid_filters
 from ecsportal.ui.http import HtmxHttpRequest
 from ecsportal.ui.paging import CappedPaginator
@@ -215,6 +216,7 @@ def _detail_context(request: HtmxHttpRequest, run: Run) -> dict[str, object]:
         "rerun_fields": rerun,
         "rerun_query": urlencode(rerun),
         "fragment": bool(request.htmx),
+        "waiting": run_waiting_reason(run=run) if run.status == RunStatus.QUEUED else "",
         # Waiting for approval, the run is its requester's to withdraw (services.run_cancel).
         "can_end": can_operate and run.interactive and run.is_active,
         "can_cancel": can_operate

@@ -113,6 +113,10 @@ class SsmClient:
         self._closing = False
         self._wake = asyncio.Event()
         self.started = asyncio.Event()
+        self.token_sent = False
+        """Whether `open()` got as far as sending the token. An open that failed before it (a
+        refused or timed-out connection or WebSocket handshake) showed the server nothing, so
+        the caller may try the same URL and token again."""
 
     def __repr__(self) -> str:
         return f"<SsmClient {self.url} end={self.end!r}>"
@@ -150,6 +154,7 @@ class SsmClient:
                 max_size=2**20,
                 logger=_WS_LOGGER,
             )
+            self.token_sent = True  # from here on the server may have it (a send can fail half-way)
             message = token_message(
                 self._token,
                 client_id=CLIENT_ID,

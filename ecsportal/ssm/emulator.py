@@ -706,9 +706,14 @@ def start_in_thread(host: str = "127.0.0.1", port: int = 0, **options: object) -
     return EmulatorThread(AgentEmulator(host=host, port=port, **options)).start()  # type: ignore[arg-type]
 
 
-def remote_registrar(url: str, key: str, *, timeout: float = 10.0) -> Callable[..., str]:
+def remote_registrar(url: str, key: str, *, timeout: float = 30.0) -> Callable[..., str]:
     """A registrar for an emulator in another process: `register(session_id=, token=, command=, container=)`
-    sends the session over `url` (its ``/v1/register``) and returns the stream URL. Sync, any thread."""
+    sends the session over `url` (its ``/v1/register``) and returns the stream URL. Sync, any thread.
+
+    `timeout` is generous: the emulator serves every session on one event loop, and with hundreds
+    of commands printing at once (`tests/benchmarks/scale.py`, 500 runs) it answered a
+    registration only after more than the 10 s this once allowed, failing the run's ExecuteCommand
+    for a reason of the test bench's own."""
     from websockets.sync.client import connect
 
     def register(*, session_id: str, token: str, command: str, container: str = "") -> str:

@@ -21,10 +21,11 @@ Three measurements in one run, on the same local AWS (moto) and SSM agent emulat
   channel layer, the same PostgreSQL; runs started and watched through it.
 
 Each run prints `--mb` of output at a steady pace over `--seconds`, in units of one timestamped
-line (``L <time.time()>``) plus padding to 1,000 bytes; every viewer is attached before the
-output starts (the command sleeps until an agreed moment). Per mode:
+line (``L <time.time()>``) plus padding to 1,000 bytes. The commands wait for a gate (a file
+on this machine, where the emulator runs them) that the benchmark opens once every run's
+session is open, so no run is still starting while the others print. Per mode:
 
-- seconds: from that moment until the last viewer saw its run finished (≥ `--seconds`);
+- seconds: from the gate's moment until the last viewer saw its run finished (≥ `--seconds`);
 - bytes lost: bytes each run printed that its viewer never received (must be 0): all of the
   output for a run that succeeded, what the portal stored for one that did not (such runs are
   counted apart, with their end reasons);
@@ -65,8 +66,10 @@ from tests.deployment import Deployment, login, start_run, watch
 
 UNIT = 1000  # bytes of terminal output per line unit: "L <ts>\r\n" + padding line
 STREAM = (
-    "import sys,time\n"
-    "start=float(sys.argv[1]); units=int(sys.argv[2]); seconds=float(sys.argv[3]); size=int(sys.argv[4])\n"
+    "import os,sys,time\n"
+    "gate=sys.argv[1]; units=int(sys.argv[2]); seconds=float(sys.argv[3]); size=int(sys.argv[4])\n"
+    "while not os.path.exists(gate): time.sleep(0.2)\n"
+    "start=float(open(gate).read())\n"
     "pad=b'p'*(size-21-2)+b'\\n'\n"
     "out=sys.stdout.buffer\n"
     "time.sleep(max(0.0,start-time.time()))\n"
@@ -75,10 +78,118 @@ STREAM = (
     "    if wait>0: time.sleep(wait)\n"
     "    out.write(b'L %17.6f\\n' % time.time()); out.write(pad); out.flush()\n"
 )
+"""The command every run prints with: it waits for the gate file (the emulator runs it on this
+machine), reads from it the moment to start, then prints `units` lines at a steady pace."""
 
 
-def stream_command(start: float, units: int, seconds: float) -> str:
-    return shlex.join([sys.executable, "-c", STREAM, f"{start:.3f}", str(units), str(seconds), str(UNIT)])
+class Gate:
+    """The moment every run starts printing, written to a file the commands wait for. The portal
+    phase opens it once every run's session is open (all RUNNING, or ended): under load the
+    last runs took longer to start than any fixed allowance, and the ones still connecting while
+    the others printed met an emulator saturated by their output (harness, not product)."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="scale-gate-")) / "open"
+
+    def open(self, delay: float = 1.0) -> float:
+        start = time.time() + delay
+        temporary = self.path.with_suffix(".tmp")
+        temporary.write_text(f"{start:.6f}")
+        temporary.rename(self.path)  # atomic: a command never reads half a number
+        return start
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """CPU time (user + system) of one process, with its reaped children's when asked; 0 if gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
+    return (utime + stime + (cutime + cstime if children else 0)) / TICKS
+
+
+def postgres_pids(postmaster: int) -> list[int]:
+    """The postmaster and its live children (backends, the WAL writer, …)."""
+    pids = [postmaster]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+class CpuMeter:
+    """CPU seconds spent by each part of the deployment between `start()` and `stop()`: the portal
+    processes, local AWS (moto and the emulator, with the commands it ran), and, when the
+    benchmark started them, Redis and PostgreSQL (with the backends that ended meanwhile)."""
+
+    def __init__(self, deployment: Deployment, portal: list[str], own: list) -> None:
+        self.deployment, self.portal, self.own = deployment, portal, own
+        self.before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def read(self) -> dict[str, float]:
+        procs = self.deployment.procs
+        out = {
+            "portal": sum(cpu_seconds(procs[name].pid) for name in self.portal),
+            "aws": cpu_seconds(procs["aws"].pid, children=True),
+        }
+        for server in self.own:
+            if getattr(server, "proc", None) is not None:
+                out["redis"] = cpu_seconds(server.proc.pid)
+            elif hasattr(server, "data"):
+                pid_file = server.data / "postmaster.pid"
+                if pid_file.exists():
+                    postmaster = int(pid_file.read_text().split()[0])
+                    out["postgres"] = cpu_seconds(postmaster, children=True) + sum(
+                        cpu_seconds(pid) for pid in postgres_pids(postmaster)[1:]
+                    )
+        return out
+
+    def start(self) -> None:
+        self.before = self.read()
+
+    def stop(self) -> None:
+        after = self.read()  # the portal processes are still up: stop() comes before stop_process
+        self.used = {key: round(after[key] - self.before.get(key, 0.0), 2) for key in after}
+
+
+def table_counters(deployment: Deployment) -> dict[str, tuple[int, ...]]:
+    """Per table: index and sequential scans, rows inserted, updated (what the commits were)."""
+    rows = deployment.sql(
+        "SELECT relname, coalesce(idx_scan, 0) + seq_scan, n_tup_ins, n_tup_upd FROM pg_stat_user_tables"
+    )
+    return {name: tuple(int(v) for v in values) for name, *values in rows}
+
+
+def table_deltas(before: dict[str, tuple[int, ...]], after: dict[str, tuple[int, ...]], seconds: float) -> str:
+    """The busiest tables over the phase, per second: scans, inserts, updates."""
+    deltas = {
+        name: tuple((a - b) / max(seconds, 1e-9) for a, b in zip(values, before.get(name, (0, 0, 0)), strict=True))
+        for name, values in after.items()
+    }
+    busiest = sorted(deltas.items(), key=lambda item: -sum(item[1]))[:6]
+    return ", ".join(f"{name} {s:.0f} scans/{i:.0f} ins/{u:.0f} upd" for name, (s, i, u) in busiest if sum((s, i, u)))
+
+
+def database_counters(deployment: Deployment) -> tuple[int, int, int, int]:
+    """Transactions committed, rows inserted, rows updated, connections opened (sessions) in the
+    benchmark's database so far."""
+    ((commits, inserted, updated, sessions),) = deployment.sql(
+        "SELECT xact_commit, tup_inserted, tup_updated, sessions FROM pg_stat_database "
+        "WHERE datname = current_database()"
+    )
+    return int(commits), int(inserted), int(updated), int(sessions)
+
+
+def stream_command(gate: Gate, units: int, seconds: float) -> str:
+    return shlex.join([sys.executable, "-c", STREAM, str(gate.path), str(units), str(seconds), str(UNIT)])
 
 
 class Tally:
@@ -94,6 +205,11 @@ class Tally:
         self.reconnects = 0
         self.viewers = 0
         self.saw_end = 0  # viewers whose socket said the run had finished
+        self.cpu: dict[str, float] = {}  # CPU seconds by part (CpuMeter)
+        self.commits = self.inserted = self.updated = self.sessions = 0  # database, over the phase
+        self.phase_seconds = 0.0  # from the first run posted to the last viewer's end
+        self.load: tuple[float, float] = (0.0, 0.0)  # 1-minute load average at its start and end
+        self.chunks = 0  # output messages stored (after coalescing)
 
     def clock(self) -> LineClock:
         clock = LineClock()
@@ -110,8 +226,9 @@ async def direct_phase(registration_url: str, key: str, runs: int, units: int, s
 
     emulator = SimpleNamespace(register_session=remote_registrar(registration_url, key))
     tally = Tally(units * UNIT)
-    start = time.time() + 3 + runs * 0.01
-    command = stream_command(start, units, seconds)
+    gate = Gate()
+    start = gate.open(3 + runs * 0.01)  # the direct client connects while they wait
+    command = stream_command(gate, units, seconds)
 
     async def one(i: int) -> None:
         clock, got = tally.clock(), [0]
@@ -135,8 +252,9 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
     viewers = {name: f"sessionid={login(deployment.http(name), 'viewer').cookies['sessionid']}" for name in names}
     target = deployment.exec_target()
     tally = Tally(args.units * UNIT)
-    start = time.time() + args.setup
-    command = stream_command(start, args.units, args.seconds)
+    gate = Gate()
+    command = stream_command(gate, args.units, args.seconds)
+    pks: list[int] = []
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(8)
     local = threading.local()  # a requests.Session per thread: sessions are not for concurrent use
@@ -152,7 +270,25 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
             sessions[starter].cookies.update(operators[starter])
         pk = start_run(sessions[starter], deployment.http(starter), target, command)
         started.append(time.time())
+        pks.append(pk)
         return pk
+
+    async def open_gate() -> float:
+        """Once every run is posted and past CONNECTING (or `--setup` seconds have passed)."""
+        deadline = time.time() + args.setup
+        while time.time() < deadline:
+            if len(pks) == args.runs:
+                ((waiting,),) = await asyncio.to_thread(
+                    deployment.sql,
+                    "SELECT count(*) FROM runs_run WHERE id = ANY(%s) AND status IN ('queued', 'connecting')",
+                    (list(pks),),
+                )
+                if waiting == 0:
+                    break
+            await asyncio.sleep(0.5)
+        else:
+            print(f"warning: the gate opened after {args.setup:g} s with runs still starting", flush=True)
+        return gate.open()
 
     async def one(i: int) -> None:
         starter, viewer = pairs[i % len(pairs)]
@@ -165,7 +301,7 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
                 deployment.http(viewer),
                 viewers[viewer],
                 pk,
-                timeout=args.setup + args.seconds + 600,
+                timeout=args.setup + args.seconds + 300,
                 on_output=clock.feed,
             )
         except Exception as exc:
@@ -181,7 +317,23 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
         tally.finished.append(watched.finished_at or time.time())
 
     received: dict[int, tuple[int, str]] = {}
+    meter = CpuMeter(deployment, names, args.own)
+    counters = database_counters(deployment)
+    tables = table_counters(deployment)
+    meter.start()
+    began = time.time()
+    load_before = os.getloadavg()[0]
+    gating = asyncio.ensure_future(open_gate())
     await asyncio.gather(*(one(i) for i in range(args.runs)))
+    start = await gating
+    meter.stop()
+    tally.phase_seconds = time.time() - began
+    tally.cpu = meter.used
+    tally.commits, tally.inserted, tally.updated, tally.sessions = (
+        a - b for a, b in zip(database_counters(deployment), counters, strict=True)
+    )
+    print("  per second:", table_deltas(tables, table_counters(deployment), tally.phase_seconds), flush=True)
+    tally.load = (round(load_before, 1), round(os.getloadavg()[0], 1))
     pool.shutdown()
     # Lost: what the command printed (all of it for a run that succeeded; what the portal stored
     # for one that did not) minus what its viewer received.
@@ -191,12 +343,12 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
             (list(received),),
         )
     )
+    ((chunks,),) = deployment.sql("SELECT count(*) FROM runs_runchunk WHERE run_id = ANY(%s)", (list(received),))
+    tally.chunks = int(chunks)
     for pk, (got, status) in received.items():
         printed = tally.expected if status == "succeeded" else int(stored.get(pk, 0))
         tally.lost += max(0, printed - got)
-    if started and max(started) > start:
-        print(f"warning: the last run started {max(started) - start:.1f} s after output began (raise --setup)")
-    print(f"  runs started within {max(started) - (start - args.setup):.1f} s", flush=True)
+    print(f"  runs posted within {max(started) - began:.1f} s, all started (the gate) after {start - began:.1f} s")
     tally.seconds = (max(tally.finished) if tally.finished else time.time()) - start
     return tally
 
@@ -220,6 +372,31 @@ def summary(name: str, tally: Tally, direct_p99: float) -> dict[str, object]:
         "viewers": tally.viewers,
         "viewers_saw_end": tally.saw_end,
         "reconnects": tally.reconnects,
+        **capacity(tally),
+    }
+
+
+def capacity(tally: Tally) -> dict[str, object]:
+    """Lines (one per UNIT of output, each its own write by the command) and stored output
+    messages (chunks, after coalescing) per CPU second of the portal's processes; database
+    transactions, rows and connections a second over the phase (from the first run posted to the
+    last viewer's end); the CPU seconds of each part; the load average at its start and end."""
+    if not tally.cpu:
+        return {}
+    lines_total = tally.expected // UNIT * tally.viewers
+    portal = tally.cpu.get("portal") or float("nan")
+    seconds = max(tally.phase_seconds, 1e-9)
+    return {
+        "lines": lines_total,
+        "chunks": tally.chunks,
+        "cpu_seconds": tally.cpu,
+        "lines_per_portal_cpu_second": round(lines_total / portal),
+        "chunks_per_portal_cpu_second": round(tally.chunks / portal),
+        "db_commits_per_second": round(tally.commits / seconds),
+        "db_rows_per_second": round(tally.inserted / seconds),
+        "db_updates_per_second": round(tally.updated / seconds),
+        "db_connections_per_second": round(tally.sessions / seconds),
+        "load": tally.load,
     }
 
 
@@ -246,6 +423,16 @@ def servers() -> tuple[str, str, list]:
     return postgres.url, redis.url, [postgres, redis]
 
 
+def report_failures(failed: list[str]) -> None:
+    """Every failed run's end reason, grouped (the run's number taken out), the commonest first."""
+    groups: dict[str, list[str]] = {}
+    for problem in failed:
+        run, _, reason = problem.partition(": ")
+        groups.setdefault(reason, []).append(run.removeprefix("run "))
+    for reason, runs in sorted(groups.items(), key=lambda item: -len(item[1])):
+        print(f"   {len(runs)} × {reason} (runs {', '.join(runs[:10])}{' …' if len(runs) > 10 else ''})", flush=True)
+
+
 def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]) -> dict[str, object]:
     print(f"{args.runs} runs × {args.units * UNIT:,} bytes over {args.seconds:g} s each", flush=True)
     direct = asyncio.run(
@@ -270,8 +457,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
         result["multi"] = summary("multi", multi, direct_p99)
         result["p99_ms_multi"] = result["multi"]["p99_added_ms"]
         print("multi:", json.dumps(result["multi"]), flush=True)
-        for problem in multi.failed[:5]:
-            print("  ", problem, flush=True)
+        report_failures(multi.failed)
         for name in ("daphne-a", "daphne-b", "runsworker-1", "runsworker-2"):
             deployment.stop_process(name)
     if "single" in modes:
@@ -281,8 +467,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
         result["single"] = summary("single", single, direct_p99)
         result["p99_ms_single"] = result["single"]["p99_added_ms"]
         print("single:", json.dumps(result["single"]), flush=True)
-        for problem in single.failed[:5]:
-            print("  ", problem, flush=True)
+        report_failures(single.failed)
         deployment.stop_process("single")
     return result
 
@@ -292,12 +477,23 @@ def main() -> None:
     parser.add_argument("--rounds", default="200x1,500x0.2", help="runs × MB per run, comma-separated")
     parser.add_argument("--modes", default="multi,single", help="multi, single or both")
     parser.add_argument("--seconds", type=float, default=10.0, help="how long each run takes to print it")
-    parser.add_argument("--setup", type=float, default=0.0, help="seconds to start every run (default: by count)")
+    parser.add_argument(
+        "--conn-max-age",
+        type=int,
+        default=None,
+        help="serve with persistent database connections (?conn_max_age=N on DATABASE_URL): by default "
+        "Django opens one per request or database_sync_to_async call",
+    )
+    parser.add_argument(
+        "--setup", type=float, default=0.0, help="at most this long for every run to start (default: by count)"
+    )
     args = parser.parse_args()
     modes = args.modes.split(",")
     database_url, redis_url, own = servers()
+    workdir = Path(tempfile.mkdtemp(prefix="scale-bench-"))
+    print(f"logs in {workdir}", flush=True)
     deployment = Deployment.start(
-        workdir=Path(tempfile.mkdtemp(prefix="scale-bench-")),
+        workdir=workdir,
         database_url=database_url,
         redis_url=redis_url,
         channel_prefix=os.environ.get("ECSPORTAL_CHANNEL_PREFIX", "ecsportal") + "-bench",
@@ -305,13 +501,16 @@ def main() -> None:
         label="scalebench",
         debug=False,
     )
+    if args.conn_max_age is not None:
+        deployment.env["DATABASE_URL"] += f"?conn_max_age={args.conn_max_age}&conn_health_checks=true"
     results = []
     setup = args.setup
+    args.own = own
     try:
         for runs, mb in parse_rounds(args.rounds):
             args.runs, args.mb = runs, mb
             args.units = max(1, int(mb * 1_000_000 / UNIT))
-            args.setup = setup or 10 + runs * 0.15
+            args.setup = setup or 60 + runs * 0.5
             results.append(one_round(deployment, args, modes))
     except BaseException:
         print(deployment.logs_tail(), file=sys.stderr)
