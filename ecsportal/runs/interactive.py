@@ -32,7 +32,7 @@ from ecsportal.inventory.selectors import live_task_get_for_user
 from ecsportal.runs import dispatcher, loops
 from ecsportal.runs.lifecycle import BEFORE_START, run_end
 from ecsportal.runs.lifecycle import run_label as _label
-from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunMode, RunStatus, SessionSeat
+from ecsportal.runs.models import ACTIVE_STATUSES, AUTO_SHELL, Run, RunMode, RunStatus, SessionSeat
 from ecsportal.runs.selectors import command_sha256, run_get_for_user
 from ecsportal.runs.services import RunRefused
 from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, shell_group
@@ -42,8 +42,6 @@ logger = logging.getLogger(__name__)
 
 ACCESS_REVOKED = "Access revoked"
 ACCESS_END_GRACE = 30  # seconds past a grant's end before the time limit, the backstop, applies
-# "auto" (the account's default): bash when the image has it, else sh.
-AUTO_SHELL = "/bin/sh -c 'if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi'"
 
 
 def resolve_shell_command(setting: str) -> str:

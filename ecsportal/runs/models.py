@@ -14,6 +14,10 @@ from django.db import models
 
 from ecsportal.accounts.models import AwsAccount
 
+# An account's shell command "auto" (the default), as the container runs it: bash when the image
+# has it, else sh. Pages name it "bash, else sh" (Run.command_label).
+AUTO_SHELL = "/bin/sh -c 'if command -v bash >/dev/null 2>&1; then exec bash; else exec sh; fi'"
+
 
 class RunStatus(models.TextChoices):
     AWAITING_APPROVAL = "awaiting_approval", "Awaiting approval"
@@ -114,6 +118,11 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"run #{self.pk} {self.container} ({self.status})"
+
+    @property
+    def command_label(self) -> str:
+        """The command as pages show it ("bash, else sh" for the automatic shell)."""
+        return "bash, else sh (automatic)" if self.interactive and self.command == AUTO_SHELL else self.command
 
     @property
     def is_active(self) -> bool:

@@ -394,7 +394,7 @@ async def test_the_accounts_auto_shell_is_bash_when_the_image_has_it_and_its_lim
     runs_lab.shell_max_minutes = 2
     await database_sync_to_async(runs_lab.save)()
     run = await open_shell(cast.operator)
-    assert run.command == interactive.AUTO_SHELL
+    assert run.command == interactive.AUTO_SHELL and run.command_label == "bash, else sh (automatic)"
     assert (run.time_limit_seconds, run.shell_idle_seconds) == (120, 300)
     await _running(run)
     owner = await _join(run, cast.operator)
