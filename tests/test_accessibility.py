@@ -47,6 +47,13 @@ def axe_violations(page) -> list[str]:
     page.wait_for_load_state("load")
     if not page.evaluate("() => Boolean(window.axe)"):
         page.add_script_tag(url=AXE)  # same origin: script-src 'self' allows it
+    # Colours are judged once CSS transitions have settled (a button fading to its focus colour,
+    # a swapped form fading in): finite animations only, a spinner's never ends.
+    page.evaluate(
+        """() => Promise.all(document.getAnimations()
+              .filter((a) => a.effect && Number.isFinite(a.effect.getComputedTiming().endTime))
+              .map((a) => a.finished.catch(() => null)))"""
+    )
     result = page.evaluate(
         "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", AXE_TAGS
     )

@@ -198,6 +198,13 @@ MATRIX: dict[str, Entry] = {
         post=only({"outsider", "operator", "approver", "account_admin", "superuser"}),
     ),
     "runs:picker": Entry(fixed("/runs/pick/"), users()),
+    # a shell: an empty POST is refused by its form (nothing opens); viewers-only users get 403 first
+    "runs:shell": Entry(
+        fixed("/runs/shell/"),
+        NOT_SERVED,
+        post=only({"outsider", "operator", "approver", "account_admin", "superuser"}),
+    ),
+    "runs:shell_end": Entry(lambda w: f"/runs/{w.run.pk}/end/", NOT_SERVED, post=members("operator")),
     "runs:detail": Entry(lambda w: f"/runs/{w.run.pk}/", members("viewer")),
     "runs:cancel": Entry(lambda w: f"/runs/{w.run.pk}/cancel/", NOT_SERVED, post=members("operator")),
     "runs:transcript": Entry(lambda w: f"/runs/{w.run.pk}/transcript.txt", members("operator")),
@@ -313,6 +320,34 @@ MATRIX: dict[str, Entry] = {
             "container": "app",
         },
     ),
+    # batches: the preview and the start read the live inventory (local AWS); on Acme Production a
+    # start waits for approval (on_commit never fires inside the test's transaction: nothing runs)
+    "api:batch_preview_view": Entry(
+        fixed("/api/v1/batches/preview"),
+        API_NOT_SERVED,
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {"accounts": [str(w.prod.pk)], "cluster": "prod-web", "container": "app"},
+    ),
+    "api:batch_list": Entry(
+        fixed("/api/v1/batches"),
+        api_users(),
+        post=api_members("operator"),
+        api=True,
+        body=lambda w: {
+            "accounts": [str(w.prod.pk)],
+            "cluster": "prod-web",
+            "container": "app",
+            "command": "true",
+            "reason": "matrix",
+        },
+    ),
+    "api:batch_get": Entry(
+        lambda w: f"/api/v1/batches/{w.batch.pk}", api_members("viewer"), post=API_NOT_SERVED, api=True
+    ),
+    "api:batch_cancel_view": Entry(
+        lambda w: f"/api/v1/batches/{w.batch.pk}/cancel", API_NOT_SERVED, post=api_members("operator"), api=True
+    ),  # it ended: 409 for operators
     "api:stop_create": Entry(
         fixed("/api/v1/stops"),
         API_NOT_SERVED,
@@ -343,6 +378,7 @@ MATRIX: dict[str, Entry] = {
     ),
 }
 MATRIX["api:run_start"] = MATRIX["api:run_list"]  # one path, two methods: ninja names the URL twice
+MATRIX["api:batch_start_view"] = MATRIX["api:batch_list"]
 
 # Django's admin: portal admins (superusers) only; everybody else is sent to its login page.
 ADMIN_ENTRY = Entry(fixed(""), only({"superuser"}, others="login"), post=only({"superuser"}, others="login"))
@@ -369,6 +405,11 @@ WS_MATRIX: dict[str, tuple[Callable[[SimpleNamespace], str], dict[str, str]]] = 
     ),
     "ws/runs/<int:pk>/": (
         lambda w: f"/ws/runs/{w.run.pk}/",
+        {"anonymous": "4401", "outsider": "4403"} | dict.fromkeys(ROLES[2:], "connected"),
+    ),
+    # A shell's session socket: every member watches (typing is the server's decision, per frame)
+    "ws/sessions/<int:pk>/": (
+        lambda w: f"/ws/sessions/{w.shell.pk}/",
         {"anonymous": "4401", "outsider": "4403"} | dict.fromkeys(ROLES[2:], "connected"),
     ),
 }
@@ -440,6 +481,15 @@ def world(cast, local_aws):
         expires_at=now + timedelta(hours=1),
     )
     run = stored_run(account=cast.prod, requested_by=cast.operator, status=RunStatus.SUCCEEDED, ended_at=now)
+    shell = stored_run(
+        account=cast.prod,
+        requested_by=cast.operator,
+        status=RunStatus.COMPLETED,
+        ended_at=now,
+        interactive=True,
+        keyboard_holder=cast.operator,
+        command="/bin/sh",
+    )
     batch = Batch.objects.create(
         requested_by=cast.operator,
         command="echo hi",
@@ -476,6 +526,7 @@ def world(cast, local_aws):
         membership=membership,
         request=request,
         run=run,
+        shell=shell,
         batch=batch,
         stopped=row(cast.prod),
         task_id=local_aws.seeded["prod-web"][0].rsplit("/", 1)[-1],

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from ninja import Field, Schema
+from pydantic import StringConstraints
 
 Name = Field(..., min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:/-]+$")
 OptName = Field(None, min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.:/-]+$")
@@ -248,7 +249,7 @@ class Problem(Schema):
 
 
 class BatchFilterIn(Schema):
-    accounts: list[str] = Field(
+    accounts: list[Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")]] = Field(
         ..., min_length=1, max_length=50, description="Accounts by ID or name; the token must be operator on each"
     )
     region: str | None = Region

@@ -31,6 +31,8 @@ class Target:
 def account_for_ref(*, user: AbstractBaseUser, ref: str, min_role: Role = Role.VIEWER) -> AwsAccount:
     """An account by portal ID or name, through the gate (404 for one the user may not see)."""
     ref = (ref or "").strip()
+    if not ref or any(ord(c) < 32 for c in ref):  # PostgreSQL refuses NUL; no account name has controls
+        raise Http404(f"No account {ref!r} among yours; GET /api/v1/accounts lists them.")
     if ref.isdigit():
         return account_get_for_user(user=user, account_pk=int(ref), min_role=min_role)
     found = accounts_for_user(user=user).filter(name=ref).first()

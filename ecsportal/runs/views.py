@@ -147,6 +147,8 @@ def run_new(request: HtmxHttpRequest) -> HttpResponse:
 def shell_new(request: HtmxHttpRequest) -> HttpResponse:
     """Open a shell on the posted container (the task page's button, the run form's second
     button) and go to its terminal; a refusal goes back to the run form with the words."""
+    if not accounts_for_user(user=request.user, min_role=Role.OPERATOR).exists():
+        return render(request, "runs/new.html", _form_context(request, RunCommandForm(), {}), status=403)
     form = ShellOpenForm(request.POST)
     if form.is_valid():
         data = form.cleaned_data
