@@ -11,7 +11,8 @@ DATABASE_URL when set, else a SQLite file of its own (a temporary directory).
 2. The batch: `batches.services.batch_start` on `--targets` tasks at `--concurrency`, from the
    call to the batch's recorded end: *wall*.
 
-moto, the emulator and the portal share this one process (as in `manage.py demo`), so at
+moto and the portal share this one process (the emulator runs in a process of its own, as a real
+agent runs in the containers; `--agent-inside` puts it here, as in `manage.py demo`), so at
 concurrency 20 they share its one interpreter lock: `process_cpu_seconds` against `wall_seconds`
 says how much of the wall time was CPU-bound, and `target_run_p50_seconds` against t1 how much
 each run slowed down when 20 ran at once.
@@ -29,11 +30,13 @@ import asyncio
 import json
 import os
 import resource
+import secrets
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -85,7 +88,23 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
     sessions.configure(
         endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
     )
-    emulator = localaws.start_data_channel()
+    # The SSM agent emulator in a process of its own (relay.py's): a real agent runs in the
+    # containers, not in the portal, so its CPU (20 PTYs at once) must not take the portal's GIL.
+    # `--agent-inside` keeps it in this process, as `manage.py demo` does.
+    if args.agent_inside:
+        emulator = localaws.start_data_channel()
+    else:
+        from tests.benchmarks.relay import RemoteAgent, start_agent
+
+        os.environ.setdefault("RELAY_AGENT_KEY", secrets.token_hex(16))
+        agent_process, address_file = start_agent(tempfile.mkdtemp(prefix="batch-agent-"))
+        remote = RemoteAgent(address_file)
+        local.set_session_registrar(
+            lambda request: remote.register_session(
+                session_id=request.session_id, token=request.token, command=request.command, container=request.container
+            )
+        )
+        emulator = SimpleNamespace(stop=lambda: (agent_process.terminate(), agent_process.wait(10)))
     try:
         dispatcher.bind_loop(asyncio.get_running_loop())
         ecs = lab_cluster(aws.endpoint_url, region=REGION, cluster=CLUSTER, families=("bench",))
@@ -154,11 +173,12 @@ async def bench(args: argparse.Namespace) -> dict[str, object]:
             "end_reason": reason,
             "target_run_p50_seconds": round(run_p50, 3),  # a target's run, from its queueing to its end
             "target_connect_p50_seconds": round(connect_p50, 3),  # queueing to RUNNING (ExecuteCommand, channel)
-            "process_cpu_seconds": round(cpu, 2),  # this one process: portal, moto and the emulator
+            "process_cpu_seconds": round(cpu, 2),  # this process: the portal and moto (and the emulator if inside)
+            "agent": "inside" if args.agent_inside else "own process",
             "load_1m": round(os.getloadavg()[0], 2),
             "batch_overhead_ratio": round(wall / ideal, 3),
             "api_true_p95_ms": None,
-            "api_note": "needs the API helper's /api/v1/ endpoints (another branch); not measured here",
+            "api_note": "measured by tests/benchmarks/api.py (through /api/v1/ against the demo)",
             "ok": status == BatchStatus.FINISHED and succeeded == args.targets,
         }
     finally:
@@ -174,6 +194,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=20)
     parser.add_argument("--single", type=int, default=3, help="single runs timed for t1 (median)")
     parser.add_argument("--command", default="sleep 1; echo ok")
+    parser.add_argument("--agent-inside", action="store_true", help="the emulator in this process (as the demo)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ecsportal-bench-batch-") as tmp:
         setup(tmp)
