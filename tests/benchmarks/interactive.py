@@ -53,6 +53,8 @@ def serve(port: int, db: str, agent: str) -> None:
             "DJANGO_SECURE_COOKIES": "false",
             "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "DATABASE_URL": f"sqlite:///{db}",
+            # Every run here is one operator's: the per-user slot limit (50) would queue the rest.
+            "ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER": "0",
             "REDIS_URL": "",
             "ECSPORTAL_LOCAL_EXEC": "true",
             "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",

@@ -121,6 +121,8 @@ def serve(port: int, db: str, agent: str) -> None:
             "DJANGO_SECURE_COOKIES": "false",
             "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
             "DATABASE_URL": f"sqlite:///{db}",
+            # Every run here is one operator's: the per-user slot limit (50) would queue the rest.
+            "ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER": "0",
             "REDIS_URL": "",
             "ECSPORTAL_LOCAL_EXEC": "true",
             "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
@@ -770,11 +772,13 @@ def main() -> None:
         except PhaseTimeout as exc:
             result = {"error": str(exc), "runs": run_statuses(f"{workdir}/bench.sqlite3")}
     finally:
-        for process in (server, bare):
+        for process in (server, bare, agent):  # a draining server may outlast 10 s: never mask the error
             process.terminate()
-            process.wait(timeout=10)
-        agent.terminate()
-        agent.wait(timeout=10)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
     print(json.dumps(result))
 
 
