@@ -51,6 +51,9 @@ _sessions: dict[tuple[str, str], boto3.Session] = {}
 _clients: dict[tuple[str, str, str, str], Any] = {}
 
 
+MAX_POOL_CONNECTIONS = 32
+
+
 def configure(**options: Any) -> None:
     """Set endpoint, timeouts, retries (and, in tests, a clock); drops cached clients."""
     for name, value in options.items():
@@ -76,6 +79,9 @@ def _botocore_config() -> Config:
         connect_timeout=_settings.connect_timeout,
         read_timeout=_settings.read_timeout,
         user_agent_extra="ecsportal",
+        # A client is shared by threads: the runners' AWS pool has 32 (runs/target.py), botocore
+        # keeps 10 connections by default and would open and discard the rest every call.
+        max_pool_connections=MAX_POOL_CONNECTIONS,
     )
 
 

@@ -90,6 +90,8 @@ class TranscriptWriter:
         self._pending_at = 0.0
         self._tokens = float(BURST)  # the coalescing bucket (see the module's docstring)
         self._tokens_at = 0.0
+        self._echo_due = False  # a keystroke's echo is owed one message at once
+        self._echo = asyncio.Event()
         self._unstored: list[Row] = []
         self._unstored_bytes = 0
         self._wake = asyncio.Event()
@@ -127,10 +129,12 @@ class TranscriptWriter:
         self._add(data, loop)
 
     def expect_echo(self) -> None:
-        """A person just typed (an interactive shell): publish the next output at once, not at the
-        end of a coalescing interval, so an echo never waits for it. A flood nobody types into
-        stays coalesced."""
-        self._sent_at = float("-inf")
+        """A person just typed (an interactive shell): the next output goes out at once, a token
+        the bucket grants beyond its rate (and a publisher waiting out an interval wakes), so an
+        echo never waits for coalescing. A flood nobody types into stays coalesced; one typing
+        into a flood gets one message at once per keystroke."""
+        self._echo_due = True
+        self._echo.set()
 
     def _add(self, data: bytes, loop: asyncio.AbstractEventLoop) -> None:
         if not self._pending:
@@ -170,9 +174,13 @@ class TranscriptWriter:
             while self._pending:
                 wait = self._token_wait(loop.time())
                 if wait > 0 and not self._closing:  # busy: the rest of the interval gathers more
-                    await asyncio.sleep(wait)
+                    self._echo.clear()
+                    try:  # unless someone types meanwhile
+                        await asyncio.wait_for(self._echo.wait(), wait)
+                    except TimeoutError:
+                        pass
                 self._token_wait(loop.time())
-                self._tokens -= 1
+                self._take_token()
                 size = min(len(self._pending), MAX_CHUNK)
                 data = bytes(self._pending[:size])
                 del self._pending[:size]
@@ -195,7 +203,13 @@ class TranscriptWriter:
             return 0.0
         self._tokens = min(float(BURST), self._tokens + (now - self._tokens_at) / self.coalesce)
         self._tokens_at = now
-        return max(0.0, (1 - self._tokens) * self.coalesce)
+        return 0.0 if self._echo_due else max(0.0, (1 - self._tokens) * self.coalesce)
+
+    def _take_token(self) -> None:
+        if self._echo_due:  # the echo's message is granted, beyond the rate
+            self._echo_due = False
+            self._tokens = max(self._tokens, 1.0)
+        self._tokens -= 1
 
     async def _publish(self, seq: int, data: bytes) -> None:
         try:

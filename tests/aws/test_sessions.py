@@ -145,3 +145,11 @@ def test_sessions_share_one_model_loader(local_aws):
         "eu-west-1",
     )
     assert plain._loader is assumed._loader is keyed._loader
+
+
+def test_a_shared_client_keeps_a_connection_for_every_thread_of_the_runners_aws_pool():
+    """botocore's default of 10 connections made 32 runner threads open and discard connections."""
+    from ecsportal.aws import sessions
+    from ecsportal.runs import target
+
+    assert sessions._botocore_config().max_pool_connections >= target.AWS_THREADS

@@ -113,7 +113,7 @@ async def test_coalescing_lets_an_idle_or_a_jittery_run_through_and_holds_a_busy
         def publish_at(now: float) -> float:
             wait = w._token_wait(now)
             w._token_wait(now + wait)
-            w._tokens -= 1
+            w._take_token()
             return wait
 
         jittery = [100 + i * 0.020 + (0.004 if i % 2 else -0.004) for i in range(200)]  # 50 a second, ±4 ms
@@ -127,6 +127,11 @@ async def test_coalescing_lets_an_idle_or_a_jittery_run_through_and_holds_a_busy
             now += publish_at(now)
             published += 1
         assert published <= writer.BURST + 50
+        # A keystroke in a shell: its echo goes out at once though the bucket is empty, once.
+        assert publish_at(now) > 0
+        w.expect_echo()
+        assert publish_at(now) == 0.0
+        assert publish_at(now) > 0  # and the flood is held to the rate again
     finally:
         await w.abort()
 
