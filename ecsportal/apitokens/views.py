@@ -56,14 +56,12 @@ def _created(request: HttpRequest, new: services.NewToken) -> HttpResponse:
     return response
 
 
-@never_cache
-@require_http_methods(["POST"])
-def token_create(request: HttpRequest) -> HttpResponse:
-    form = _personal_form(request, request.POST)
+def _create(request: HttpRequest, form, create, *, slot: str) -> HttpResponse:
+    """Either form: valid, the token is made by `create` and shown once; else the page again (422)."""
     if form.is_valid():
         data = form.cleaned_data
         try:
-            new = services.token_create_personal(
+            new = create(
                 actor=request.user,
                 name=data["name"],
                 days=data["days"],
@@ -75,7 +73,13 @@ def token_create(request: HttpRequest) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             return _created(request, new)
-    return _page(request, personal=form, status=422)
+    return _page(request, **{slot: form}, status=422)
+
+
+@never_cache
+@require_http_methods(["POST"])
+def token_create(request: HttpRequest) -> HttpResponse:
+    return _create(request, _personal_form(request, request.POST), services.token_create_personal, slot="personal")
 
 
 @never_cache
@@ -83,23 +87,7 @@ def token_create(request: HttpRequest) -> HttpResponse:
 def service_token_create(request: HttpRequest) -> HttpResponse:
     if not request.user.is_superuser:
         raise PermissionDenied("Only portal administrators create service tokens.")
-    form = _service_form(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            new = services.token_create_service(
-                actor=request.user,
-                name=data["name"],
-                days=data["days"],
-                account_pks=[a.pk for a in data["accounts"]],
-                max_role=Role(data["max_role"]),
-                source_ip=client_ip(request),
-            )
-        except services.TokenRefused as exc:
-            form.add_error(None, str(exc))
-        else:
-            return _created(request, new)
-    return _page(request, service=form, status=422)
+    return _create(request, _service_form(request.POST), services.token_create_service, slot="service")
 
 
 @require_POST
