@@ -22,6 +22,13 @@ import pytest
 from ecsportal.demo import localaws
 from tests.deployment import free_port, wait_for_http
 
+# The SSM agent emulator runs shells on this machine with the tests' environment, and a shell's
+# "auto" command is an interactive bash, which reads $HOME/.bashrc: this machine's (pyenv init)
+# took 60 s to start. The tests, and the demo servers they start, get an empty home of their own.
+_HOME = Path(os.environ.get("TMPDIR", "/tmp")) / f"ecsportal-tests-home-{os.getpid()}"
+_HOME.mkdir(parents=True, exist_ok=True)
+os.environ["HOME"] = str(_HOME)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

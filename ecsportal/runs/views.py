@@ -42,6 +42,7 @@ LIST_COLUMNS = (
     "exit_code",
     "mode",
     "command",
+    "interactive",  # Run.command_label names the automatic shell
     "runbook_name",
     "account__name",
     "region",
