@@ -74,7 +74,8 @@ def test_an_operator_types_into_a_shell_a_viewer_watches_and_the_keyboard_is_han
     # A viewer sees the same output live; its typing changes nothing.
     watcher = page_as("viewer")
     watcher.goto(url)
-    watcher.wait_for_selector("#run-terminal[data-typing='0']", timeout=WAIT)
+    # A cold page under load (xterm, the socket, the replay, then the session's state): twice the wait.
+    watcher.wait_for_selector("#run-terminal[data-typing='0']", timeout=2 * WAIT)
     _wait_for_line(watcher, "42")
     watcher.click("#run-terminal")
     watcher.keyboard.type("echo FORGED")
