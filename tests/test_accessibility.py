@@ -49,6 +49,9 @@ def axe_violations(page) -> list[str]:
         page.add_script_tag(url=AXE)  # same origin: script-src 'self' allows it
     # Colours are judged once CSS transitions have settled (a button fading to its focus colour,
     # a swapped form fading in): finite animations only, a spinner's never ends.
+    page.wait_for_function(  # and htmx has finished swapping and settling (its classes fade content in)
+        "() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling, .htmx-added')"
+    )
     page.evaluate(
         """() => Promise.all(document.getAnimations()
               .filter((a) => a.effect && Number.isFinite(a.effect.getComputedTiming().endTime))

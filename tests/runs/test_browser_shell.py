@@ -30,7 +30,8 @@ def _open_shell(page, base: str) -> str:
     _pick(page, account="Acme Staging", region="eu-west-1", cluster="staging")
     page.click("#shell-submit")
     page.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=WAIT)
-    page.wait_for_selector("#run-terminal[data-typing='1']", timeout=WAIT)
+    # The session starts (ExecuteCommand, the channel, the shell) and its state reaches a cold page.
+    page.wait_for_selector("#run-terminal[data-typing='1']", timeout=2 * WAIT)
     return page.url
 
 
