@@ -208,6 +208,7 @@ def walk(browser, page_as, base: str, check: Callable[[object, str], None]) -> N
             page.get_by_role("button", name="Create token").click()
             page.wait_for_selector("#new-token")
             check(page, "token created")
+            visit(page, "/tokens/")  # the list with a token in it (its hidden "Actions" header once widened the page)
             visit(page, "/approvals/?mine=on")
             page.goto(base + "/runs/new/")  # an empty run form comes back with its errors
             page.click("#run-submit")
