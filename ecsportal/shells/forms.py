@@ -6,18 +6,15 @@ from django import forms
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 
+from ecsportal.approvals.forms import GatedTargetForm
 from ecsportal.shells.models import GrantScope
 from ecsportal.shells.selectors import grant_max_minutes, shell_target_for_user
 from ecsportal.ui.validators import validate_no_bidi_controls
 
 
-class ShellAccessRequestForm(forms.Form):
+class ShellAccessRequestForm(GatedTargetForm):
     """The container (from the task page), how wide and how long, and why. Resolved to a running task."""
 
-    account = forms.IntegerField(required=False)
-    region = forms.CharField(required=False, max_length=32)
-    cluster = forms.CharField(required=False, max_length=255)
-    task = forms.CharField(required=False, max_length=64)
     container = forms.CharField(required=False, max_length=255, label="Container")
     scope = forms.ChoiceField(choices=GrantScope.choices, initial=GrantScope.CONTAINER, label="Access to")
     minutes = forms.IntegerField(
@@ -34,17 +31,22 @@ class ShellAccessRequestForm(forms.Form):
         validators=[validate_no_bidi_controls],
     )
     break_glass = forms.BooleanField(required=False, label="Break-glass: give me access now without approval")
-    break_glass_reason = forms.CharField(
-        required=False,
-        max_length=500,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        label="Why approval cannot wait",
-        validators=[validate_no_bidi_controls],
-    )
+    resolve_after = ("account", "scope")
+    field_order = [
+        "account",
+        "region",
+        "cluster",
+        "task",
+        "container",
+        "scope",
+        "minutes",
+        "reason",
+        "break_glass",
+        "break_glass_reason",
+    ]  # the page's order, and its errors'
 
     def __init__(self, *args: Any, user: AbstractBaseUser, **kwargs: Any) -> None:
-        self.user = user
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, user=user, **kwargs)
         self.fields["minutes"].max_value = grant_max_minutes()
         self.fields["minutes"].validators[-1:] = []  # replaced by clean_minutes' message
         self.fields["minutes"].help_text = f"1 to {grant_max_minutes()}; the grant starts when it is approved."
@@ -55,26 +57,13 @@ class ShellAccessRequestForm(forms.Form):
             raise ValidationError(f"At most {grant_max_minutes()} minutes; ask again later if you need more.")
         return minutes
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("break_glass") and not (data.get("break_glass_reason") or "").strip():
-            self.add_error("break_glass_reason", "Break-glass needs a written reason for skipping approval.")
-        if self.has_error("account") or self.has_error("scope"):
-            return data
-        try:
-            data["target"] = shell_target_for_user(
-                user=self.user,
-                account_pk=data.get("account"),
-                region=(data.get("region") or "").strip(),
-                cluster=(data.get("cluster") or "").strip(),
-                task=(data.get("task") or "").strip(),
-                container=(data.get("container") or "").strip(),
-                scope=data.get("scope") or GrantScope.CONTAINER,
-            )
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.error_dict.items():
-                    self.add_error(field if field in self.fields else None, errors)
-            else:
-                self.add_error(None, exc)
-        return data
+    def resolve_target(self, data: dict[str, Any]) -> Any:
+        return shell_target_for_user(
+            user=self.user,
+            account_pk=data.get("account"),
+            region=self.text(data, "region"),
+            cluster=self.text(data, "cluster"),
+            task=self.text(data, "task"),
+            container=self.text(data, "container"),
+            scope=data.get("scope") or GrantScope.CONTAINER,
+        )
