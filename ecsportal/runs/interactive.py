@@ -21,21 +21,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from ecsportal.accounts.models import SHELL_COMMAND_AUTO, Role
 from ecsportal.accounts.selectors import account_role_for_user
 from ecsportal.audit.services import audit_record
-from ecsportal.inventory.selectors import live_task_get_for_user
 from ecsportal.runs import dispatcher, loops
 from ecsportal.runs.lifecycle import BEFORE_START, run_end
 from ecsportal.runs.lifecycle import run_label as _label
 from ecsportal.runs.models import ACTIVE_STATUSES, AUTO_SHELL, Run, RunMode, RunStatus, SessionSeat
-from ecsportal.runs.selectors import command_sha256, run_get_for_user
-from ecsportal.runs.services import RunRefused
-from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, shell_group
+from ecsportal.runs.selectors import run_get_for_user
+from ecsportal.runs.services import RunRefused, run_container_check, run_create, run_target, run_where
+from ecsportal.runs.shellinput import shell_group
 from ecsportal.shells.policy import ShellPermit, shell_grant_use, shell_permit
 
 logger = logging.getLogger(__name__)
@@ -86,16 +84,10 @@ def shell_open(
     """Open an interactive shell on a running task's container: a run (mode raw, interactive)
     whose keyboard its owner holds. Raises Http404 (not the user's account) or RunRefused."""
     cluster, task, container, role_arn = cluster.strip(), task.strip(), container.strip(), (role_arn or "").strip()
-    try:
-        live = live_task_get_for_user(
-            user=actor, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn
-        )
-    except (PermissionDenied, ValidationError) as exc:
-        raise RunRefused(getattr(exc, "messages", None) or str(exc)) from None
-    account, target = live.account, live.task
-    if not container or target.container(container) is None:
-        names = ", ".join(c.name for c in target.containers) or "none"
-        raise RunRefused(f"Task {target.id} has no container named {container or '(none)'} (its containers: {names}).")
+    account, target = run_target(
+        actor=actor, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn
+    )
+    run_container_check(target, container)
     service = _service_of(target.group)
     permit = shell_permit(actor, account, cluster=cluster, service=service, task_arn=target.arn, container=container)
     if not permit.allowed:
@@ -113,20 +105,19 @@ def shell_open(
         limit = min(limit, left + ACCESS_END_GRACE)
     command = resolve_shell_command(permit.shell_command)
     with transaction.atomic():
-        run = Run.objects.create(
+        run = run_create(
             account=account,
             region=region,
             cluster=cluster,
-            task_arn=target.arn,
+            target=target,
             container=container,
             command=command,
-            command_sha256=command_sha256(command=command, task_arn=target.arn, container=container),
             mode=RunMode.RAW,
             role_arn=role_arn,
-            requested_by=actor,
+            actor=actor,
+            cols=cols,
+            rows=rows,
             status=RunStatus.QUEUED,
-            cols=max(20, min(int(cols or 120), MAX_COLS)),
-            rows=max(5, min(int(rows or 32), MAX_ROWS)),
             time_limit_seconds=limit,
             interactive=True,
             keyboard_holder=actor,
@@ -143,13 +134,8 @@ def shell_open(
             target=_label(run),
             account=account,
             details={
-                "run": run.pk,
+                **run_where(run),
                 "command": command,
-                "region": region,
-                "cluster": cluster,
-                "task_arn": target.arn,
-                "container": container,
-                "role_arn": role_arn,
                 "moderated": permit.moderated,
                 "record_input": permit.record_input,
                 "time_limit_seconds": limit,

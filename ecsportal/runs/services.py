@@ -7,6 +7,7 @@ these services decide whether a person may ask, audit the asking, and call it.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -25,6 +26,7 @@ from ecsportal.runs.lifecycle import BEFORE_START, run_end
 from ecsportal.runs.lifecycle import run_label as _label
 from ecsportal.runs.models import ACTIVE_STATUSES, END_STATUSES, Run, RunMode, RunStatus
 from ecsportal.runs.selectors import command_sha256, run_get_for_user
+from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +40,80 @@ class RunRefused(ValidationError):
 
     def __str__(self) -> str:
         return " ".join(self.messages)
+
+
+def run_target(
+    *, actor: AbstractBaseUser, account_pk: int, region: str, cluster: str, task: str, role_arn: str
+) -> tuple[Any, Any]:
+    """The account and the running task a run (or a shell) would act on, checked as every action
+    on a task is (`live_task_get_for_user`); RunRefused says why not (a too-low role, a disabled
+    account, a role override, a task that is not running)."""
+    try:
+        live = live_task_get_for_user(
+            user=actor, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn
+        )
+    except (PermissionDenied, ValidationError) as exc:
+        raise RunRefused(getattr(exc, "messages", None) or str(exc)) from None
+    return live.account, live.task
+
+
+def run_container_check(target: Any, container: str) -> None:
+    """RunRefused unless the task has that container; the message lists the ones it has."""
+    if not container:
+        raise RunRefused("Pick a container.")
+    if target.container(container) is None:
+        names = ", ".join(c.name for c in target.containers) or "none"
+        raise RunRefused(f"Task {target.id} has no container named {container} (its containers: {names}).")
+
+
+def run_create(
+    *,
+    account: Any,
+    region: str,
+    cluster: str,
+    target: Any,
+    container: str,
+    command: str,
+    mode: str,
+    role_arn: str,
+    actor: AbstractBaseUser,
+    cols: int,
+    rows: int,
+    shown_command: str | None = None,
+    **fields: Any,
+) -> Run:
+    """The Run row of a request (inside the caller's transaction): its target, the command (sealed
+    when what is shown differs), its digest, and a terminal size within bounds. `fields` are the
+    kind's own (status, limits, a batch, a shell's terms)."""
+    shown = command if shown_command is None else shown_command
+    return Run.objects.create(
+        account=account,
+        region=region,
+        cluster=cluster,
+        task_arn=target.arn,
+        container=container,
+        command=shown,
+        command_sealed=crypto.encrypt(command) if shown != command else "",
+        command_sha256=command_sha256(command=command, task_arn=target.arn, container=container),
+        mode=mode,
+        role_arn=role_arn,
+        requested_by=actor,
+        cols=max(20, min(int(cols or 120), MAX_COLS)),
+        rows=max(5, min(int(rows or 32), MAX_ROWS)),
+        **fields,
+    )
+
+
+def run_where(run: Run) -> dict[str, Any]:
+    """Where a run acts, as its audit events record it."""
+    return {
+        "run": run.pk,
+        "region": run.region,
+        "cluster": run.cluster,
+        "task_arn": run.task_arn,
+        "container": run.container,
+        "role_arn": run.role_arn,
+    }
 
 
 def run_request(
@@ -72,13 +148,9 @@ def run_request(
     """
     cluster, task, container = cluster.strip(), task.strip(), container.strip()
     role_arn = (role_arn or "").strip()
-    try:
-        live = live_task_get_for_user(
-            user=actor, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn
-        )
-    except (PermissionDenied, ValidationError) as exc:  # a too-low role or a disabled account, or the task
-        raise RunRefused(getattr(exc, "messages", None) or str(exc)) from None
-    account, target = live.account, live.task
+    account, target = run_target(
+        actor=actor, account_pk=account_pk, region=region, cluster=cluster, task=task, role_arn=role_arn
+    )
     if mode not in RunMode.values:
         raise RunRefused("Pick shell or raw mode.")
     command = command or ""
@@ -89,11 +161,7 @@ def run_request(
     if len(command) > MAX_COMMAND:
         raise RunRefused(f"The command is {len(command)} characters long; the limit is {MAX_COMMAND}.")
     shown = command if shown_command is None else shown_command
-    if not container:
-        raise RunRefused("Pick a container.")
-    if target.container(container) is None:
-        names = ", ".join(c.name for c in target.containers) or "none"
-        raise RunRefused(f"Task {target.id} has no container named {container} (its containers: {names}).")
+    run_container_check(target, container)
 
     policy = approval_policy
     needed = approvals_required(account=account, policy=policy) if policy else 0
@@ -104,23 +172,22 @@ def run_request(
         )
     digest = command_sha256(command=command, task_arn=target.arn, container=container)
     with transaction.atomic():
-        run = Run.objects.create(
+        run = run_create(
             account=account,
             region=region,
             cluster=cluster,
-            task_arn=target.arn,
+            target=target,
             container=container,
-            command=shown,
-            command_sealed=crypto.encrypt(command) if shown != command else "",
-            command_sha256=digest,
+            command=command,
+            shown_command=shown,
             mode=mode,
             role_arn=role_arn,
+            actor=actor,
+            cols=cols,
+            rows=rows,
             runbook_name=runbook_name,
-            requested_by=actor,
             reason=reason,
             status=RunStatus.AWAITING_APPROVAL if needed else RunStatus.QUEUED,
-            cols=max(20, min(int(cols or 120), 500)),
-            rows=max(5, min(int(rows or 32), 200)),
             time_limit_seconds=time_limit_seconds or settings.ECSPORTAL_RUN_TIME_LIMIT_SECONDS,
             batch_id=batch_pk,
         )
@@ -130,14 +197,9 @@ def run_request(
             target=_label(run),
             account=account,
             details={
-                "run": run.pk,
+                **run_where(run),
                 "command": shown,
                 "mode": mode,
-                "region": region,
-                "cluster": cluster,
-                "task_arn": target.arn,
-                "container": container,
-                "role_arn": role_arn,
                 "runbook": runbook_name,
                 "approvals_required": needed,
                 **({"batch": batch_pk} if batch_pk else {}),
