@@ -77,3 +77,19 @@ def deployment(portal: Deployment, servers: SimpleNamespace) -> Iterator[Deploym
         del portal.procs[name]
     if not portal.alive("worker"):
         portal.start_worker("worker")
+
+
+@pytest.fixture(params=["worker", "embedded"])
+def runs_on(request: pytest.FixtureRequest, deployment: Deployment) -> Iterator[str]:
+    """Where a test's runs execute: the worker (started through daphne A), or embedded in a web
+    process of their own (`ECSPORTAL_RUNNER_MODE=inprocess`), whose runs it owns; the name of the
+    process to start them through. Viewers watch from daphne B either way."""
+    if request.param == "worker":
+        yield "daphne-a"
+        return
+    deployment.start_daphne("daphne-embedded", ECSPORTAL_RUNNER_MODE="inprocess")
+    try:
+        deployment.wait_ready()
+        yield "daphne-embedded"
+    finally:
+        deployment.stop_process("daphne-embedded")

@@ -1,4 +1,4 @@
-"""PostgreSQL restarted under busy runs in worker mode: the commands go on, nothing is lost.
+"""PostgreSQL restarted under busy runs in worker and embedded mode: the commands go on, nothing is lost.
 
 Needs the runner's storage retry (issue 15: a failed transcript write is retried from a
 bounded buffer while the session stays open).
@@ -15,10 +15,11 @@ from tests.faults.runs import busy_command, busy_output, run_row, start_runs, st
 ROUNDS = 100  # about 160 KB per run over 6-8 s
 
 
-def test_runs_outlive_a_postgresql_restart_and_the_worker_stays(deployment, servers):
-    runs = start_runs(deployment, busy_command(ROUNDS), 4)
+def test_runs_outlive_a_postgresql_restart_and_the_runner_stays(deployment, servers, runs_on):
+    runs = start_runs(deployment, busy_command(ROUNDS), 4, on=runs_on)
     cookie = viewer_cookie(deployment)
     expected = busy_output(ROUNDS)
+    runner = "worker" if runs_on == "daphne-a" else runs_on
     restarted = threading.Event()
 
     def restart_postgres_once_output_flows() -> None:
@@ -42,9 +43,10 @@ def test_runs_outlive_a_postgresql_restart_and_the_worker_stays(deployment, serv
         assert (row["status"], row["exit_code"]) == ("succeeded", 0), (pk, row)  # the command was not killed
         assert stored(deployment, pk) == expected  # byte for byte
         assert row["bytes_out"] == len(expected)
+        assert f":{deployment.procs[runner].pid}:" in row["runner_id"], row  # run where the mode says
         assert seen.last_status["status"] == "succeeded" and bytes(seen.data) == expected
-    for name in ("worker", "daphne-a", "daphne-b"):
+    for name in {"worker", "daphne-a", "daphne-b", runs_on}:
         assert deployment.alive(name), deployment.log_tail(name)
-    (after,) = start_runs(deployment, "echo still here", 1)
+    (after,) = start_runs(deployment, "echo still here", 1, on=runs_on)
     seen = asyncio.run(viewer(deployment, cookie, after, timeout=60))
     assert seen.last_status["status"] == "succeeded" and b"still here" in seen.data, seen.last_status["end_reason"]

@@ -1,4 +1,4 @@
-"""Redis restarted under busy runs in worker mode: the commands go on, nothing is lost."""
+"""Redis restarted under busy runs in worker and embedded mode: the commands go on, nothing is lost."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from tests.faults.runs import busy_command, busy_output, run_row, start_runs, st
 ROUNDS = 100  # about 160 KB per run over 6-8 s
 
 
-def test_runs_outlive_a_redis_restart_and_the_worker_stays(deployment, servers):
-    runs = start_runs(deployment, busy_command(ROUNDS), 4)
+def test_runs_outlive_a_redis_restart_and_the_runner_stays(deployment, servers, runs_on):
+    runs = start_runs(deployment, busy_command(ROUNDS), 4, on=runs_on)
     cookie = viewer_cookie(deployment)
     expected = busy_output(ROUNDS)
+    runner = "worker" if runs_on == "daphne-a" else runs_on
     down, restarted = threading.Event(), threading.Event()
 
     def restart_redis_once_output_flows() -> None:
@@ -46,10 +47,12 @@ def test_runs_outlive_a_redis_restart_and_the_worker_stays(deployment, servers):
         assert (row["status"], row["exit_code"]) == ("succeeded", 0), (pk, row)  # the command was not killed
         assert stored(deployment, pk) == expected  # byte for byte
         assert row["bytes_out"] == len(expected)
+        assert f":{deployment.procs[runner].pid}:" in row["runner_id"], row  # run where the mode says
         assert seen.last_status["status"] == "succeeded" and bytes(seen.data) == expected
         assert not [f for f in seen.failures if "HTTP 5" in f], seen.failures  # a reconnect never met a 500
-    assert deployment.alive("worker"), deployment.log_tail("worker")
-    # And the worker still takes runs after the restart.
-    (after,) = start_runs(deployment, "echo still here", 1)
+    for name in {"worker", runs_on}:  # the process that ran them, and the worker either way
+        assert deployment.alive(name), deployment.log_tail(name)
+    # And the runner still takes runs after the restart.
+    (after,) = start_runs(deployment, "echo still here", 1, on=runs_on)
     seen = asyncio.run(viewer(deployment, cookie, after, timeout=60))
     assert seen.last_status["status"] == "succeeded" and b"still here" in seen.data, seen.last_status["end_reason"]
