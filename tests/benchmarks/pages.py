@@ -61,6 +61,23 @@ def _admin(base: str):
     return psycopg.connect(_url(base, "postgres"), autocommit=True)
 
 
+_SEEDED_COLUMNS = (
+    "account_id region cluster task_arn container command command_sealed command_sha256 mode role_arn"
+    " runbook_name requested_by_id reason status exit_code end_reason bytes_out cols rows time_limit_seconds"
+    " created_at started_at ended_at runner_id"
+).split()
+
+
+def _other_columns() -> list:
+    """The run's other NOT NULL columns (added since this was written, e.g. a shell's flags):
+    seeded with the field's default, so the seed follows the model's migrations."""
+    from ecsportal.runs.models import Run
+
+    return [
+        f for f in Run._meta.concrete_fields if f.column not in _SEEDED_COLUMNS and not f.null and not f.primary_key
+    ]
+
+
 def seed_runs(count: int) -> None:
     """Runs straight in SQL (generate_series): 300,000 ORM inserts would be most of the run."""
     from django.db import connection
@@ -69,13 +86,11 @@ def seed_runs(count: int) -> None:
     from ecsportal.runs.models import RunStatus
 
     statuses = [s for s, _ in RunStatus.choices]
+    columns = ", ".join(_SEEDED_COLUMNS + [f.column for f in _other_columns()])
+    extra = "".join(", %s" for _ in _other_columns())
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            INSERT INTO runs_run (account_id, region, cluster, task_arn, container, command, command_sealed,
-                command_sha256, mode, role_arn, runbook_name, requested_by_id, reason, status, exit_code,
-                end_reason, bytes_out, cols, rows, time_limit_seconds, created_at, started_at, ended_at,
-                runner_id)
+        sql = """
+            INSERT INTO runs_run (<columns>)
             SELECT a.id, 'eu-west-1',
                 CASE WHEN n %% 3 = 0
                     THEN 'arn:aws:ecs:eu-west-1:' || a.account_id || ':cluster/cluster-' || lpad((n %% %s)::text, 2, '0')
@@ -84,14 +99,25 @@ def seed_runs(count: int) -> None:
                 'app', 'echo ' || n, '', md5(n::text) || md5(n::text), 'shell', '', '',
                 u.id, '', (%s::text[])[1 + n %% %s], 0, '', n %% 100000, 120, 32, 900,
                 now() - (n || ' minutes')::interval * 1.75, now() - (n || ' minutes')::interval * 1.75,
-                now() - (n || ' minutes')::interval * 1.75 + interval '5 seconds', ''
+                now() - (n || ' minutes')::interval * 1.75 + interval '5 seconds', ''<extra>
             FROM generate_series(1, %s) AS n
             JOIN (SELECT id, account_id, row_number() OVER (ORDER BY id) - 1 AS k FROM accounts_awsaccount) a
                 ON a.k = n %% %s
             JOIN (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k FROM auth_user WHERE username LIKE 'user-%%') u
                 ON u.k = (n * 7) %% %s
-            """,
-            [CLUSTERS, CLUSTERS, statuses, len(statuses), count, AwsAccount.objects.count(), USERS],
+            """
+        cursor.execute(
+            sql.replace("<columns>", columns).replace("<extra>", extra),  # the model's own column names
+            [
+                CLUSTERS,
+                CLUSTERS,
+                statuses,
+                len(statuses),
+                *[f.get_db_prep_save(f.get_default(), connection) for f in _other_columns()],
+                count,
+                AwsAccount.objects.count(),
+                USERS,
+            ],
         )
 
 
