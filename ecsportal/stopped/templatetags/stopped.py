@@ -4,14 +4,16 @@ import unicodedata
 from collections.abc import Iterable
 
 from django import template
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from ecsportal.stopped import categories
+from ecsportal.stopped.aggregates import Signature
 from ecsportal.stopped.chart import Chart
 from ecsportal.stopped.models import StoppedTask
-from ecsportal.ui.html import Memo, join_safe, pk_url, row_html
+from ecsportal.ui.html import Memo, esc, join_safe, pk_url, row_html
 from ecsportal.ui.templatetags.portal import when
 
 register = template.Library()
@@ -189,3 +191,45 @@ def stopped_rows(tasks: Iterable[StoppedTask], filters: object) -> str:
             for t in tasks
         ]
     )
+
+
+_SIGNATURE = """
+            <tr class="signature-row{}">
+              <td class="text-end fw-semibold"><a href="{}?{}" class="signature-link" title="Show these tasks">{}<span class="visually-hidden"> stopped task{}: {}, {}{}</span></a></td>
+              <td>{}</td>
+              <td class="mono">{}{}</td>
+              <td class="small text-wrap-anywhere signature-text"><bdi>{}</bdi></td>
+              <td class="small">{}</td>
+              <td class="text-nowrap">{}</td>
+              <td class="text-nowrap d-none d-lg-table-cell">{}</td>
+            </tr>"""
+
+
+@register.simple_tag
+def signature_rows(signatures: Iterable[Signature], filters: object) -> str:
+    """The failure signatures' rows, built as the table's are (`ui.html.row_html`)."""
+    url = reverse("stopped:list")
+    rows = []
+    for s in signatures:
+        container = row_html(" · {}", s.container) if s.container else ""
+        rows.append(
+            row_html(
+                _SIGNATURE,
+                " routine" if s.category.is_routine else "",
+                url,
+                query(filters, signature=s.key),
+                s.count,
+                "" if s.count == 1 else "s",  # pluralize
+                s.category.label,
+                s.family or "no task definition",
+                container,
+                category_badge(s.category.id),
+                s.family or "—",
+                container,
+                _cut(s.text, 140),
+                join_safe([", ".join(esc(service) for service in s.services)]),
+                when(s.last_seen),
+                when(s.first_seen),
+            )
+        )
+    return join_safe(rows)
