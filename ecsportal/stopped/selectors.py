@@ -114,10 +114,14 @@ class StoppedPage:
     chart: Chart
 
 
-def stopped_page_for_user(*, user: AbstractBaseUser, filters: StoppedFilters) -> StoppedPage:
-    """Signatures, the chart and one page of the table, for the same filters."""
+def stopped_page_for_user(
+    *, user: AbstractBaseUser, filters: StoppedFilters, account_pks: list[int] | None = None
+) -> StoppedPage:
+    """Signatures, the chart and one page of the table, for the same filters. `account_pks`:
+    the user's accounts when the caller read them already (`FilterChoices.account_pks`)."""
     now = timezone.now()
-    account_pks = _account_pks(user)
+    if account_pks is None:
+        account_pks = _account_pks(user)
     qs = _rows_of(account_pks, filters=filters, now=now, with_range=True)
     page = page_of(qs, number=filters.page)
     if page.number != filters.page:

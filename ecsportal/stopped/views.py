@@ -39,11 +39,16 @@ def _wants_fragment(request: HtmxHttpRequest) -> bool:
 @require_GET
 def stopped_list(request: HtmxHttpRequest) -> HttpResponse:
     """The on-call view: failure signatures, the chart, then the table; HTMX swaps the results."""
-    found = selectors.stopped_page_for_user(user=request.user, filters=_filters_for(request))
+    fragment = _wants_fragment(request)
+    # The whole page reads the user's accounts once, for the menus and the rows.
+    choices = None if fragment else selectors.filter_choices_for_user(user=request.user)
+    found = selectors.stopped_page_for_user(
+        user=request.user, filters=_filters_for(request), account_pks=choices.account_pks if choices else None
+    )
     context = {"filters": found.filters, "page": found.page, "signatures": found.signatures, "chart": found.chart}
-    if _wants_fragment(request):
+    if fragment:
         return render(request, "stopped/_results.html", context)
-    context["choices"] = selectors.filter_choices_for_user(user=request.user)
+    context["choices"] = choices
     context["status"] = collection_status_for_user(user=request.user)
     return render(request, "stopped/list.html", context)
 

@@ -6,10 +6,12 @@ import re
 
 import pytest
 from django.db import connection
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ecsportal.runs import views
-from ecsportal.runs.models import Run, RunStatus
+from ecsportal.runs.models import Run, RunMode, RunStatus
+from ecsportal.runs.templatetags import run_list
 
 pytestmark = pytest.mark.django_db
 
@@ -140,3 +142,40 @@ def _plan(sql: str, params: list) -> str:
 def test_a_status_is_counted_from_the_index_alone(cast):
     plan = _plan("SELECT COUNT(*) FROM runs_run WHERE status = %s AND account_id IN (%s, %s)", ["failed", 1, 2])
     assert "COVERING INDEX run_status_account_idx" in plan or "Index Only Scan using run_status_account_idx" in plan
+
+
+@pytest.mark.parametrize("mode", [m for m, _ in RunMode.choices])
+@pytest.mark.parametrize("exit_code", [None, 0, 3])
+@pytest.mark.parametrize("status", [s for s, _ in RunStatus.choices])
+def test_the_rows_built_in_python_show_the_status_and_exit_code_as_the_run_page_does(status, exit_code, mode):
+    """The history's rows come from `run_list.run_rows`, not from the includes the run page
+    uses: each cell equals what `_status_badge.html` and `_exit_code.html` render."""
+    run = Run(pk=4321, status=status, exit_code=exit_code, mode=mode)
+    assert run_list.status_badge_html(run) == render_to_string("runs/_status_badge.html", {"run": run})
+    assert run_list.exit_code_html(run) == render_to_string("runs/_exit_code.html", {"run": run})
+
+
+def test_the_rows_built_in_python_escape_what_people_and_aws_wrote_and_link_each_run(cast, login):
+    cast.prod.name = "Prod <b>team</b>"
+    cast.prod.save(update_fields=["name"])
+    run = Run.objects.create(
+        account=cast.prod,
+        region="eu-west-1",
+        cluster="arn:aws:ecs:eu-west-1:111111111111:cluster/web&api",
+        task_arn="arn:aws:ecs:eu-west-1:111111111111:task/web/0123456789abcdef0123",
+        container='app"1',
+        command='echo "<script>alert(1)</script>"',
+        runbook_name="<i>book</i>",
+        requested_by=cast.operator,
+        status=RunStatus.FAILED,
+        exit_code=2,
+        bytes_out=2048,
+    )
+    html = login(cast.viewer).get("/runs/").content.decode()
+    assert "<script>alert" not in html and "<b>team" not in html and "<i>book" not in html
+    assert 'title="echo &quot;&lt;script&gt;alert(1)&lt;/script&gt;&quot;"' in html
+    assert "<bdi>Prod &lt;b&gt;team&lt;/b&gt;</bdi>" in html
+    assert '<span class="badge text-bg-light border me-1">&lt;i&gt;book&lt;/i&gt;</span>' in html
+    assert f'<a href="/runs/{run.pk}/" class="run-link">#{run.pk}</a>' in html
+    assert "web&amp;api" in html and "0123456789abc…" in html and "app&quot;1" in html
+    assert f'id="run-exit-code-{run.pk}">2</span>' in html and "2.0\xa0KB" in html

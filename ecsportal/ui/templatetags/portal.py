@@ -7,6 +7,8 @@ from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils import timezone
 from django.utils.html import format_html
 
+from ecsportal.ui.html import row_html
+
 register = template.Library()
 
 
@@ -19,7 +21,8 @@ def when(value: datetime | None, empty: str = "—") -> str:
     if timezone.is_naive(value):
         value = timezone.make_aware(value, UTC)
     absolute = value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    return format_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute, naturaltime(value))
+    # row_html: the output of format_html without its lazy-string wrappers (long tables call this per row)
+    return row_html('<time datetime="{}" title="{}">{}</time>', value.isoformat(), absolute, naturaltime(value))
 
 
 _STATUS_CLASSES = {
