@@ -93,8 +93,11 @@ class Deployment:
         settings: dict[str, str] | None = None,
         label: str = "multiprocess",
         debug: bool = True,
+        emulator_processes: int = 1,
     ) -> Deployment:
-        """Create the database and start local AWS; portal processes are started separately."""
+        """Create the database and start local AWS; portal processes are started separately.
+        `emulator_processes` > 1 serves the data channels from that many emulator processes
+        (`demo --emulator-processes`), for load."""
         database = f"{urlsplit(database_url).path.lstrip('/') or 'ecsportal'}_{label}_{os.getpid()}"
         with _admin_connection(database_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -137,7 +140,7 @@ class Deployment:
         deployment = cls(workdir=workdir, database_url=env["DATABASE_URL"], database=database, env=env)
         deployment._admin_url = database_url
         try:
-            deployment._start_aws()
+            deployment._start_aws(emulator_processes)
         except BaseException:
             deployment.stop()
             raise
@@ -154,12 +157,11 @@ class Deployment:
         self.logs[name] = log_path
         return proc
 
-    def _start_aws(self) -> None:
+    def _start_aws(self, emulator_processes: int = 1) -> None:
         # The demo (users with known passwords) runs only with DEBUG on; the portal's processes
         # may serve with it off, on the same keys.
-        proc = self._spawn(
-            "aws", [sys.executable, "manage.py", "demo", "--aws-only"], {**self.env, "DJANGO_DEBUG": "true"}
-        )
+        command = [sys.executable, "manage.py", "demo", "--aws-only", f"--emulator-processes={emulator_processes}"]
+        proc = self._spawn("aws", command, {**self.env, "DJANGO_DEBUG": "true"})
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             text = self.logs["aws"].read_text(errors="replace")
