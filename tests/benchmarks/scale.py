@@ -562,9 +562,9 @@ def main() -> None:
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        default=None,
-        help="serve with persistent database connections (?conn_max_age=N on DATABASE_URL): by default "
-        "Django opens one per request or database_sync_to_async call",
+        default=60,
+        help="seconds the portal processes keep a database connection (?conn_max_age=N on DATABASE_URL, "
+        "as docs/deploy.md deploys); 0: Django opens one per request or database_sync_to_async call",
     )
     parser.add_argument(
         "--emulator-processes",
@@ -589,9 +589,8 @@ def main() -> None:
         label="scalebench",
         debug=False,
         emulator_processes=args.emulator_processes,
+        conn_max_age=args.conn_max_age,
     )
-    if args.conn_max_age is not None:
-        deployment.env["DATABASE_URL"] += f"?conn_max_age={args.conn_max_age}&conn_health_checks=true"
     results = []
     setup = args.setup
     args.own = own
