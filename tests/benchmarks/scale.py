@@ -167,6 +167,8 @@ class CpuMeter:
         procs = self.deployment.procs
         out = {
             "portal": sum(cpu_seconds(procs[name].pid) for name in self.portal),
+            # of which the runs workers' (where runs execute; none in one process)
+            "workers": sum(cpu_seconds(procs[name].pid) for name in self.portal if "worker" in name),
             # moto, and the emulator when it is a thread there (its commands are reaped children)
             "aws": cpu_seconds(procs["aws"].pid, children=True),
         }
