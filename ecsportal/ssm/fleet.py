@@ -33,7 +33,8 @@ from pathlib import Path
 from ecsportal.ssm.emulator import AgentEmulator, check_loopback
 
 READY = "ready"
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0
+"""Seconds for every process of a fleet to listen: Python starting under load is slow."""
 
 
 class EmulatorFleet:
