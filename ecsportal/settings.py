@@ -157,6 +157,16 @@ DATABASES = {
     "default": env.db_url_config(env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections (`?conn_max_age=60` on DATABASE_URL, as docs/deploy.md deploys): with
+# them Django checks a reused connection before each request or `database_sync_to_async` call,
+# so one that a database restart broke is replaced rather than failing the request. Health
+# checks are on whenever connections persist, unless the URL says otherwise
+# (`conn_health_checks=false`; django-environ would read that as a true string).
+_persist = DATABASES["default"].get("CONN_MAX_AGE", 0) != 0
+_checks = DATABASES["default"].get("CONN_HEALTH_CHECKS", _persist)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = (
+    _checks if isinstance(_checks, bool) else str(_checks).lower() in {"1", "true", "yes", "on"}
+)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the embedded runner write while pages read. IMMEDIATE: the
     # runner stores transcripts on a connection of its own, and in WAL a deferred transaction

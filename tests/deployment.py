@@ -63,6 +63,13 @@ def _with_database(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def _with_conn_max_age(url: str, seconds: int) -> str:
+    if not seconds:
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="&".join(filter(None, [parts.query, f"conn_max_age={seconds}"]))))
+
+
 def _admin_connection(url: str):
     import psycopg
 
@@ -93,8 +100,13 @@ class Deployment:
         settings: dict[str, str] | None = None,
         label: str = "multiprocess",
         debug: bool = True,
+        emulator_processes: int = 1,
+        conn_max_age: int = 60,
     ) -> Deployment:
-        """Create the database and start local AWS; portal processes are started separately."""
+        """Create the database and start local AWS; portal processes are started separately.
+        `emulator_processes` > 1 serves the data channels from that many emulator processes
+        (`demo --emulator-processes`), for load. The processes keep their database connections
+        `conn_max_age` seconds, as docs/deploy.md deploys them (0: one per request)."""
         database = f"{urlsplit(database_url).path.lstrip('/') or 'ecsportal'}_{label}_{os.getpid()}"
         with _admin_connection(database_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
@@ -120,7 +132,7 @@ class Deployment:
                         "DJANGO_HSTS_SECONDS": "0",
                     }
                 ),
-                "DATABASE_URL": _with_database(database_url, database),
+                "DATABASE_URL": _with_conn_max_age(_with_database(database_url, database), conn_max_age),
                 "REDIS_URL": redis_url,
                 "ECSPORTAL_CHANNEL_PREFIX": channel_prefix,
                 "ECSPORTAL_DEMO_PASSWORD": PASSWORD,
@@ -134,10 +146,11 @@ class Deployment:
                 **(settings or {}),
             }
         )
-        deployment = cls(workdir=workdir, database_url=env["DATABASE_URL"], database=database, env=env)
+        plain = _with_database(database_url, database)  # psycopg's own connections: no Django options
+        deployment = cls(workdir=workdir, database_url=plain, database=database, env=env)
         deployment._admin_url = database_url
         try:
-            deployment._start_aws()
+            deployment._start_aws(emulator_processes)
         except BaseException:
             deployment.stop()
             raise
@@ -154,12 +167,11 @@ class Deployment:
         self.logs[name] = log_path
         return proc
 
-    def _start_aws(self) -> None:
+    def _start_aws(self, emulator_processes: int = 1) -> None:
         # The demo (users with known passwords) runs only with DEBUG on; the portal's processes
         # may serve with it off, on the same keys.
-        proc = self._spawn(
-            "aws", [sys.executable, "manage.py", "demo", "--aws-only"], {**self.env, "DJANGO_DEBUG": "true"}
-        )
+        command = [sys.executable, "manage.py", "demo", "--aws-only", f"--emulator-processes={emulator_processes}"]
+        proc = self._spawn("aws", command, {**self.env, "DJANGO_DEBUG": "true"})
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             text = self.logs["aws"].read_text(errors="replace")

@@ -70,9 +70,16 @@ def start_data_channel() -> Any:
     return emulator
 
 
-def start_shared_data_channel(key: str) -> Any:
+def start_shared_data_channel(key: str, processes: int = 1) -> Any:
     """The emulator for portal processes other than this one: sessions registered over its
-    ``/v1/register`` socket with `key` (`use_remote_data_channel` in those processes)."""
+    ``/v1/register`` socket with `key` (`use_remote_data_channel` in those processes). One
+    process: a thread of this one. More: a fleet of that many emulator processes sharing the
+    registration port (`ecsportal.ssm.fleet`), for load. Either has ``registration_url`` and
+    ``stop()``."""
+    if processes > 1:
+        from ecsportal.ssm.fleet import EmulatorFleet
+
+        return EmulatorFleet(processes, host="127.0.0.1", registration_key=key).start()
     from ecsportal.ssm.emulator import start_in_thread
 
     return start_in_thread(host="127.0.0.1", port=0, registration_key=key)

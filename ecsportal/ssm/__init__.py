@@ -5,7 +5,8 @@
 * ``session``  – the client's protocol state machine: bytes in, events out (no I/O);
 * ``agent``    – the agent's protocol state machine, used by the emulator (no I/O);
 * ``client``   – ``SsmClient``, the asyncio driver over ``session`` (websockets);
-* ``emulator`` – ``AgentEmulator``/``start_in_thread``, the other end for demo and tests.
+* ``emulator`` – ``AgentEmulator``/``start_in_thread``, the other end for demo and tests;
+* ``fleet``    – ``EmulatorFleet``: several emulator processes behind one registration port.
 
 This package imports only the standard library and ``websockets``. The protocol is
 described in docs/ssm-data-channel.md.

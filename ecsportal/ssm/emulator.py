@@ -155,9 +155,14 @@ class AgentEmulator:
         output_delay: float = 0.0,
         default: SessionSpec | None = None,
         registration_key: str | None = None,
+        registration_port: int | None = None,
     ) -> None:
         check_loopback(host)
         self.registration_key = registration_key
+        self.registration_port = registration_port
+        """With a key: registrations are also taken on this port, shared with the other
+        processes of a fleet (SO_REUSEPORT; `ecsportal.ssm.fleet`), each of which answers
+        with a stream URL on its own data-channel port."""
         self.host = host
         self.port = port
         self.output_delay = output_delay
@@ -169,24 +174,28 @@ class AgentEmulator:
         that sees more than a handful is measuring the RTO, not the data path."""
         self._lock = threading.Lock()
         self._server: Server | None = None
+        self._registration_server: Server | None = None
 
     async def start(self) -> None:
-        self._server = await serve(
-            self._serve,
-            self.host,
-            self.port,
-            process_request=self._check_path,
-            compression=None,
-            max_size=2**20,
-            ping_interval=54,
-            logger=_WS_LOGGER,
-        )
+        options = {"compression": None, "max_size": 2**20, "ping_interval": 54, "logger": _WS_LOGGER}
+        self._server = await serve(self._serve, self.host, self.port, process_request=self._check_path, **options)
         self.port = self._server.sockets[0].getsockname()[1]
+        if self.registration_key and self.registration_port is not None:
+            self._registration_server = await serve(
+                self._serve,
+                self.host,
+                self.registration_port,
+                process_request=self._check_registration_path,
+                reuse_port=True,
+                backlog=1024,
+                **options,
+            )
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
+        for server in (self._registration_server, self._server):
+            if server is not None:
+                server.close()
+                await server.wait_closed()
 
     def url_for(self, session_id: str) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -195,7 +204,8 @@ class AgentEmulator:
     @property
     def registration_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}{REGISTER_PATH}"
+        port = self.port if self.registration_port is None else self.registration_port
+        return f"ws://{host}:{port}{REGISTER_PATH}"
 
     def register_session(
         self,
@@ -246,6 +256,12 @@ class AgentEmulator:
         if self._lookup(session_id) is None:
             return connection.respond(HTTPStatus.NOT_FOUND, "no such session\n")
         return None
+
+    def _check_registration_path(self, connection: ServerConnection, request: Request) -> Response | None:
+        """The shared port takes registrations only: a data channel belongs on its process's own port."""
+        if urlsplit(request.path).path == REGISTER_PATH:
+            return None
+        return connection.respond(HTTPStatus.NOT_FOUND, "registrations only on this port\n")
 
     async def _serve(self, ws: ServerConnection) -> None:
         if self.registration_key and urlsplit(ws.request.path).path == REGISTER_PATH:
@@ -687,6 +703,10 @@ class EmulatorThread:
     def retransmissions(self) -> dict[str, int]:
         return self.emulator.retransmissions
 
+    @property
+    def registration_url(self) -> str:
+        return self.emulator.registration_url
+
     def register_session(self, **kwargs: object) -> str:
         """See ``AgentEmulator.register_session``; safe from any thread."""
         return self.emulator.register_session(**kwargs)  # type: ignore[arg-type]
@@ -710,10 +730,11 @@ def remote_registrar(url: str, key: str, *, timeout: float = 30.0) -> Callable[.
     """A registrar for an emulator in another process: `register(session_id=, token=, command=, container=)`
     sends the session over `url` (its ``/v1/register``) and returns the stream URL. Sync, any thread.
 
-    `timeout` is generous: the emulator serves every session on one event loop, and with hundreds
+    `timeout` is generous: one emulator serves every session on one event loop, and with hundreds
     of commands printing at once (`tests/benchmarks/scale.py`, 500 runs) it answered a
     registration only after more than the 10 s this once allowed, failing the run's ExecuteCommand
-    for a reason of the test bench's own."""
+    for a reason of the test bench's own. `url` may be a fleet's (`ecsportal.ssm.fleet`): the
+    process that takes the registration answers a stream URL on its own port."""
     from websockets.sync.client import connect
 
     def register(*, session_id: str, token: str, command: str, container: str = "") -> str:

@@ -10,7 +10,9 @@ own (`tests/faults/servers.py`). Every portal process serves as deployed, DEBUG 
 ``--modes multi`` leaves out the one-process mode.
 
 Three measurements in one run, on the same local AWS (moto) and SSM agent emulator, which
-`manage.py demo --aws-only` serves in a process of its own:
+`manage.py demo --aws-only` serves in processes of its own: `--emulator-processes` (default one
+per core) emulator processes, as a fleet of agents (`ecsportal.ssm.fleet`); one emulator serving
+every session on one event loop was the slowest part of the bench (read directly, p99 5–76 s):
 
 - **direct**: every stream read straight from the emulator with `SsmClient` (no portal), the
   baseline the portal's figures are compared with;
@@ -31,7 +33,13 @@ session is open, so no run is still starting while the others print. Per mode:
   counted apart, with their end reasons);
 - p99 added latency: the 99th percentile of a line's arrival minus its timestamp, for lines
   that arrived live, minus the same percentile read directly from the emulator (null when no
-  viewer was connected live at all).
+  viewer was connected live at all);
+- CPU seconds of each part (from /proc; the emulator's processes with the commands they ran,
+  the direct client), and lines per CPU second of each: unlike latency on a shared machine,
+  these do not depend on what else runs.
+
+``SCALE_BENCH_PYSPY=<dir>``: py-spy records each portal process during each portal phase
+(raw collapsed stacks, ``<dir>/<round>-<mode>-<process>.txt``).
 
 Viewers behave as the run page does: a socket that fails is opened again a second later from
 the last seq received (counted as reconnects); what was missed meanwhile comes from the
@@ -50,6 +58,8 @@ import asyncio
 import json
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -112,14 +122,32 @@ def cpu_seconds(pid: int, *, children: bool = False) -> float:
     return (utime + stime + (cutime + cstime if children else 0)) / TICKS
 
 
-def postgres_pids(postmaster: int) -> list[int]:
-    """The postmaster and its live children (backends, the WAL writer, …)."""
-    pids = [postmaster]
+def child_pids(parent: int) -> list[int]:
+    """The live children of one process."""
+    pids = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
                 pids.append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
+            continue
+    return pids
+
+
+def postgres_pids(postmaster: int) -> list[int]:
+    """The postmaster and its live children (backends, the WAL writer, …)."""
+    return [postmaster, *child_pids(postmaster)]
+
+
+def emulator_pids(deployment: Deployment) -> list[int]:
+    """The emulator fleet's processes: the children of the local-AWS process that are Python
+    (`demo --emulator-processes`; with one, the emulator is a thread of that process)."""
+    pids = []
+    for pid in child_pids(deployment.procs["aws"].pid):
+        try:
+            if b"ecsportal.ssm.fleet" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                pids.append(pid)
+        except OSError:
             continue
     return pids
 
@@ -131,6 +159,7 @@ class CpuMeter:
 
     def __init__(self, deployment: Deployment, portal: list[str], own: list) -> None:
         self.deployment, self.portal, self.own = deployment, portal, own
+        self.emulators = emulator_pids(deployment)
         self.before: dict[str, float] = {}
         self.used: dict[str, float] = {}
 
@@ -138,8 +167,13 @@ class CpuMeter:
         procs = self.deployment.procs
         out = {
             "portal": sum(cpu_seconds(procs[name].pid) for name in self.portal),
+            # of which the runs workers' (where runs execute; none in one process)
+            "workers": sum(cpu_seconds(procs[name].pid) for name in self.portal if "worker" in name),
+            # moto, and the emulator when it is a thread there (its commands are reaped children)
             "aws": cpu_seconds(procs["aws"].pid, children=True),
         }
+        if self.emulators:  # the fleet's processes, each with the commands it ran
+            out["emulator"] = sum(cpu_seconds(pid, children=True) for pid in self.emulators)
         for server in self.own:
             if getattr(server, "proc", None) is not None:
                 out["redis"] = cpu_seconds(server.proc.pid)
@@ -188,6 +222,24 @@ def database_counters(deployment: Deployment) -> tuple[int, int, int, int]:
     return int(commits), int(inserted), int(updated), int(sessions)
 
 
+def profile(deployment: Deployment, names: list[str], label: str) -> list[subprocess.Popen]:
+    """With SCALE_BENCH_PYSPY=<dir>: py-spy records each portal process until the phase ends."""
+    out = os.environ.get("SCALE_BENCH_PYSPY")
+    if not out:
+        return []
+    Path(out).mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    return [
+        subprocess.Popen(
+            [str(spy), "record", "-p", str(deployment.procs[name].pid), "-r", "100", "--nonblocking", "-f", "raw"]
+            + ["-o", str(Path(out) / f"{label}-{name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for name in names
+    ]
+
+
 def stream_command(gate: Gate, units: int, seconds: float) -> str:
     return shlex.join([sys.executable, "-c", STREAM, str(gate.path), str(units), str(seconds), str(UNIT)])
 
@@ -221,11 +273,24 @@ class Tally:
         return [v for c in self.clocks for v in c.latencies]
 
 
-async def direct_phase(registration_url: str, key: str, runs: int, units: int, seconds: float) -> Tally:
+async def direct_phase(
+    registration_url: str, key: str, runs: int, units: int, seconds: float, emulators: list[int]
+) -> Tally:
+    """Every stream read straight from the emulator; `emulators` are its processes' pids (none:
+    a thread of the local-AWS process), whose CPU is measured with this process's (the client)."""
     from ecsportal.ssm.emulator import remote_registrar
 
     emulator = SimpleNamespace(register_session=remote_registrar(registration_url, key))
     tally = Tally(units * UNIT)
+
+    def cpu() -> dict[str, float]:
+        own = os.times()
+        return {
+            "client": own.user + own.system,
+            **({"emulator": sum(cpu_seconds(pid, children=True) for pid in emulators)} if emulators else {}),
+        }
+
+    before, load_before, began = cpu(), os.getloadavg()[0], time.time()
     gate = Gate()
     start = gate.open(3 + runs * 0.01)  # the direct client connects while they wait
     command = stream_command(gate, units, seconds)
@@ -242,6 +307,10 @@ async def direct_phase(registration_url: str, key: str, runs: int, units: int, s
 
     await asyncio.gather(*(one(i) for i in range(runs)))
     tally.seconds = max(tally.finished) - start
+    tally.viewers, tally.saw_end = runs, len(tally.finished)  # a direct read returns at the session's end
+    tally.cpu = {part: round(used - before[part], 2) for part, used in cpu().items()}
+    tally.phase_seconds = time.time() - began
+    tally.load = (round(load_before, 1), round(os.getloadavg()[0], 1))
     return tally
 
 
@@ -317,16 +386,24 @@ async def portal_phase(deployment: Deployment, pairs: list[tuple[str, str]], arg
         tally.finished.append(watched.finished_at or time.time())
 
     received: dict[int, tuple[int, str]] = {}
-    meter = CpuMeter(deployment, names, args.own)
+    # Every portal process of the phase: the web processes and, in worker mode, the runs workers
+    # (counting only the web processes, as this once did, left out where the runs execute).
+    portal = [name for name, proc in deployment.procs.items() if name != "aws" and proc.poll() is None]
+    meter = CpuMeter(deployment, portal, args.own)
     counters = database_counters(deployment)
     tables = table_counters(deployment)
     meter.start()
     began = time.time()
     load_before = os.getloadavg()[0]
+    spies = profile(deployment, portal, args.label)
     gating = asyncio.ensure_future(open_gate())
     await asyncio.gather(*(one(i) for i in range(args.runs)))
     start = await gating
     meter.stop()
+    for spy in spies:  # py-spy writes its file on SIGINT
+        spy.send_signal(signal.SIGINT)
+    for spy in spies:
+        spy.wait(60)
     tally.phase_seconds = time.time() - began
     tally.cpu = meter.used
     tally.commits, tally.inserted, tally.updated, tally.sessions = (
@@ -384,12 +461,16 @@ def capacity(tally: Tally) -> dict[str, object]:
     if not tally.cpu:
         return {}
     lines_total = tally.expected // UNIT * tally.viewers
+    per_part = {part: round(lines_total / used) for part, used in tally.cpu.items() if used > 0}
+    if "portal" not in tally.cpu:  # the direct phase: no portal, no database
+        return {"lines": lines_total, "cpu_seconds": tally.cpu, "lines_per_cpu_second": per_part, "load": tally.load}
     portal = tally.cpu.get("portal") or float("nan")
     seconds = max(tally.phase_seconds, 1e-9)
     return {
         "lines": lines_total,
         "chunks": tally.chunks,
         "cpu_seconds": tally.cpu,
+        "lines_per_cpu_second": per_part,
         "lines_per_portal_cpu_second": round(lines_total / portal),
         "chunks_per_portal_cpu_second": round(tally.chunks / portal),
         "db_commits_per_second": round(tally.commits / seconds),
@@ -442,6 +523,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
             args.runs,
             args.units,
             args.seconds,
+            emulator_pids(deployment),
         )
     )
     direct_p99 = percentile(direct.latencies, 99)
@@ -453,6 +535,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
         for name in ("runsworker-1", "runsworker-2"):
             deployment.start_worker(name)
         deployment.wait_ready()
+        args.label = f"{args.runs}x{args.mb:g}-multi"
         multi = asyncio.run(portal_phase(deployment, [("daphne-a", "daphne-b"), ("daphne-b", "daphne-a")], args))
         result["multi"] = summary("multi", multi, direct_p99)
         result["p99_ms_multi"] = result["multi"]["p99_added_ms"]
@@ -463,6 +546,7 @@ def one_round(deployment: Deployment, args: argparse.Namespace, modes: list[str]
     if "single" in modes:
         deployment.start_daphne("single", REDIS_URL="", ECSPORTAL_RUNNER_MODE="inprocess")
         deployment.wait_ready()
+        args.label = f"{args.runs}x{args.mb:g}-single"
         single = asyncio.run(portal_phase(deployment, [("single", "single")], args))
         result["single"] = summary("single", single, direct_p99)
         result["p99_ms_single"] = result["single"]["p99_added_ms"]
@@ -480,9 +564,15 @@ def main() -> None:
     parser.add_argument(
         "--conn-max-age",
         type=int,
-        default=None,
-        help="serve with persistent database connections (?conn_max_age=N on DATABASE_URL): by default "
-        "Django opens one per request or database_sync_to_async call",
+        default=60,
+        help="seconds the portal processes keep a database connection (?conn_max_age=N on DATABASE_URL, "
+        "as docs/deploy.md deploys); 0: Django opens one per request or database_sync_to_async call",
+    )
+    parser.add_argument(
+        "--emulator-processes",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="SSM agent emulator processes (default: one per core; 1 = a thread of the local-AWS process)",
     )
     parser.add_argument(
         "--setup", type=float, default=0.0, help="at most this long for every run to start (default: by count)"
@@ -500,9 +590,9 @@ def main() -> None:
         settings={"ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0", "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "60"},
         label="scalebench",
         debug=False,
+        emulator_processes=args.emulator_processes,
+        conn_max_age=args.conn_max_age,
     )
-    if args.conn_max_age is not None:
-        deployment.env["DATABASE_URL"] += f"?conn_max_age={args.conn_max_age}&conn_health_checks=true"
     results = []
     setup = args.setup
     args.own = own

@@ -132,3 +132,75 @@ def test_the_demo_refuses_to_seed_a_production_configuration(tmp_path):
     assert answer.returncode == 2
     assert "DJANGO_DEBUG=true" in answer.stderr
     assert not os.path.exists(database)  # nothing was migrated, nobody was created
+
+
+def test_aws_only_serves_the_data_channels_from_a_fleet_that_ends_with_it(tmp_path):
+    """`demo --aws-only --emulator-processes 2` (what scale.py starts): sessions registered on
+    the address it prints run under one of its emulator processes, and those end with it."""
+    import asyncio
+    import signal
+    import time
+    from pathlib import Path
+
+    from ecsportal.ssm.client import SsmClient
+    from ecsportal.ssm.emulator import remote_registrar
+
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "REDIS_URL": "",
+        "ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY": "the-key",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log_path = tmp_path / "demo.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "demo", "--aws-only", "--emulator-processes", "2"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    fleet: list[int] = []
+    try:
+        # An allowance, not a measure: migrating a new SQLite and seeding took over 120 s under
+        # shake (load 25 and a busy core).
+        deadline = time.monotonic() + 400
+        while "Press Ctrl-C to stop." not in log_path.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        text = log_path.read_text()
+        url = re.search(r"ECSPORTAL_LOCAL_EXEC_EMULATOR=(\S+)", text)
+        assert url, text
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == proc.pid and (
+                    b"ecsportal.ssm.fleet" in (stat.parent / "cmdline").read_bytes()
+                ):
+                    fleet.append(int(stat.parent.name))
+            except (OSError, ValueError):
+                continue
+        assert len(fleet) == 2
+        stream = remote_registrar(url.group(1), "the-key")(session_id="demo-fleet", token="t", command="echo hi")
+
+        async def run() -> bytes:
+            async with SsmClient(stream, "t") as session:
+                return b"".join([c async for c in session])
+
+        assert asyncio.run(run()) == b"hi\r\n"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+    def running(pid: int) -> bool:  # a zombie (exited, its new parent not reaping yet) has ended
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 30
+    while any(map(running, fleet)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(running, fleet))  # no emulator process outlives the demo

@@ -14,7 +14,7 @@ from ecsportal.ssm.client import SsmClient
 from ecsportal.ssm.emulator import AgentEmulator, Faults, check_loopback, start_in_thread
 from ecsportal.ssm.frames import decode_frame
 from ecsportal.ssm.messages import ack_for
-from ecsportal.ssm.session import EndKind
+from ecsportal.ssm.session import EndKind, SessionEnded
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "10.1.2.3", "::", "example.com"])
@@ -159,3 +159,60 @@ async def test_it_counts_the_output_it_had_to_resend(emulator, run_session, tmp_
         await asyncio.sleep(0.05)
     assert emulator.retransmissions[ids[0]] == 0
     assert emulator.retransmissions[ids[1]] >= 2
+
+
+def test_a_fleet_serves_each_session_from_the_process_that_took_its_registration():
+    """`demo --emulator-processes N`: N processes share the registration port, and each answers
+    a stream URL on its own port; the command runs under the process that answered."""
+    import os
+    import shlex
+    import sys
+    from urllib.parse import urlsplit
+
+    from ecsportal.ssm.emulator import remote_registrar
+    from ecsportal.ssm.fleet import EmulatorFleet
+
+    fleet = EmulatorFleet(2, registration_key="the-key").start()
+    own_port = dict(zip((p.pid for p in fleet.procs), fleet.ports, strict=True))
+    parent = shlex.join([sys.executable, "-c", "import os; print(os.getppid())"])
+
+    async def run(url: str) -> bytes:
+        async with SsmClient(url, "t") as session:
+            return b"".join([c async for c in session])
+
+    try:
+        register = remote_registrar(fleet.registration_url, "the-key")
+        served: dict[int, int] = {}
+        for i in range(40):  # the kernel spreads connections by address hash: both serve soon
+            url = register(session_id=f"fleet-{i}", token="t", command=parent, container="web")
+            served[int(asyncio.run(run(url)))] = urlsplit(url).port
+            if len(served) == 2:
+                break
+        assert served == own_port  # each session ran under the process whose port it was given
+        assert fleet.registration_port not in own_port.values()
+        with pytest.raises(RuntimeError, match="refused"):
+            remote_registrar(fleet.registration_url, "not-the-key")(session_id="forged", token="t", command="id")
+        url = register(session_id="misdirected", token="t", command="id")
+        shared = url.replace(f":{urlsplit(url).port}/", f":{fleet.registration_port}/")
+
+        async def misdirected() -> SessionEnded:
+            async with SsmClient(shared, "t") as session:
+                assert [c async for c in session] == []
+            return session.end
+
+        end = asyncio.run(misdirected())  # the shared port takes registrations only
+        assert end.kind == EndKind.ERROR and "404" in end.message
+
+        async def stopped_under_a_session() -> int:
+            url = register(session_id="long", token="t", command="sh -c 'echo $$; exec sleep 60'")
+            async with SsmClient(url, "t") as session:
+                first = await anext(aiter(session))
+                await asyncio.to_thread(fleet.stop)
+            return int(first)
+
+        command = asyncio.run(stopped_under_a_session())
+    finally:
+        fleet.stop()
+    assert [p.returncode for p in fleet.procs] == [0, 0]
+    with pytest.raises(ProcessLookupError):  # stopping the fleet ended its sessions' commands
+        os.kill(command, 0)

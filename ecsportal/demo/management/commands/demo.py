@@ -9,6 +9,8 @@ the portal's users and accounts in place.
 portal processes started separately (several daphne processes, `runworker ecsportal-runs`),
 printing the environment they need; their runs reach the emulator over its registration
 socket (`ECSPORTAL_LOCAL_EXEC_EMULATOR` + `_KEY`). The multi-process test starts it this way.
+`--emulator-processes N` serves the data channels from N emulator processes instead of a thread
+(`ecsportal.ssm.fleet`; `tests/benchmarks/scale.py` uses it: one loop could not keep up).
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Seed, then keep only moto and the emulator up for portal processes started separately.",
         )
+        parser.add_argument(
+            "--emulator-processes",
+            type=int,
+            default=1,
+            help="Serve the SSM data channels from this many emulator processes (default 1: a thread of "
+            "this process), as a fleet of agents would; for load tests (tests/benchmarks/scale.py).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -56,10 +65,18 @@ class Command(BaseCommand):
         sessions.configure(
             endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10, max_attempts=2
         )
+        if options["emulator_processes"] < 1:
+            self.stderr.write("--emulator-processes must be at least 1.")
+            raise SystemExit(2)
         if options["aws_only"]:
-            self._aws_only(aws)
+            self._aws_only(aws, options["emulator_processes"])
             return
-        emulator = localaws.start_data_channel()
+        if options["emulator_processes"] > 1:
+            key = secrets.token_urlsafe(24)
+            emulator = localaws.start_shared_data_channel(key, options["emulator_processes"])
+            localaws.use_remote_data_channel(emulator.registration_url, key)
+        else:
+            emulator = localaws.start_data_channel()
         localaws.seed_iam(aws.endpoint_url)
         localaws.seed_aws(aws.endpoint_url)
         seed_portal(password=settings.ECSPORTAL_DEMO_PASSWORD)
@@ -68,9 +85,12 @@ class Command(BaseCommand):
         url = f"http://{options['host']}:{options['port']}/"
         self.stdout.write(self.style.SUCCESS(f"\necsportal demo is ready at {url}"))
         self.stdout.write(f"Local AWS (moto): {aws.endpoint_url}")
-        self.stdout.write(
-            f"SSM agent emulator: ws://127.0.0.1:{emulator.port} (runs ECS Exec commands for real, on this machine)"
+        where = (
+            f"{options['emulator_processes']} processes registering on {emulator.registration_url}"
+            if options["emulator_processes"] > 1
+            else f"ws://127.0.0.1:{emulator.port}"
         )
+        self.stdout.write(f"SSM agent emulator: {where} (runs ECS Exec commands for real, on this machine)")
         self.stdout.write("Log in as any of these (password: the value of ECSPORTAL_DEMO_PASSWORD, default 'demo'):")
         for username, role in DEMO_USERS.items():
             self.stdout.write(f"  {username:<10} {'portal admin (superuser)' if role is None else role.label.lower()}")
@@ -82,9 +102,9 @@ class Command(BaseCommand):
             return
         self._serve(options["host"], options["port"])
 
-    def _aws_only(self, aws: localaws.LocalAws) -> None:
+    def _aws_only(self, aws: localaws.LocalAws, processes: int) -> None:
         key = settings.ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY or secrets.token_urlsafe(24)
-        emulator = localaws.start_shared_data_channel(key)
+        emulator = localaws.start_shared_data_channel(key, processes)
         localaws.seed_iam(aws.endpoint_url)
         localaws.seed_aws(aws.endpoint_url)
         seed_portal(password=settings.ECSPORTAL_DEMO_PASSWORD)
@@ -96,7 +116,7 @@ class Command(BaseCommand):
             ("AWS_SECRET_ACCESS_KEY", os.environ["AWS_SECRET_ACCESS_KEY"]),
             ("AWS_DEFAULT_REGION", os.environ["AWS_DEFAULT_REGION"]),
             ("ECSPORTAL_LOCAL_EXEC", "true"),
-            ("ECSPORTAL_LOCAL_EXEC_EMULATOR", emulator.emulator.registration_url),
+            ("ECSPORTAL_LOCAL_EXEC_EMULATOR", emulator.registration_url),
             ("ECSPORTAL_LOCAL_EXEC_EMULATOR_KEY", key),
         ):
             self.stdout.write(f"  {name}={value}")
