@@ -46,9 +46,14 @@ def portal_environment(db: str, **extra: str) -> None:
     )
 
 
-def boot_portal(agent: str) -> dict[str, Any]:
+def boot_portal(
+    agent: str, *, bulk_agent: str | None = None, is_bulk: Callable[[str], bool] = lambda command: False
+) -> dict[str, Any]:
     """Django set up and migrated, moto seeded, ExecuteCommand's sessions registered on the
-    agent process. Returns the seeded `accounts`, the `operator` and its session `cookie`."""
+    agent process (commands for which `is_bulk` is true on `bulk_agent`'s, when given: in ECS
+    every container has an agent of its own, so one emulator serving everyone's floods would
+    delay the others' echo as no deployment does). Returns the seeded `accounts`, the
+    `operator` and its session `cookie`."""
     import logging
 
     import django
@@ -67,8 +72,9 @@ def boot_portal(agent: str) -> dict[str, Any]:
     aws = localaws.LocalAws()
     sessions.configure(endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10)
     remote = RemoteAgent(agent)
+    bulk = RemoteAgent(bulk_agent) if bulk_agent else remote
     local.set_session_registrar(
-        lambda request: remote.register_session(
+        lambda request: (bulk if is_bulk(request.command) else remote).register_session(
             session_id=request.session_id, token=request.token, command=request.command, container=request.container
         )
     )

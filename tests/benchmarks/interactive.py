@@ -45,9 +45,9 @@ ECHO_TIMEOUT = 60.0  # seconds a keystroke's echo may take before the round stop
 FLOOD = "python3 -c \"import sys\nwhile True: sys.stdout.write('x'*1000+'\\n')\""
 
 
-def serve(port: int, db: str, agent: str) -> None:
+def serve(port: int, db: str, agent: str, flood_agent: str) -> None:
     portal_environment(db, ECSPORTAL_RUN_TIME_LIMIT_SECONDS="600")
-    booted = boot_portal(agent)
+    booted = boot_portal(agent, bulk_agent=flood_agent, is_bulk=lambda command: "while True" in command)
     from ecsportal.aws import ecs
     from ecsportal.runs.interactive import shell_open
     from ecsportal.runs.services import RunRefused, run_cancel, run_request
@@ -331,7 +331,9 @@ async def measure(port: int, cookie: str, pid: int, agent_address: str, args) ->
         async with portal.connect(f"/ws/sessions/{pk}/") as ws:
             owner = PortalShell(ws)
             await owner.ready()
-            stalled = [await portal.connect(f"/ws/sessions/{pk}/", max_queue=1).__aenter__() for _ in range(10)]
+            stalled = [
+                await portal.connect(f"/ws/sessions/{pk}/", max_queue=1).__aenter__() for _ in range(args.stalled)
+            ]
             before = rss_mb(pid)
             peak = [before]
             size = int(args.rss_mb * 1024 * 1024)
@@ -350,7 +352,14 @@ async def measure(port: int, cookie: str, pid: int, agent_address: str, args) ->
                     {"type": "input", "data": f"head -c {size} /dev/zero | tr '\\0' x; echo; echo D$((1+1))NE\r"}
                 )
             )
-            await asyncio.wait_for(read_until(ws, b"D2NE"), args.rss_seconds)
+            got = [0]
+            try:
+                await asyncio.wait_for(read_until(ws, b"D2NE", got), args.rss_seconds)
+            except TimeoutError:
+                raise RuntimeError(
+                    f"stalled viewers: {got[0] / 2**20:.1f} of {args.rss_mb:g} MB read in {args.rss_seconds:g} s,"
+                    f" RSS peak {peak[0] - before:.1f} MB over {before:.1f}"
+                ) from None
             printed_s = time.monotonic() - printing
             profiler.stop()
             sampler.cancel()
@@ -369,8 +378,8 @@ async def measure(port: int, cookie: str, pid: int, agent_address: str, args) ->
     return result
 
 
-async def read_until(ws, needle: bytes) -> None:
-    """Read (and acknowledge, as the page does) until `needle` is in the output."""
+async def read_until(ws, needle: bytes, got: list[int] | None = None) -> None:
+    """Read (and acknowledge, as the page does) until `needle` is in the output (bytes read in `got`)."""
     tail = b""
     unacked = 0
     async for text in ws:
@@ -380,6 +389,8 @@ async def read_until(ws, needle: bytes) -> None:
         data = base64.b64decode(message["data"])
         tail = (tail + data)[-64:]
         unacked += len(data)
+        if got is not None:
+            got[0] += len(data)
         if unacked >= 256 * 1024:
             unacked = 0
             await ws.send(json.dumps({"type": "ack", "seq": message["seq"]}))
@@ -389,18 +400,19 @@ async def read_until(ws, needle: bytes) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--serve", nargs=3, metavar=("PORT", "DB", "AGENT"))
+    parser.add_argument("--serve", nargs=4, metavar=("PORT", "DB", "AGENT", "FLOOD_AGENT"))
     parser.add_argument("--viewers", nargs=3, metavar=("PORT", "COOKIE", "PKS"))
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--sessions", type=int, default=50)
     parser.add_argument("--floods", type=int, default=20)
     parser.add_argument("--rss-mb", type=float, default=100)
     parser.add_argument("--rss-seconds", type=float, default=180)
+    parser.add_argument("--stalled", type=int, default=10, help="viewers that never read, in the memory round")
     parser.add_argument("--phases", default="one,flood,stalled", help="which rounds, comma-separated")
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
     if args.serve:
-        serve(int(args.serve[0]), args.serve[1], args.serve[2])
+        serve(int(args.serve[0]), args.serve[1], args.serve[2], args.serve[3])
         return
     if args.viewers:
         run_viewers(int(args.viewers[0]), args.viewers[1], [int(p) for p in args.viewers[2].split(",")])
@@ -415,8 +427,10 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="interactive-bench-")
     os.environ["RELAY_AGENT_KEY"] = secrets.token_hex(16)
     agent, address = start_agent(workdir)
+    os.mkdir(f"{workdir}/floods")
+    flood_agent, flood_address = start_agent(f"{workdir}/floods")  # the floods' containers' agent
     server = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3", address],
+        [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3", address, flood_address],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -434,7 +448,8 @@ def main() -> None:
     finally:
         server.terminate()
         agent.terminate()
-        for proc in (server, agent):
+        flood_agent.terminate()
+        for proc in (server, agent, flood_agent):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
