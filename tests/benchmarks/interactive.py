@@ -318,8 +318,8 @@ async def measure(port: int, cookie: str, pid: int, agent_address: str, args) ->
             viewers.wait(timeout=15)
         for p in flood_pk:
             await asyncio.to_thread(portal.start, "cancel", str(p))
-        for s in sockets:
-            await s.send(json.dumps({"type": "input", "data": "exit\r"}))
+        for s in sockets:  # Ctrl-U first: the letters typed since the last erase would prefix "exit"
+            await s.send(json.dumps({"type": "input", "data": "\x15exit\r"}))
         for ws in sockets:
             await ws.close()
         result["fifty_flood"]["round_s"] = round(time.monotonic() - started, 1)
@@ -387,14 +387,17 @@ async def read_until(ws, needle: bytes, got: list[int] | None = None) -> None:
         if message["type"] != "output":
             continue
         data = base64.b64decode(message["data"])
-        tail = (tail + data)[-64:]
+        # The needle may arrive with more after it (the next prompt, 60 bytes and more): look in
+        # the whole of what came, then keep a short tail for a needle split across chunks. Only
+        # looking at the last 64 bytes missed it, and the 100 MB round waited for ever.
+        seen, tail = tail + data, (tail + data)[-64:]
         unacked += len(data)
         if got is not None:
             got[0] += len(data)
         if unacked >= 256 * 1024:
             unacked = 0
             await ws.send(json.dumps({"type": "ack", "seq": message["seq"]}))
-        if needle in tail:
+        if needle in seen:
             return
 
 
