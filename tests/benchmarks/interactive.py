@@ -3,15 +3,17 @@
 Not a test: ``python tests/benchmarks/interactive.py`` from the repository root.
 
 A child process serves the portal with DEBUG off (daphne, moto, its own SQLite, in-process
-runner), as `relay.py` does, with the SSM agent emulator in a process of its own (relay.py's
-`--agent`). This process measures, in one run:
+runner; `_serve.py`), with the SSM agent emulator in a process of its own (relay.py's
+`--agent`) for the shells, and another for the floods (in ECS each container has its own
+agent). The floods' viewers read in a process of their own. This process measures, in one run:
 
 - echo, 1 session: a byte typed to `/bin/sh` under the emulator's PTY and its echo back, (a)
-  directly with `SsmClient` and (b) through the portal (`ws/sessions/<pk>/` input → channel
-  layer → the runner → the data channel, and the echo back through the output path). "added"
+  directly with `SsmClient` and (b) through the portal (`ws/sessions/<pk>/` input → the
+  runner's inbox (directly: the runner is in process) → the data channel, and the echo back through the output path). "added"
   = portal percentile − direct percentile.
 - echo, 50 sessions while 20 runs flood: 50 shells open, 20 runs printing as fast as they can
-  (each read by a viewer), a byte typed into each shell in turn; direct measured beside them.
+  (each read by a viewer), a byte typed into each shell in turn; direct echoes alternate with
+  them.
 - RSS growth: 10 viewers that connect to one shell and never read, while it prints 100 MB;
   the server's VmRSS (sampled every 50 ms) peak minus before.
 
