@@ -33,7 +33,7 @@ from django.utils import timezone
 from ecsportal.aws import ecs, records
 from ecsportal.aws.errors import AwsError, EndpointUnreachable, TargetNotConnected, Throttled
 from ecsportal.logs import with_run_id
-from ecsportal.runs import loops
+from ecsportal.runs import loops, pacing
 from ecsportal.runs.explain import explain_end, explain_exec_error
 from ecsportal.runs.lifecycle import run_end, run_started
 from ecsportal.runs.marker import ExitMarker
@@ -204,10 +204,13 @@ class _Runner:
         watching = [asyncio.create_task(watchdog.watch(), name=f"run-{self.pk}-watchdog")]
         if self.shell is not None:
             watching.append(asyncio.create_task(self.shell.run_beside(), name=f"run-{self.pk}-shell-input"))
+        bulk = pacing.pacer() if self.shell is None else None  # output nobody types into yields to shells
         try:
             async for chunk in client:
                 writer.append(marker.feed(chunk) if marker else chunk)
                 await writer.room()
+                if bulk is not None:
+                    await bulk.bulk_turn()
         finally:
             for task in watching:
                 task.cancel()

@@ -32,7 +32,7 @@ from ecsportal.runs.consumers import RunConsumer
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_get_for_user
 from ecsportal.runs.services import RunRefused
-from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, session_group, shell_group
+from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, local_inbox, session_group, shell_group
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +78,17 @@ class SessionConsumer(RunConsumer):
         self.filled_at = time.monotonic()
         self.refused_at = float("-inf")
         return [f"run-{pk}", session_group(pk)]
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """A frame from the page skips Channels' per-message `aclose_old_connections()`: that is a
+        hop to the one thread every database call of the process shares, so each keystroke
+        waited behind whatever was there (a recording's write, fifty shells' access checks).
+        What a frame needs from the database goes through `database_sync_to_async`, which
+        closes old connections itself."""
+        if message.get("type") == "websocket.receive":
+            await self.websocket_receive(message)
+            return
+        await super().dispatch(message)
 
     async def on_open(self) -> None:
         await super().on_open()
@@ -189,22 +200,29 @@ class SessionConsumer(RunConsumer):
             )
             return
         self.allowance -= len(data)
-        await self.channel_layer.group_send(
-            shell_group(self.run.pk),
+        await self.to_runner(
             {
                 "type": "shell.input",
                 "data": base64.b64encode(data).decode(),
                 "user": self.user.pk,
                 "username": self.user.get_username(),
-            },
+            }
         )
 
     async def take_resize(self, cols: int, rows: int) -> None:
         if self.may_type():
             return  # only the typist's window sizes the terminal; others' resizes are theirs alone
-        await self.channel_layer.group_send(
-            shell_group(self.run.pk), {"type": "shell.resize", "cols": cols, "rows": rows, "user": self.user.pk}
-        )
+        await self.to_runner({"type": "shell.resize", "cols": cols, "rows": rows, "user": self.user.pk})
+
+    async def to_runner(self, message: dict[str, Any]) -> None:
+        """To the runner's input side: directly when it runs on this loop (a keystroke then costs
+        no channel-layer message and no queue between the socket and the data channel), else
+        through group "shell-<pk>" to whichever process holds the session."""
+        inbox = local_inbox(self.run.pk)
+        if inbox is not None:
+            await inbox.handle(message)
+            return
+        await self.channel_layer.group_send(shell_group(self.run.pk), message)
 
     async def hand_keyboard(self, to: str | None) -> None:
         try:

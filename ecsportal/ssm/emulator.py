@@ -475,7 +475,8 @@ class _SessionRun:
 
     async def _readable(self, fd: int) -> None:
         ready = self.loop.create_future()
-        self.loop.add_reader(fd, ready.set_result, None)
+        # The reader may fire again before this coroutine resumes (a busy loop): once is enough.
+        self.loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
         try:
             await ready
         finally:
