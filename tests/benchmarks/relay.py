@@ -303,7 +303,8 @@ def run_bare(port: int, agent: str) -> None:
         await ws.send(json.dumps({"type": "replayed", "seq": 0}))
         seq = 0
         for attempt in range(8):  # as the portal's runner: a channel not opened before the token is opened again
-            session = SsmClient(url, "t", idle_timeout=60)
+            # No idle timeout, as the runner's: the commands wait silently for the round's gate.
+            session = SsmClient(url, "t", idle_timeout=None)
             await session.open()
             if session.end is None or session.token_sent:
                 break
@@ -462,7 +463,7 @@ async def direct_run(emulator, command: str, name: str, on_data) -> float:
     from ecsportal.ssm.client import SsmClient
 
     url = emulator.register_session(session_id=name, token="t", command=command)
-    async with SsmClient(url, "t", idle_timeout=60) as session:
+    async with SsmClient(url, "t", idle_timeout=None) as session:
         await session.resize(200, 50)
         async for chunk in session:
             on_data(chunk, time.time(), True)
