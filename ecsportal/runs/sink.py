@@ -14,7 +14,10 @@ the interval and go together. Without it, on an idle machine every line was a ro
 own (a thread hop, a transaction, and a wake-up of its run's storer), about a fifth of the
 server's CPU in `relay.py`'s 100-run round. Storing is off the viewers' path (publish before
 the commit), so the pace costs them nothing; it only delays the trim of the stream and the
-heartbeat by at most the interval.
+heartbeat by at most the interval. Only with the in-memory streams (one process): a Redis
+stream outlives the runner's process, so after a SIGKILL its viewers would keep what the
+database never got for as long as the interval; there rounds go at once, as before, and
+what a viewer can hold beyond the transcript stays one round's worth.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from ecsportal.runs.models import ACTIVE_STATUSES, Run, RunChunk
+from ecsportal.runs.streams import MemoryStreams, output_streams
 
 T = TypeVar("T")
 Row = tuple[int, int, float, bytes]  # run pk, seq, offset, data
@@ -140,6 +144,7 @@ class ChunkSink:
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
         self._executor: ThreadPoolExecutor | None = None
         self._users = 0
+        self._pace = ROUND_EVERY if isinstance(output_streams(), MemoryStreams) else 0.0  # see the docstring
 
     def acquire(self) -> None:
         """A writer starts: keep the thread and its connection."""
@@ -199,7 +204,7 @@ class ChunkSink:
             await self._wake.wait()
             self._wake.clear()
             while self._rows or self._beats:
-                wait = last + ROUND_EVERY - loop.time()
+                wait = last + self._pace - loop.time()
                 if wait > 0:  # busy: what the other runs hand in meanwhile joins this round
                     await asyncio.sleep(wait)
                 last = loop.time()
