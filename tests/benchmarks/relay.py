@@ -620,6 +620,14 @@ async def latency(
 
     direct, _, _ = await round_("direct", start_direct, viewer=False)
     relay, relay_cpu, relay_s = await round_("portal", start_relay, viewer=True, pid=server_pid)
+    portal_round = {  # printed now: a later round that fails must not take these figures with it
+        "relay_p50_ms": round(percentile(relay, 50), 2),
+        "relay_p99_ms": round(percentile(relay, 99), 2),
+        "direct_p99_ms": round(percentile(direct, 99), 2),
+        "cpu_us_per_line": round(relay_cpu / max(len(relay), 1) * 1e6, 1),
+        "load": round(os.getloadavg()[0], 2),
+    }
+    print(f"portal round ({runs} runs):", json.dumps(portal_round), flush=True)
     bare_lines, bare_cpu, _ = await round_("bare", start_bare, viewer=True, pid=bare_pid)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
