@@ -36,6 +36,8 @@ class ExitMarker:
 
     def feed(self, data: bytes) -> bytes:
         """Add output; return what can be shown now."""
+        if not self._held and self.PREFIX[:1] not in data:
+            return data  # nothing held, no byte that could begin the marker: all of it, uncopied
         held = self._held
         held += data
         out = bytearray()

@@ -55,6 +55,10 @@ class MemoryStreams:
         self._ended: dict[int, tuple[int, float]] = {}  # run → (last seq, until when it is told)
 
     async def append(self, run_pk: int, seq: int, data: bytes, *, stored: int) -> None:
+        self.append_now(run_pk, seq, data, stored=stored)
+
+    def append_now(self, run_pk: int, seq: int, data: bytes, *, stored: int) -> None:
+        """`append` without a coroutine: a writer on this loop publishes from its reader's step."""
         entries = self._runs.setdefault(run_pk, deque())
         entries.append((seq, data))
         self._trim(entries, stored)
@@ -65,6 +69,10 @@ class MemoryStreams:
             entries.popleft()
 
     async def read(self, run_pk: int, after: int, *, limit: int) -> list[tuple[int, bytes]]:
+        return self.read_now(run_pk, after, limit=limit)
+
+    def read_now(self, run_pk: int, after: int, *, limit: int) -> list[tuple[int, bytes]]:
+        """`read` without a coroutine (a viewer on this loop, once per chunk)."""
         entries = self._runs.get(run_pk)
         if not entries:
             return []

@@ -18,6 +18,12 @@ timing jitters; a busy run, once its bucket is empty, publishes at most once per
 and what arrives meanwhile goes out together, as one chunk. (A plain "at most once per
 interval" made a run printing close to that rate wait most of an interval for each line.)
 
+**Published from the reader's step.** In one process (in-memory streams, no Redis doorbell)
+output that finds the publisher idle and a token in the bucket is published by `append`
+itself: the stream append and the doorbells are plain calls, so waking the publisher task
+for it was one more loop step per chunk for nothing. Anything else (a busy run, Redis) goes
+through the publisher as before.
+
 **The command outlives the plumbing.** Rows the database does not take stay in the storer's
 list and are tried again with backoff (0.2 s doubling to 5 s) for up to
 `ECSPORTAL_RUN_STORE_RETRY_SECONDS`, while the session stays open and viewers still get the
@@ -41,7 +47,7 @@ from django.conf import settings
 from django.db import Error as DatabaseError
 
 from ecsportal.runs.sink import ChunkSink, Row, chunk_sink
-from ecsportal.runs.streams import doorbells, output_streams
+from ecsportal.runs.streams import MemoryStreams, doorbells, output_streams
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +112,9 @@ class TranscriptWriter:
         self._remote = self._layer is not None and not isinstance(self._layer, InMemoryChannelLayer)
         self.bells = doorbells()
         self.streams = output_streams()
+        # Publishing is plain calls on this loop: `append` may publish itself (module docstring).
+        self._direct = isinstance(self.streams, MemoryStreams) and not self._remote
+        self._idle = False  # the publisher waits for output, nothing pending
         self.sink: ChunkSink = chunk_sink()
         self.sink.acquire()
         self._publisher = asyncio.create_task(self._publish_all(), name=f"run-{run_pk}-publisher")
@@ -137,6 +146,13 @@ class TranscriptWriter:
         self._echo.set()
 
     def _add(self, data: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        if self._idle and self._direct and not self._pending and len(data) <= MAX_CHUNK:
+            now = loop.time()
+            if self._token_wait(now) == 0:  # the publisher would send it at once: send it here
+                self._take_token()
+                self._publish_now(bytes(data), round(now - self.started, 6))
+                self._check_space()
+                return
         if not self._pending:
             self._pending_at = loop.time() - self.started
         self._pending += data
@@ -169,7 +185,9 @@ class TranscriptWriter:
     async def _publish_all(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
+            self._idle = not self._closing
             await self._wake.wait()
+            self._idle = False
             self._wake.clear()
             while self._pending:
                 wait = self._token_wait(loop.time())
@@ -210,6 +228,20 @@ class TranscriptWriter:
             self._echo_due = False
             self._tokens = max(self._tokens, 1.0)
         self._tokens -= 1
+
+    def _publish_now(self, data: bytes, offset: float) -> None:
+        """Publish `data` as the next chunk from the caller's step (in-memory streams only)."""
+        self.seq += 1
+        self._unstored.append((self.run_pk, self.seq, offset, data))
+        self._unstored_bytes += len(data)
+        self._store_wake.set()
+        try:
+            self.streams.append_now(self.run_pk, self.seq, data, stored=self.stored_seq)
+            self.bells.ring(self.run_pk, self.seq)
+        except Exception as exc:  # a viewer's doorbell failing must not fail the run: it reads the database
+            logger.warning(
+                "run %s: publishing chunk %s failed (viewers read it from the database): %s", self.run_pk, self.seq, exc
+            )
 
     async def _publish(self, seq: int, data: bytes) -> None:
         try:
@@ -281,6 +313,7 @@ class TranscriptWriter:
 
     async def abort(self) -> None:
         """Stop publishing and storing (the run has ended); what is in the database stays."""
+        self._idle = False
         for task in (self._publisher, self._storer):
             task.cancel()
         await asyncio.gather(self._publisher, self._storer, return_exceptions=True)
@@ -292,6 +325,7 @@ class TranscriptWriter:
     async def close(self) -> None:
         """Publish and store everything appended so far; raise what the storer ran into."""
         self._closing = True
+        self._idle = False
         self._wake.set()
         last = None
         try:

@@ -302,12 +302,26 @@ def run_bare(port: int, agent: str) -> None:
         url = await asyncio.to_thread(remote.register_session, session_id=name, token="t", command=command)
         await ws.send(json.dumps({"type": "replayed", "seq": 0}))
         seq = 0
-        async with SsmClient(url, "t", idle_timeout=60) as session:
+        for attempt in range(8):  # as the portal's runner: a channel not opened before the token is opened again
+            # No idle timeout, as the runner's: the commands wait silently for the round's gate.
+            session = SsmClient(url, "t", idle_timeout=None)
+            await session.open()
+            if session.end is None or session.token_sent:
+                break
+            await session.close()
+            await asyncio.sleep(0.5 * 2**attempt)
+        try:
             await session.resize(200, 50)
             async for chunk in session:
                 seq += 1
                 await ws.send(json.dumps({"type": "output", "seq": seq, "data": base64.b64encode(chunk).decode()}))
-        await ws.send(json.dumps({"type": "status", "status": "succeeded", "finished": True, "end_reason": ""}))
+        finally:
+            await session.close()
+        # A session that ended otherwise than normally fails its reader, not the round's wait.
+        ended = session.end
+        status = "succeeded" if ended is not None and ended.kind == "normal" else "error"
+        reason = "" if status == "succeeded" else repr(ended)
+        await ws.send(json.dumps({"type": "status", "status": status, "finished": True, "end_reason": reason}))
 
     async def serve_forever() -> None:
         async with ws_serve(relay, "127.0.0.1", port, max_size=2**24, compression=None):
@@ -336,6 +350,8 @@ class Bare:
                     if on_replayed is not None:
                         on_replayed()
                 elif message["type"] == "status" and message["finished"]:
+                    if message["status"] != "succeeded":
+                        raise RuntimeError(f"bare relay: the session ended {message['end_reason']}")
                     return time.time()
         raise RuntimeError("socket closed before the run ended")
 
@@ -447,7 +463,7 @@ async def direct_run(emulator, command: str, name: str, on_data) -> float:
     from ecsportal.ssm.client import SsmClient
 
     url = emulator.register_session(session_id=name, token="t", command=command)
-    async with SsmClient(url, "t", idle_timeout=60) as session:
+    async with SsmClient(url, "t", idle_timeout=None) as session:
         await session.resize(200, 50)
         async for chunk in session:
             on_data(chunk, time.time(), True)
@@ -604,6 +620,14 @@ async def latency(
 
     direct, _, _ = await round_("direct", start_direct, viewer=False)
     relay, relay_cpu, relay_s = await round_("portal", start_relay, viewer=True, pid=server_pid)
+    portal_round = {  # printed now: a later round that fails must not take these figures with it
+        "relay_p50_ms": round(percentile(relay, 50), 2),
+        "relay_p99_ms": round(percentile(relay, 99), 2),
+        "direct_p99_ms": round(percentile(direct, 99), 2),
+        "cpu_us_per_line": round(relay_cpu / max(len(relay), 1) * 1e6, 1),
+        "load": round(os.getloadavg()[0], 2),
+    }
+    print(f"portal round ({runs} runs):", json.dumps(portal_round), flush=True)
     bare_lines, bare_cpu, _ = await round_("bare", start_bare, viewer=True, pid=bare_pid)
     return {
         "direct_p50_ms": round(percentile(direct, 50), 2),
@@ -678,7 +702,7 @@ async def measure(
     if args.only_1:
         return await latency(portal, emulator, 1, args.lines, 0.02, **pids)
     if args.only_100:
-        hundred = await latency(portal, emulator, 100, args.lines_100, 0.05, **pids)
+        hundred = await latency(portal, emulator, args.runs, args.lines_100, 0.05, **pids)
         hundred["load_after"] = round(os.getloadavg()[0], 2)
         return hundred
     one = await latency(portal, emulator, 1, args.lines, 0.02, **pids)
@@ -718,6 +742,12 @@ def main() -> None:
     parser.add_argument("--agent", metavar="ADDRESS_FILE")
     parser.add_argument("--bare", nargs=2, metavar=("PORT", "AGENT"))
     parser.add_argument("--only-100", action="store_true", help="only the 100-run latency round")
+    parser.add_argument(
+        "--runs",
+        type=int,
+        default=100,
+        help="runs in the --only-100 round (fewer: each line its own wake-up, as on an idle machine)",
+    )
     parser.add_argument("--lines-100", type=int, default=220, help="lines per run in the 100-run round (0.05 s apart)")
     parser.add_argument("--only-1", action="store_true", help="only the one-run latency round")
     parser.add_argument("--lines", type=int, default=200)

@@ -4,6 +4,7 @@ silence told from loss, and coalescing of a busy run's output."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -147,3 +148,37 @@ async def test_a_busy_runs_output_is_coalesced_and_an_idle_runs_goes_out_alone(c
     run = await run_as(cast.operator, "for i in $(seq 1 5); do echo line $i; sleep 0.3; done")
     run = await wait_ended(run.pk, timeout=30)
     assert await sync_to_async(RunChunk.objects.filter(run=run).count)() == 5  # each quiet line its own row
+
+
+async def test_output_that_finds_the_publisher_idle_is_published_in_order_and_all_of_it_stored(cast, fast_runs):
+    """In one process `append` publishes what the publisher would send at once itself (no task
+    step per chunk): what it publishes and what the publisher coalesces after the burst keep
+    one order, every chunk is in the stream or the database, and the transcript is all of it."""
+    from ecsportal.runs.streams import MemoryStreams
+    from tests.runs.lab import stored_run
+
+    fast_runs.ECSPORTAL_RUN_COALESCE_MS = 50
+    run = await sync_to_async(stored_run)(account=cast.prod, requested_by=cast.operator)
+    w = writer.TranscriptWriter(run.pk, started=0.0)
+    rung: list[int] = []
+    w.bells.watch(run.pk, rung.append)
+    try:
+        if not isinstance(w.streams, MemoryStreams):
+            pytest.skip("publishing from the reader's step is the in-memory streams' (REDIS_URL is set)")
+        await asyncio.sleep(0)  # the publisher task starts and waits for output
+        pieces = [b"line %d\r\n" % i for i in range(1, 13)]
+        for piece in pieces:  # one step of the reader's: the loop runs nothing in between
+            w.append(piece)
+        # The bucket's burst went out from append itself, at once, one chunk per piece.
+        assert rung == list(range(1, writer.BURST + 1))
+        held = await w.streams.read(run.pk, 0, limit=100)
+        assert held == [(i, pieces[i - 1]) for i in range(1, writer.BURST + 1)]
+        w.append(b"last\r\n")
+        await w.close()
+    finally:
+        w.bells.unwatch(run.pk, rung.append)
+    # The rest was coalesced by the publisher (fewer chunks than pieces), after the burst, in order.
+    assert rung == list(range(1, w.seq + 1))
+    assert writer.BURST < w.seq < len(pieces) + 1
+    assert await _transcript(run) == b"".join(pieces) + b"last\r\n"
+    assert w.written == w.accepted == len(b"".join(pieces) + b"last\r\n")
