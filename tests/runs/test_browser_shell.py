@@ -114,3 +114,73 @@ def test_an_operator_types_into_a_shell_a_viewer_watches_and_the_keyboard_is_han
     owner.wait_for_selector("#run-facts[data-finished='1']", timeout=WAIT)
     assert "shell exited" in owner.locator("#run-end-reason").inner_text()
     assert errors == [], f"browser console errors (a CSP violation?): {errors}"
+
+
+def _moderate_staging(admin, base: str, on: bool) -> None:
+    """The account admin's form: Acme Staging's shells moderated (or not), as its admins set it."""
+    admin.goto(f"{base}/accounts/")
+    admin.locator("a:text-is('Acme Staging')").first.click()
+    admin.wait_for_url(re.compile(r"/accounts/\d+/$"))
+    detail = admin.url
+    admin.goto(f"{detail}edit/")
+    admin.locator("#id_shell_moderated").set_checked(on)
+    admin.get_by_role("button", name="Save changes").click()
+    admin.wait_for_url(detail, timeout=WAIT)
+    assert ("moderated" in admin.text_content("#shell-policy")) == on
+
+
+def test_a_moderated_shell_takes_input_only_while_an_approver_watches(page_as, demo_server):
+    admin = page_as("admin")
+    _moderate_staging(admin, demo_server, True)
+    try:
+        owner = page_as("operator")
+        errors = _console_errors(owner)
+        owner.goto(f"{demo_server}/runs/new/")
+        _pick(owner, account="Acme Staging", region="eu-west-1", cluster="staging")
+        owner.click("#shell-submit")
+        owner.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=WAIT)
+        url = owner.url
+        # Running, the owner holds the keyboard, and the page says why input is paused.
+        owner.wait_for_selector("#run-terminal[data-holder='operator'][data-typing='0']", timeout=2 * WAIT)
+        owner.wait_for_selector("#session-paused:not([hidden])", timeout=WAIT)
+        assert "no approver other than its owner is watching" in owner.text_content("#session-paused")
+        owner.wait_for_selector("#run-facts[data-status='running']", timeout=2 * WAIT)
+        owner.click("#run-terminal")
+        owner.keyboard.type("echo EARLY-$((1+1))")
+        owner.keyboard.press("Enter")
+        watcher = page_as("viewer")  # a viewer is no approver: still paused, and said there too
+        watcher.goto(url)
+        watcher.wait_for_selector("#session-paused:not([hidden])", timeout=2 * WAIT)
+        owner.wait_for_selector("#session-people li[data-username='viewer']", timeout=WAIT)
+        assert owner.get_attribute("#run-terminal", "data-typing") == "0"
+
+        # An approver opens the session page: the owner's input works.
+        approver = page_as("approver")
+        approver.goto(url)
+        owner.wait_for_selector("#run-terminal[data-typing='1']", timeout=2 * WAIT)
+        assert owner.locator("#session-paused").is_hidden() and watcher.locator("#session-paused").is_hidden()
+        _type(owner, "echo $((6*7))")
+        _wait_for_line(owner, "42")
+        _wait_for_line(approver, "42")
+        assert "EARLY-2" not in owner.evaluate(BUFFER)
+        screenshot(approver, "shell-moderated-approver")
+
+        # The approver leaves: input pauses again, and every page says why.
+        approver.close()
+        owner.wait_for_selector("#run-terminal[data-typing='0']", timeout=WAIT)
+        for page in (owner, watcher):
+            page.wait_for_selector("#session-paused:not([hidden])", timeout=WAIT)
+            assert "moderated" in page.text_content("#session-paused")
+        assert owner.text_content("#session-you-watch") == "input paused"
+        assert "holds the keyboard (paused)" in owner.text_content("#session-people li[data-username='operator']")
+        screenshot(owner, "shell-moderated-paused")
+        owner.click("#run-terminal")
+        owner.keyboard.type("echo LATE-$((2+3))")
+        owner.keyboard.press("Enter")
+        owner.once("dialog", lambda dialog: dialog.accept())  # "End shell #n for everyone in it?"
+        owner.click("#shell-end")
+        owner.wait_for_selector("#run-facts[data-finished='1']", timeout=WAIT)
+        assert "LATE-5" not in owner.evaluate(BUFFER)
+        assert errors == [], f"browser console errors (a CSP violation?): {errors}"
+    finally:
+        _moderate_staging(admin, demo_server, False)  # the demo server is shared with other tests
