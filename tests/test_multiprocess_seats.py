@@ -125,7 +125,9 @@ def test_an_approver_on_a_killed_process_stops_counting_and_input_pauses(deploym
 
     async def scenario() -> Page:
         owner = await _page(deployment, "daphne-a", f"sessionid={operator.cookies['sessionid']}", run_pk)
-        await owner.until(lambda p: p.status.get("status") == "running" and "no approver" in p.state["paused"], 90)
+        await owner.until(
+            lambda p: p.status.get("status") == "running" and "no approver" in p.state.get("paused", ""), 90
+        )
         watcher = await _page(deployment, "daphne-b", f"sessionid={approver.cookies['sessionid']}", run_pk)
         await owner.until(lambda p: "approver" in p.people() and p.state["paused"] == "", 60)
         await owner.type("echo $((6*7))\r")
