@@ -185,8 +185,17 @@ async def test_the_owner_hands_the_keyboard_to_an_operator_and_takes_it_back(cas
         AuditEvent.objects.filter(details__run=run.pk).values_list("action", flat=True)
     )
     assert "shell.opened" in actions and "shell.keyboard_handed" in actions and "shell.joined" in actions
+    # The end is audited with its reason in words; each person leaving, once, as they go.
+    ((end_details,),) = await database_sync_to_async(list)(
+        AuditEvent.objects.filter(action="run.ended", details__run=run.pk).values_list("details")
+    )
+    assert end_details["end_reason"].startswith("The shell ended: its shell exited")
     for screen in (owner, second, watcher):
         await screen.communicator.disconnect()
+    left = await database_sync_to_async(list)(
+        AuditEvent.objects.filter(action="shell.left", details__run=run.pk).values_list("actor_username", flat=True)
+    )
+    assert sorted(left) == ["approver", "operator", "viewer"]
 
 
 async def test_malformed_and_oversized_frames_close_the_socket_and_reach_nothing(cast, open_shell, settings):
