@@ -184,3 +184,107 @@ def test_a_moderated_shell_takes_input_only_while_an_approver_watches(page_as, d
         assert errors == [], f"browser console errors (a CSP violation?): {errors}"
     finally:
         _moderate_staging(admin, demo_server, False)  # the demo server is shared with other tests
+
+
+def _shell_policy(admin, base: str, account: str, access: str) -> None:
+    """The account admin's form: who may open shells on `account` ("" is the default)."""
+    admin.goto(f"{base}/accounts/")
+    admin.locator(f"a:text-is('{account}')").first.click()
+    admin.wait_for_url(re.compile(r"/accounts/\d+/$"))
+    detail = admin.url
+    admin.goto(f"{detail}edit/")
+    admin.select_option("#id_shell_access", access)
+    admin.get_by_role("button", name="Save changes").click()
+    admin.wait_for_url(detail, timeout=WAIT)
+
+
+PASTE = """(el) => {
+  const data = new DataTransfer();
+  data.setData('text/plain', 'echo pasted-$((20+1))\\necho pasted-$((20+2))\\n');
+  el.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true, cancelable: true}));
+}"""
+
+
+def test_copy_paste_and_an_observer_that_sends_nothing_in_a_production_shell(page_as, demo_server):
+    """Ctrl+C copies a selection and interrupts only without one; a multi-line paste into a
+    production shell asks first; an observer's page sends no input, not even xterm's own answer
+    to a terminal query in the output."""
+    admin = page_as("admin")
+    _shell_policy(admin, demo_server, "Acme Production", "operators")  # no access request needed here
+    try:
+        owner = page_as("operator")
+        owner.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=demo_server)
+        owner.goto(f"{demo_server}/runs/new/")
+        _pick(owner, account="Acme Production", region="eu-west-1", cluster="prod-web")
+        owner.click("#shell-submit")
+        owner.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=WAIT)
+        owner.wait_for_selector("#run-terminal[data-production][data-typing='1']", timeout=2 * WAIT)
+        url = owner.url
+
+        watcher = page_as("viewer")
+        sent: list[str] = []
+        watcher.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(str(frame))))
+        watcher.goto(url)
+        watcher.wait_for_selector("#run-terminal[data-typing='0']", timeout=2 * WAIT)
+        owner.wait_for_selector("#session-people li[data-username='viewer']", timeout=WAIT)
+
+        # Output asking the terminal who it is (DA1): every xterm answers; the observer's must not send it.
+        _type(owner, "printf '\\033[c'; echo query-$((1+2))")
+        _wait_for_line(watcher, "query-3")
+        watcher.click("#run-terminal")
+        watcher.keyboard.type("echo FORGED")
+        watcher.keyboard.press("Enter")
+        watcher.keyboard.press("Control+c")
+        assert [frame for frame in sent if '"input"' in frame or '"resize"' in frame] == []
+
+        # The typist's xterm did answer (as a terminal does): its answer waits at the prompt; drop it.
+        owner.click("#run-terminal")
+        owner.keyboard.press("Control+c")
+        _type(owner, "echo clean-$((2+2))")
+        _wait_for_line(owner, "clean-4")
+
+        # Ctrl+C with a selection copies and interrupts nothing: cat still reads afterwards.
+        _type(owner, "cat")
+        owner.wait_for_timeout(300)
+        owner.evaluate("() => window.ecsportalRun.term.selectAll()")
+        owner.keyboard.press("Control+c")
+        owner.wait_for_function("() => navigator.clipboard.readText().then((t) => t.includes('query-3'))")
+        _type(owner, "echo kept-$((5+5))")  # cat repeats it; a shell would print kept-10
+        try:
+            owner.wait_for_function(
+                f"() => ({BUFFER})().split('\\n').filter((l) => l.trim() === 'echo kept-$((5+5))').length >= 2",
+                timeout=WAIT,
+            )
+        except Exception:
+            raise AssertionError(f"cat did not repeat the line:\n{owner.evaluate(BUFFER)[-800:]}") from None
+        owner.evaluate("() => window.ecsportalRun.term.clearSelection()")
+        owner.keyboard.press("Control+c")  # nothing selected: the interrupt
+        _type(owner, "echo back-$((1+1))")
+        _wait_for_line(owner, "back-2")
+        assert "kept-10" not in owner.evaluate(BUFFER)
+
+        # A multi-line paste asks first; refused, nothing reaches the shell; accepted, both lines run.
+        asked: list[str] = []
+
+        def answer(dialog, accept: bool) -> None:
+            asked.append(dialog.message)
+            dialog.accept() if accept else dialog.dismiss()
+
+        textarea = owner.locator("#run-terminal textarea")
+        owner.once("dialog", lambda dialog: answer(dialog, False))
+        textarea.evaluate(PASTE)
+        assert asked and "production shell" in asked[0]
+        _type(owner, "echo marker-$((3+3))")
+        _wait_for_line(owner, "marker-6")
+        assert "pasted-21" not in owner.evaluate(BUFFER)
+        owner.once("dialog", lambda dialog: answer(dialog, True))
+        textarea.evaluate(PASTE)
+        owner.keyboard.press("Enter")  # bracketed paste: the shell holds the lines until Enter
+        _wait_for_line(owner, "pasted-21")
+        _wait_for_line(owner, "pasted-22")
+        assert len(asked) == 2
+        assert "FORGED" not in owner.evaluate(BUFFER)
+        _type(owner, "exit")
+        owner.wait_for_selector("#run-facts[data-finished='1']", timeout=WAIT)
+    finally:
+        _shell_policy(admin, demo_server, "Acme Production", "")  # the demo server is shared with other tests
