@@ -25,13 +25,42 @@ def _wait_for_line(page, text: str) -> None:
         raise AssertionError(f"no line {text!r} in the terminal:\n{page.evaluate(BUFFER)[-1500:]}") from None
 
 
+# What a shell page says about itself: when the owner never gets the keyboard, the failure
+# names why (the socket refused, 4429 over the user's socket budget, the run queued or ended,
+# input paused) instead of a bare timeout.
+PAGE_FACTS = """() => {
+  const text = (id) => { const el = document.getElementById(id); return el ? el.textContent.trim() : null; };
+  const box = document.getElementById('run-terminal');
+  const facts = document.getElementById('run-facts');
+  return {
+    typing: box && box.getAttribute('data-typing'), holder: box && box.getAttribute('data-holder'),
+    connection: text('run-connection'),
+    connection_state: document.getElementById('run-connection') && document.getElementById('run-connection').getAttribute('data-state'),
+    status: facts && facts.getAttribute('data-status'), end_reason: text('run-end-reason'),
+    paused: text('session-paused'), refused: text('session-refused'), notice: text('session-notice'),
+    banner: text('request-error'), people: text('session-people'),
+  };
+}"""
+
+
+def _wait_for_keyboard(page, timeout: int = WAIT) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_selector("#run-terminal[data-typing='1']", timeout=timeout)
+    except PlaywrightTimeout:
+        raise AssertionError(
+            f"{page.url}: the keyboard never came; the page says {page.evaluate(PAGE_FACTS)}"
+        ) from None
+
+
 def _open_shell(page, base: str) -> str:
     page.goto(f"{base}/runs/new/")
     _pick(page, account="Acme Staging", region="eu-west-1", cluster="staging")
     page.click("#shell-submit")
     page.wait_for_url(re.compile(r"/runs/\d+/$"), timeout=WAIT)
     # The session starts (ExecuteCommand, the channel, the shell) and its state reaches a cold page.
-    page.wait_for_selector("#run-terminal[data-typing='1']", timeout=2 * WAIT)
+    _wait_for_keyboard(page, 2 * WAIT)
     return page.url
 
 
