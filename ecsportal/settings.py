@@ -407,6 +407,9 @@ ECSPORTAL_SHELL_MAX_SECONDS = env.int("ECSPORTAL_SHELL_MAX_SECONDS", default=360
 # Input one shell socket may send: bytes per frame, and bytes per second (a burst of 4 s allowed).
 ECSPORTAL_SHELL_INPUT_FRAME_BYTES = env.int("ECSPORTAL_SHELL_INPUT_FRAME_BYTES", default=16 * 1024)
 ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND = env.int("ECSPORTAL_SHELL_INPUT_BYTES_PER_SECOND", default=64 * 1024)
+# A seat in a shell (who is in it) is a lease its process renews every third of this; a process
+# killed without a goodbye leaves seats that count for nobody after it (and are swept).
+ECSPORTAL_SHELL_SEAT_LEASE_SECONDS = env.float("ECSPORTAL_SHELL_SEAT_LEASE_SECONDS", default=15.0)
 
 ECSPORTAL_DEMO_PASSWORD = env.str("ECSPORTAL_DEMO_PASSWORD", default="demo")
 

@@ -16,6 +16,7 @@ input side (`ShellInput`); the socket is `sessions.SessionConsumer`.
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -31,7 +32,7 @@ from ecsportal.runs import dispatcher, loops
 from ecsportal.runs.lifecycle import BEFORE_START, run_end
 from ecsportal.runs.lifecycle import run_label as _label
 from ecsportal.runs.models import ACTIVE_STATUSES, AUTO_SHELL, Run, RunMode, RunStatus, SessionSeat
-from ecsportal.runs.selectors import run_get_for_user
+from ecsportal.runs.selectors import live_seats, run_get_for_user, seat_lease_seconds
 from ecsportal.runs.services import RunRefused, run_container_check, run_create, run_target, run_where
 from ecsportal.runs.shellinput import shell_group
 from ecsportal.shells.policy import ShellPermit, shell_grant_use, shell_permit
@@ -206,7 +207,7 @@ def keyboard_hand(*, actor: AbstractBaseUser, run_pk: int, to_username: str | No
         holder = actor
     else:
         holder = get_user_model().objects.filter(username=to_username, is_active=True).first()
-        if holder is None or not SessionSeat.objects.filter(run=run, user=holder).exists():
+        if holder is None or not live_seats().filter(run=run, user=holder).exists():
             raise RunRefused(f"{to_username} is not in this session; the keyboard goes only to someone watching.")
         role = account_role_for_user(user=holder, account=run.account)
         if role is None or role < Role.OPERATOR:
@@ -225,17 +226,35 @@ def keyboard_hand(*, actor: AbstractBaseUser, run_pk: int, to_username: str | No
 
 
 # -- who is in a session -----------------------------------------------------------------------
+#
+# A seat is one socket of one person, as a row every process sees. Its process renews it
+# (`seats_renew`, every third of the lease); a process killed without a goodbye (SIGKILL, the
+# OOM killer) leaves seats nobody renews: past the lease they count for nobody (the moderation
+# check, the lists of who is in a shell) and any live process sweeps them (`seats_sweep`).
 
 
 def seat_take(*, run: Run, user: AbstractBaseUser, channel_name: str) -> None:
     """A socket joined; the person's first socket in the session is audited as joining."""
     with transaction.atomic():
-        first = not SessionSeat.objects.filter(run=run, user=user).exists()
-        SessionSeat.objects.create(run=run, user=user, channel_name=channel_name)
+        first = not live_seats().filter(run=run, user=user).exists()
+        SessionSeat.objects.update_or_create(
+            channel_name=channel_name, defaults={"run": run, "user": user, "seen_at": timezone.now()}
+        )
         if first:
             audit_record(
                 actor=user, action="shell.joined", target=_label(run), account=run.account, details={"run": run.pk}
             )
+
+
+def _audit_left(seat: SessionSeat, **details: Any) -> None:
+    if not live_seats().filter(run_id=seat.run_id, user_id=seat.user_id).exists():
+        audit_record(
+            actor=seat.user,
+            action="shell.left",
+            target=_label(seat.run),
+            account=seat.run.account,
+            details={"run": seat.run_id, **details},
+        )
 
 
 def seat_leave(*, channel_name: str) -> int | None:
@@ -245,22 +264,48 @@ def seat_leave(*, channel_name: str) -> int | None:
         return None
     with transaction.atomic():
         seat.delete()
-        if not SessionSeat.objects.filter(run_id=seat.run_id, user_id=seat.user_id).exists():
-            audit_record(
-                actor=seat.user,
-                action="shell.left",
-                target=_label(seat.run),
-                account=seat.run.account,
-                details={"run": seat.run_id},
-            )
+        _audit_left(seat)
     return seat.run_id
+
+
+def seats_renew(channel_names: list[str]) -> set[str]:
+    """Renew the leases of one process's seats; the channel names that had no seat any more
+    (swept while the process was stalled past the lease: the caller takes them again)."""
+    if not channel_names:
+        return set()
+    renewed = SessionSeat.objects.filter(channel_name__in=channel_names).update(seen_at=timezone.now())
+    if renewed == len(channel_names):
+        return set()
+    present = set(SessionSeat.objects.filter(channel_name__in=channel_names).values_list("channel_name", flat=True))
+    return set(channel_names) - present
+
+
+def seats_sweep() -> set[int]:
+    """Remove seats whose lease ran out (their process died), in whichever process notices first;
+    a person with no live seat left is audited as having left. The runs whose state changed."""
+    cutoff = timezone.now() - timedelta(seconds=seat_lease_seconds())
+    with transaction.atomic():
+        expired = list(
+            SessionSeat.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(seen_at__lt=cutoff)
+            .select_related("run__account", "user")
+        )
+        if not expired:
+            return set()
+        SessionSeat.objects.filter(pk__in=[seat.pk for seat in expired]).delete()
+        seen: set[tuple[int, int]] = set()
+        for seat in expired:
+            if (seat.run_id, seat.user_id) not in seen:
+                seen.add((seat.run_id, seat.user_id))
+                _audit_left(seat, lost=True)
+    return {seat.run_id for seat in expired}
 
 
 def session_state(run_pk: int) -> dict[str, Any]:
     """What every page in the session shows: who is in it, who holds the keyboard, whether input
     is paused and why. The sockets gate input on it too (never on what the page says)."""
     run = Run.objects.select_related("account", "requested_by", "keyboard_holder").get(pk=run_pk)
-    seats = SessionSeat.objects.filter(run=run).select_related("user")
+    seats = live_seats().filter(run=run).select_related("user").order_by("joined_at", "id")
     people: dict[int, dict[str, Any]] = {}
     for seat in seats:
         if seat.user_id in people:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from ecsportal.accounts.models import AwsAccount
 
@@ -166,12 +167,17 @@ class RunChunk(models.Model):
 
 
 class SessionSeat(models.Model):
-    """One open socket of a person in an interactive session: who is in it, live, across processes."""
+    """One open socket of a person in an interactive session: who is in it, live, across processes.
+
+    A seat is a lease: the process holding the socket renews `seen_at` every third of
+    `ECSPORTAL_SHELL_SEAT_LEASE_SECONDS`; a seat not renewed within the lease (its process was
+    killed) counts for nobody, and any live process sweeps it."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="seats")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200, unique=True)
     joined_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
         ordering = ["joined_at", "id"]

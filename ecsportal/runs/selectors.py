@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet, Sum
 from django.db.models.functions import Length
 from django.http import Http404
+from django.utils import timezone
 
 from ecsportal.accounts.crypto import decrypt
 from ecsportal.accounts.models import AwsAccount, Role
@@ -152,6 +155,16 @@ def command_sha256(*, command: str, task_arn: str, container: str) -> str:
     return hashlib.sha256("\0".join((command, task_arn, container)).encode()).hexdigest()
 
 
+def seat_lease_seconds() -> float:
+    return max(1.0, float(settings.ECSPORTAL_SHELL_SEAT_LEASE_SECONDS))
+
+
+def live_seats() -> QuerySet[SessionSeat]:
+    """Seats in shells whose lease still runs: a seat its process stopped renewing (killed
+    without a goodbye) counts for nobody, even before a sweep removes it."""
+    return SessionSeat.objects.filter(seen_at__gte=timezone.now() - timedelta(seconds=seat_lease_seconds()))
+
+
 @dataclass(frozen=True)
 class LiveShell:
     run: Run
@@ -168,7 +181,7 @@ def live_shells_for_user(*, user: AbstractBaseUser, task_arn: str = "", limit: i
         runs = runs.filter(task_arn=task_arn)
     found = list(runs[:limit])
     names: dict[int, list[str]] = {run.pk: [] for run in found}
-    for seat in SessionSeat.objects.filter(run_id__in=names).select_related("user").order_by("joined_at", "id"):
+    for seat in live_seats().filter(run_id__in=names).select_related("user").order_by("joined_at", "id"):
         username = seat.user.get_username()
         if username not in names[seat.run_id]:
             names[seat.run_id].append(username)

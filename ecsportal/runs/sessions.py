@@ -15,13 +15,16 @@ Messages a page may send, besides the run socket's `ack` and `status`:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import time
+import weakref
 from typing import Any
 
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
@@ -30,7 +33,7 @@ from ecsportal.accounts.models import Role
 from ecsportal.runs import interactive
 from ecsportal.runs.consumers import RunConsumer
 from ecsportal.runs.models import Run, RunStatus
-from ecsportal.runs.selectors import run_get_for_user
+from ecsportal.runs.selectors import run_get_for_user, seat_lease_seconds
 from ecsportal.runs.services import RunRefused
 from ecsportal.runs.shellinput import MAX_COLS, MAX_ROWS, local_inbox, session_group, shell_group
 
@@ -58,6 +61,68 @@ def _join(run: Run, user: Any, channel_name: str) -> tuple[dict[str, Any], str]:
         permit = interactive.permit_for_run(user=user, run=run)
         refusal = "" if permit.allowed else permit.reason
     return interactive.session_state(run.pk), refusal
+
+
+def _keep_seats(seated: list[tuple[str, Run, Any]]) -> dict[int, dict[str, Any]]:
+    """One round of a process's seat keeper: renew its seats' leases, take again any swept while
+    the process stalled, sweep every process's expired seats; the new state of each run whose
+    seats changed."""
+    lost = interactive.seats_renew([name for name, _, _ in seated])
+    changed = interactive.seats_sweep()
+    for name, run, user in seated:
+        if name in lost:
+            interactive.seat_take(run=run, user=user, channel_name=name)
+            changed.add(run.pk)
+    return {pk: interactive.session_state(pk) for pk in changed}
+
+
+class _SeatKeeper:
+    """One task per event loop (per process) keeps the leases of its sockets' seats and sweeps the
+    seats of dead processes, whose sockets will never say goodbye."""
+
+    def __init__(self) -> None:
+        self.consumers: set[SessionConsumer] = set()
+        self.task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        while self.consumers:
+            await asyncio.sleep(seat_lease_seconds() / 3)
+            try:
+                await self.once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database away: seats are renewed at the next round
+                logger.warning("keeping the shells' seats failed (%s); trying again", exc)
+
+    async def once(self) -> None:
+        seated = [(c.channel_name, c.run, c.user) for c in self.consumers if c.seated]
+        states = await database_sync_to_async(_keep_seats)(seated)
+        layer = get_channel_layer()
+        for pk, state in states.items():
+            await layer.group_send(session_group(pk), {"type": "session.state", "state": state})
+
+
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _SeatKeeper] = weakref.WeakKeyDictionary()
+
+
+def _keeper_join(consumer: SessionConsumer) -> None:
+    loop = asyncio.get_running_loop()
+    keeper = _keepers.get(loop)
+    if keeper is None:
+        keeper = _keepers[loop] = _SeatKeeper()
+    keeper.consumers.add(consumer)
+    if keeper.task is None or keeper.task.done():
+        keeper.task = loop.create_task(keeper.run(), name="shell-seat-keeper")
+
+
+def _keeper_leave(consumer: SessionConsumer) -> None:
+    keeper = _keepers.get(asyncio.get_running_loop())
+    if keeper is None:
+        return
+    keeper.consumers.discard(consumer)
+    if not keeper.consumers and keeper.task is not None:
+        keeper.task.cancel()
+        keeper.task = None
 
 
 class SessionConsumer(RunConsumer):
@@ -94,11 +159,13 @@ class SessionConsumer(RunConsumer):
         await super().on_open()
         self.state, self.owner_refusal = await database_sync_to_async(_join)(self.run, self.user, self.channel_name)
         self.seated = True
+        _keeper_join(self)
         await self.publish_state()
 
     async def disconnect(self, code: int) -> None:
         if self.seated:
             self.seated = False
+            _keeper_leave(self)
             try:
                 pk = await database_sync_to_async(interactive.seat_leave)(channel_name=self.channel_name)
                 if pk is not None:

@@ -63,7 +63,11 @@
     var typing = byId("session-you-type");
     var watching = byId("session-you-watch");
     if (typing) { typing.hidden = !mine; }
-    if (watching) { watching.hidden = mine || !state.active; }
+    if (watching) {
+      watching.hidden = mine || !state.active;
+      // The owner holding a paused keyboard is not watching by choice: say it is paused.
+      watching.textContent = state.paused && state.holder === me ? "input paused" : "you are watching";
+    }
     show("session-paused", state.paused);
     var list = byId("session-people");
     if (list) {
@@ -72,7 +76,8 @@
         var item = document.createElement("li");
         var words = person.username + " · " + (person.role || "no role").toLowerCase();
         if (person.owner) { words += " · opened it"; }
-        words += person.username === state.holder ? " · typing" : " · watching";
+        if (person.username !== state.holder) { words += " · watching"; }
+        else { words += state.paused ? " · holds the keyboard (paused)" : " · typing"; }
         item.textContent = words;
         item.setAttribute("data-username", person.username);
         list.appendChild(item);

@@ -185,8 +185,17 @@ async def test_the_owner_hands_the_keyboard_to_an_operator_and_takes_it_back(cas
         AuditEvent.objects.filter(details__run=run.pk).values_list("action", flat=True)
     )
     assert "shell.opened" in actions and "shell.keyboard_handed" in actions and "shell.joined" in actions
+    # The end is audited with its reason in words; each person leaving, once, as they go.
+    ((end_details,),) = await database_sync_to_async(list)(
+        AuditEvent.objects.filter(action="run.ended", details__run=run.pk).values_list("details")
+    )
+    assert end_details["end_reason"].startswith("The shell ended: its shell exited")
     for screen in (owner, second, watcher):
         await screen.communicator.disconnect()
+    left = await database_sync_to_async(list)(
+        AuditEvent.objects.filter(action="shell.left", details__run=run.pk).values_list("actor_username", flat=True)
+    )
+    assert sorted(left) == ["approver", "operator", "viewer"]
 
 
 async def test_malformed_and_oversized_frames_close_the_socket_and_reach_nothing(cast, open_shell, settings):
@@ -381,6 +390,60 @@ async def test_a_moderated_shell_takes_input_only_while_an_approver_watches(cast
         SessionEvent.objects.filter(run=run, kind="i").values_list("data", flat=True)
     )
     assert "echo WATCHED-$((2+2))\r" in typed and not any("EARLY" in t for t in typed)
+    await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Test over.")
+    assert (await wait_ended(run.pk)).end_reason == "Test over."
+    await owner.communicator.disconnect()
+
+
+async def test_a_dead_processs_approver_stops_counting_after_its_seats_lease(cast, open_shell, monkeypatch, settings):
+    """A process killed without a goodbye (SIGKILL, the OOM killer) leaves its seats behind: a
+    moderated shell must not go on taking input because a dead approver's seat still "watches".
+    The dead process is a seat row nobody renews; the owner's process renews its own seat and
+    sweeps the ghost once the lease runs out (tests/test_multiprocess_seats.py kills a real one)."""
+    from ecsportal.runs.models import SessionSeat
+    from ecsportal.shells.policy import ShellPermit
+
+    settings.ECSPORTAL_SHELL_SEAT_LEASE_SECONDS = 1.5  # renewed every 0.5 s
+    monkeypatch.setattr(
+        interactive,
+        "shell_permit",
+        lambda user, account, **target: ShellPermit(
+            allowed=True, reason="", request_url=None, moderated=True, record_input=False,
+            shell_command="/bin/sh", expires_at=None,
+        ),
+    )  # fmt: skip
+    run = await open_shell(cast.operator)
+    await _running(run)
+    await sync_to_async(interactive.seat_take)(run=run, user=cast.approver, channel_name="daphne-dead!ghost")
+    owner = await _join(run, cast.operator)
+    assert owner.state["paused"] == "" and "approver" in [p["username"] for p in owner.state["people"]]
+    await owner.type("echo GHOSTED-$((2+3))\r")
+    await owner.until_output(b"GHOSTED-5")
+
+    # Nobody renews the dead process's seat: within a lease and a round, input pauses, and said.
+    await owner.until(lambda s: bool(s.state["paused"]), timeout=30)
+    assert [p["username"] for p in owner.state["people"]] == [cast.operator.username]
+    assert not await database_sync_to_async(SessionSeat.objects.filter(channel_name="daphne-dead!ghost").exists)()
+    left = await database_sync_to_async(list)(
+        AuditEvent.objects.filter(action="shell.left", actor=cast.approver).values_list("details", flat=True)
+    )
+    assert left == [{"run": run.pk, "lost": True}]
+    owner.refused.clear()
+    await owner.type("echo LATE-$((3+3))\r")
+    await owner.until(lambda s: bool(s.refused))
+    assert "moderated" in owner.refused[0]
+
+    # The owner's own seat outlived several leases (its process renews it); one swept while its
+    # process stalled is taken again at the next round.
+    await database_sync_to_async(SessionSeat.objects.filter(user=cast.operator).delete)()
+    for _ in range(200):
+        if await database_sync_to_async(SessionSeat.objects.filter(run=run, user=cast.operator).exists)():
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the live socket's seat was not taken again")
+    await asyncio.sleep(0.5)
+    assert b"LATE-6" not in owner.data
     await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Test over.")
     assert (await wait_ended(run.pk)).end_reason == "Test over."
     await owner.communicator.disconnect()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from ecsportal.audit.models import AuditEvent
 from ecsportal.runs import interactive
@@ -169,5 +171,10 @@ def test_live_shells_are_listed_with_who_is_in_them_on_home_and_the_task_page(ca
     task = run.task_id
     page = login(cast.viewer).get(f"/inventory/{cast.staging.pk}/eu-west-1/staging/tasks/{task}/").content.decode()
     assert 'id="task-shells"' in page and f"Shell #{run.pk}" in page
+    # A seat its process stopped renewing (the process was killed) is nobody, before any sweep.
+    SessionSeat.objects.filter(channel_name="test!b").update(seen_at=timezone.now() - timedelta(minutes=5))
+    assert "here: <bdi>operator</bdi></td>" in login(cast.viewer).get("/").content.decode()
+    page = login(cast.viewer).get(f"/inventory/{cast.staging.pk}/eu-west-1/staging/tasks/{task}/").content.decode()
+    assert "here: <bdi>operator</bdi></li>" in page
     Run.objects.filter(pk=run.pk).update(status=RunStatus.COMPLETED)
     assert 'id="home-shells"' not in login(cast.viewer).get("/").content.decode()
