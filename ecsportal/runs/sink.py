@@ -14,7 +14,9 @@ the interval and go together. Without it, on an idle machine every line was a ro
 own (a thread hop, a transaction, and a wake-up of its run's storer), about a fifth of the
 server's CPU in `relay.py`'s 100-run round. Storing is off the viewers' path (publish before
 the commit), so the pace costs them nothing; it only delays the trim of the stream and the
-heartbeat by at most the interval. Only with the in-memory streams (one process): a Redis
+heartbeat by at most the interval. A round that already holds `ROUND_FULL` bytes goes at once:
+there is nothing to gain by waiting, and a bulk run (one writer hands in at most a megabyte
+a round, writer.py) would otherwise be held to ten rounds a second. Only with the in-memory streams (one process): a Redis
 stream outlives the runner's process, so after a SIGKILL its viewers would keep what the
 database never got for as long as the interval; there rounds go at once, as before, and
 what a viewer can hold beyond the transcript stays one round's worth.
@@ -42,6 +44,7 @@ Row = tuple[int, int, float, bytes]  # run pk, seq, offset, data
 Beat = tuple[datetime | None, str, bool]  # the cancel request (when, by whom), and whether the run is still active
 QUIET: Beat = (None, "", True)
 ROUND_EVERY = 0.1  # seconds between the starts of two rounds, at the least (see the docstring)
+ROUND_FULL = 512 * 1024  # bytes of rows that make a round worth starting at once, paced or not
 
 
 def _insert_chunks(rows: list[Row]) -> None:
@@ -141,6 +144,8 @@ class ChunkSink:
         self._rows: list[tuple[list[Row], asyncio.Future[None]]] = []
         self._beats: list[tuple[int, int, asyncio.Future[Beat]]] = []
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()  # the rows waiting make a round worth starting now
+        self._waiting_bytes = 0
         self._task = asyncio.create_task(self._loop(), name="run-chunk-sink")
         self._executor: ThreadPoolExecutor | None = None
         self._users = 0
@@ -180,6 +185,9 @@ class ChunkSink:
         a row stored twice is stored once, the INSERT ignores a (run, seq) already there)."""
         future = asyncio.get_running_loop().create_future()
         self._rows.append((rows, future))
+        self._waiting_bytes += sum(len(row[3]) for row in rows)
+        if self._waiting_bytes >= ROUND_FULL:
+            self._full.set()
         self._wake.set()
         await future
 
@@ -205,10 +213,13 @@ class ChunkSink:
             self._wake.clear()
             while self._rows or self._beats:
                 wait = last + self._pace - loop.time()
-                if wait > 0:  # busy: what the other runs hand in meanwhile joins this round
-                    await asyncio.sleep(wait)
+                if wait > 0 and not self._full.is_set():  # busy: what the others hand in joins this round
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._full.wait(), wait)
                 last = loop.time()
                 rows, self._rows = self._rows, []
+                self._waiting_bytes = 0
+                self._full.clear()
                 beats, self._beats = self._beats, []
                 try:
                     row_error, beat_error, answers = await self.call(

@@ -184,3 +184,32 @@ async def test_output_that_finds_the_publisher_idle_is_published_in_order_and_al
     assert writer.BURST < w.seq < len(pieces) + 1
     assert await _transcript(run) == b"".join(pieces) + b"last\r\n"
     assert w.written == w.accepted == len(b"".join(pieces) + b"last\r\n")
+
+
+async def test_a_round_full_of_output_is_stored_at_once_whatever_the_pace(cast, fast_runs, monkeypatch):
+    """The sink paces its rounds (one per `ROUND_EVERY` in one process) so that quiet lines
+    gather; a round that already holds `ROUND_FULL` bytes must not wait for the pace, or a bulk
+    run (a megabyte a round at most) would be held to ten rounds a second. Here the pace is an
+    hour: three full rounds in a row are stored at once, and every row is there."""
+    from tests.runs.lab import stored_run
+
+    fast_runs.REDIS_URL = ""  # the in-memory streams, where rounds are paced
+    fast_runs.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    monkeypatch.setattr(sink, "ROUND_EVERY", 3600.0)
+    run = await sync_to_async(stored_run)(account=cast.prod, requested_by=cast.operator)
+    chunk_sink = sink.ChunkSink()
+    chunk_sink.acquire()
+    try:
+        assert chunk_sink._pace == 3600.0
+        piece = b"x" * (sink.ROUND_FULL // 4)
+        seq = 0
+        for _round in range(3):
+            rows = []
+            for _ in range(4):
+                seq += 1
+                rows.append((run.pk, seq, 0.0, piece))
+            await asyncio.wait_for(chunk_sink.store(rows), 60)  # an hour's pace would never end here
+    finally:
+        chunk_sink.release()
+    stored = await sync_to_async(RunChunk.objects.filter(run=run).count)()
+    assert stored == 12
