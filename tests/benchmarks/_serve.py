@@ -2,8 +2,7 @@
 SQLite database, the in-process runner, the SSM agent emulator in a process of its own
 (relay.py's `--agent`), and a benchmark-only ASGI wrapper for starting runs.
 
-Shared so that each benchmark does not copy the setup (interactive.py uses it; relay.py keeps
-its own copy for now, owned elsewhere, and can move here unchanged in behaviour).
+Shared so that each benchmark does not copy the setup (relay.py and interactive.py use it).
 """
 
 from __future__ import annotations

@@ -109,78 +109,24 @@ def generator_command(size: int) -> str:
 
 
 def serve(port: int, db: str, agent: str) -> None:
-    # As deployed: DEBUG off. With DEBUG on, Django formats every query's SQL with its
-    # parameters (each transcript row's bytes) for its query log, which costs time and memory
-    # a deployment never spends.
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "ecsportal.settings",
-            "DJANGO_DEBUG": "false",
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "DJANGO_SECURE_COOKIES": "false",
-            "ECSPORTAL_SECRET_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-            "DATABASE_URL": f"sqlite:///{db}",
-            # Every run here is one operator's: the per-user slot limit (50) would queue the rest.
-            "ECSPORTAL_RUNS_MAX_ACTIVE_PER_USER": "0",
-            "REDIS_URL": "",
-            "ECSPORTAL_LOCAL_EXEC": "true",
-            "ECSPORTAL_STOPPED_COLLECT_INTERVAL": "0",
-            "ECSPORTAL_APPROVAL_SWEEP_SECONDS": "0",
-            "ECSPORTAL_RUN_SWEEP_SECONDS": "0",
-            "ECSPORTAL_RUN_TASK_CHECK_SECONDS": "30",
-            "ECSPORTAL_INVENTORY_CACHE_SECONDS": "60",
-            "ECSPORTAL_SOCKETS_PER_USER": "0",  # a hundred viewers, all one user
-            "ECSPORTAL_RUN_OUTPUT_BUDGET_BYTES": str(2**30),  # the memory round prints 100 MB
-        }
-    )
-    import logging
+    """The portal as deployed (DEBUG off: with DEBUG on, Django formats every query's SQL with
+    its parameters, each transcript row's bytes, for its query log), set up by `_serve`, with
+    POST /__bench/run starting a run as the operator."""
+    from tests.benchmarks._serve import bench_app, boot_portal, portal_environment, run_daphne
 
-    import django
+    portal_environment(db)
+    booted = boot_portal(agent)
+    from ecsportal.aws import ecs
+    from ecsportal.runs.services import run_request
 
-    django.setup()
-    logging.disable(logging.INFO)
-    from asgiref.sync import sync_to_async
-    from daphne.endpoints import build_endpoint_description_strings
-    from daphne.server import Server
-    from django.core.management import call_command
-    from django.test import Client
-
-    from ecsportal.aws import ecs, sessions
-    from ecsportal.demo import localaws
-    from ecsportal.demo.seed import seed_portal
-
-    call_command("migrate", interactive=False, verbosity=0)
-    aws = localaws.LocalAws()
-    sessions.configure(endpoint_url=aws.endpoint_url, local_exec=True, connect_timeout=2, read_timeout=10)
-    from ecsportal.aws import local
-
-    remote = RemoteAgent(agent)
-    local.set_session_registrar(
-        lambda request: remote.register_session(
-            session_id=request.session_id, token=request.token, command=request.command, container=request.container
-        )
-    )
-    localaws.seed_iam(aws.endpoint_url)
-    localaws.seed_aws(aws.endpoint_url)
-    accounts = seed_portal(password="bench")
-    prod = accounts["prod"]
+    prod, operator = booted["accounts"]["prod"], booted["operator"]
     prod.approvals_for_commands = 0
     prod.save()
-    from django.contrib.auth import get_user_model
-
-    operator = get_user_model().objects.get(username="operator")
-    client = Client()
-    client.force_login(operator)
-    cookie = client.cookies["sessionid"].value
     config = prod.aws_config()
     tasks = ecs.describe_tasks(config, "eu-west-1", "prod-web", ecs.list_task_arns(config, "eu-west-1", "prod-web"))
     task = next(t.arn for t in tasks if t.task_definition.startswith("web:"))
 
-    from ecsportal.asgi import application
-    from ecsportal.runs.services import run_request
-
-    def start(command: str) -> int:
+    def start(body: dict) -> int:
         return run_request(
             actor=operator,
             account_pk=prod.pk,
@@ -188,38 +134,19 @@ def serve(port: int, db: str, agent: str) -> None:
             cluster="prod-web",
             task=task,
             container="app",
-            command=command,
+            command=body["command"],
             cols=200,
             rows=50,
         ).pk
 
-    async def app(scope: dict, receive, send) -> None:
-        if scope["type"] == "http" and scope["path"] == "/__bench/run":
-            body = b""
-            while True:
-                message = await receive()
-                body += message.get("body", b"")
-                if not message.get("more_body"):
-                    break
-            pk = await sync_to_async(start)(json.loads(body)["command"])
-            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
-            await send({"type": "http.response.body", "body": str(pk).encode()})
-            return
-        await application(scope, receive, send)
-
-    print(json.dumps({"cookie": cookie, "pid": os.getpid()}), flush=True)
+    print(json.dumps({"cookie": booted["cookie"], "pid": os.getpid()}), flush=True)
     profile_to = os.environ.get("RELAY_BENCH_PROFILE")  # a file for the server's cProfile stats
     if profile_to:
         import cProfile
 
         profiler = cProfile.Profile()
         profiler.enable()
-    Server(
-        application=app,
-        endpoints=build_endpoint_description_strings(host="127.0.0.1", port=port),
-        signal_handlers=True,
-        verbosity=0,
-    ).run()
+    run_daphne(bench_app({"run": start}), port)
     if profile_to:
         profiler.disable()
         profiler.dump_stats(profile_to)
