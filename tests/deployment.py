@@ -365,12 +365,13 @@ def login(base: str, username: str, password: str = PASSWORD):
     return session
 
 
-def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:
-    """POST the run form as the operator; the run's ID from the page it redirects to."""
+def _post_for_run(session, base: str, path: str, target: SimpleNamespace, **fields: str) -> int:
+    """POST a form that starts a run on `target`'s app container as the logged-in user; the
+    run's ID from the page it redirects to."""
     if "csrftoken" not in session.cookies:
         session.get(f"{base}/runs/new/", timeout=30).raise_for_status()
     answer = session.post(
-        f"{base}/runs/new/",
+        f"{base}{path}",
         data={
             "account": target.account,
             "region": target.region,
@@ -378,8 +379,7 @@ def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:
             "task": target.task,
             "container": "app",
             "role_arn": "",
-            "command": command,
-            "reason": "",
+            **fields,
             "csrfmiddlewaretoken": session.cookies["csrftoken"],
         },
         headers={"Referer": f"{base}/runs/new/"},
@@ -387,8 +387,18 @@ def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:
     )
     found = re.search(r"/runs/(\d+)/$", answer.url)
     if answer.status_code != 200 or found is None:
-        raise RuntimeError(f"the run form answered {answer.status_code} at {answer.url}: {answer.text[:2000]}")
+        raise RuntimeError(f"{path} answered {answer.status_code} at {answer.url}: {answer.text[:2000]}")
     return int(found.group(1))
+
+
+def start_run(session, base: str, target: SimpleNamespace, command: str) -> int:
+    """POST the run form as the operator; the run's ID from the page it redirects to."""
+    return _post_for_run(session, base, "/runs/new/", target, command=command, reason="")
+
+
+def open_shell(session, base: str, target: SimpleNamespace) -> int:
+    """POST the shell button's form (as the task page does); the shell's run ID."""
+    return _post_for_run(session, base, "/runs/shell/", target)
 
 
 ASK_AFTER = 15.0  # seconds of silence before a viewer asks for the status (run-terminal.js: QUIET_MS)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.deployment import Deployment, login
+from tests.deployment import Deployment, login, open_shell
 from tests.test_multiprocess import _needs_the_real_services
 
 LEASE_SECONDS = 3  # ECSPORTAL_SHELL_SEAT_LEASE_SECONDS in the processes: renewed every second
@@ -92,25 +92,7 @@ async def _page(deployment: Deployment, name: str, cookie: str, run_pk: int) -> 
 
 
 def _open_shell(deployment: Deployment, session, target) -> int:
-    base = deployment.http("daphne-a")
-    session.get(f"{base}/runs/new/", timeout=30).raise_for_status()
-    answer = session.post(
-        f"{base}/runs/shell/",
-        data={
-            "account": target.account,
-            "region": target.region,
-            "cluster": target.cluster,
-            "task": target.task,
-            "container": "app",
-            "role_arn": "",
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": f"{base}/runs/new/"},
-        timeout=60,
-    )
-    found = re.search(r"/runs/(\d+)/$", answer.url)
-    assert answer.status_code == 200 and found, f"{answer.status_code} {answer.url}: {answer.text[:1500]}"
-    return int(found.group(1))
+    return open_shell(session, deployment.http("daphne-a"), target)
 
 
 def test_an_approver_on_a_killed_process_stops_counting_and_input_pauses(deployment):
