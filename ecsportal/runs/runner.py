@@ -209,7 +209,7 @@ class _Runner:
             async for chunk in client:
                 writer.append(marker.feed(chunk) if marker else chunk)
                 await writer.room()
-                if bulk is not None:
+                if bulk is not None and bulk.pause:  # no coroutine per chunk while the loop keeps up
                     await bulk.bulk_turn()
         finally:
             for task in watching:
