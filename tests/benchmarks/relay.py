@@ -166,7 +166,9 @@ def run_agent(address_file: str) -> None:
 
     emulator = start_in_thread()
     key = bytes.fromhex(os.environ["RELAY_AGENT_KEY"])
-    with Listener(("127.0.0.1", 0), authkey=key) as listener:
+    # The default backlog (1) drops connects that arrive together: a round's 100 first registrations
+    # each open a connection (one per thread), and a dropped one held its run past the phase's timeout.
+    with Listener(("127.0.0.1", 0), backlog=128, authkey=key) as listener:
         Path(address_file).write_text(json.dumps(listener.address))
 
         def answer(connection) -> None:
