@@ -19,9 +19,11 @@ import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from channels.auth import AuthMiddleware
 from channels.db import aclose_old_connections, database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer, AsyncWebsocketConsumer
 from channels.layers import get_channel_layer
+from channels.sessions import CookieMiddleware, InstanceSessionWrapper, SessionMiddleware
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_out
 from django.dispatch import receiver
@@ -37,6 +39,26 @@ CLOSE_LOGGED_OUT = 4001
 CLOSE_ACCESS_REVOKED = 4003  # the gate no longer passes: membership, role, user, or login session
 ACCESS_REVOKED_REASON = "access revoked"
 CLOSE_TOO_MANY_SOCKETS = 4429  # the user already holds ECSPORTAL_SOCKETS_PER_USER open sockets
+
+
+class SocketSessionMiddleware(SessionMiddleware):
+    """Channels' session middleware for WebSockets, without its wrapper around `send`.
+
+    The wrapper saves a modified session, and sets its cookie, on `http.response.start`, which
+    a socket never sends; yet for every frame a socket sent it read the session's `modified`
+    and `is_empty()` through the lazy object (3 % of the server's CPU in `relay.py`'s 100-run
+    round, where each output line is a frame). The session is resolved from the cookie as
+    before; the consumer gets the server's own `send`."""
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> Any:
+        wrapper = InstanceSessionWrapper(scope, send)
+        await wrapper.resolve_session()
+        return await self.inner(wrapper.scope, receive, send)
+
+
+def SocketAuthMiddlewareStack(inner: Any) -> Any:  # noqa: N802 (named as Channels' AuthMiddlewareStack)
+    """Cookies, the session (`SocketSessionMiddleware`) and the user, for the WebSocket routes."""
+    return CookieMiddleware(SocketSessionMiddleware(AuthMiddleware(inner)))
 
 
 def user_group(user_pk: int) -> str:

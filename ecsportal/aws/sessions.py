@@ -212,3 +212,17 @@ def client(config: AccountConfig, service: str, region: str, *, role_arn: str | 
             local.install_execute_command_seam(new)
         _clients[key] = new
         return new
+
+
+SERVICES = ("ecs", "sts", "iam")
+"""The AWS services the portal calls (their models are what `warm_models` loads)."""
+
+
+def warm_models() -> None:
+    """Load the models of `SERVICES` into the shared loader now, as a client's first creation
+    would: a server process does it at start-up (`ecsportal.heap.settle`), so that they are part
+    of the heap it freezes rather than a hundred thousand objects every full collection walks.
+    No AWS call is made (a client is only built)."""
+    core = _botocore_session()
+    for service in SERVICES:
+        core.create_client(service, region_name="us-east-1", aws_access_key_id="-", aws_secret_access_key="-")

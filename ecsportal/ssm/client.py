@@ -16,9 +16,10 @@ connection, a silent agent all end the iteration and are described by ``end``. O
 programming errors (a malformed URL, a size out of range) raise.
 
 The driver opens the WebSocket, sends the token frame, then runs three tasks: a reader
-that pumps frames from the socket through the core and queues output for the iterator, a
-writer that sends what the core has to send (acks, input, retransmissions) in batches when
-woken, and a ticker that runs every 100 ms for retransmission, the input grace period and the
+that pumps frames from the socket through the core, acks them at once and queues output for
+the iterator, a writer that sends what the core has to send when the socket is backed up (it
+waits for it to drain; otherwise acks, input and resizes are written at once by whoever made
+them), and a ticker that runs every 100 ms for retransmission, the input grace period and the
 idle timeout. The output queue is bounded, so a slow consumer stops the socket being read and
 the agent is held back by TCP rather than this process buffering without limit.
 
@@ -61,7 +62,7 @@ from ecsportal.ssm.session import (
     SessionStarted,
 )
 from ecsportal.ssm.streams import RETRANSMIT_INTERVAL
-from ecsportal.ssm.wsio import send_binary_batch
+from ecsportal.ssm.wsio import can_send_now, send_binary_batch, send_binary_now
 
 logger = logging.getLogger(__name__)
 # The websockets library's frame dumps at DEBUG would include the token frame; its level is set
@@ -112,6 +113,7 @@ class SsmClient:
         self._blocked = False
         self._closing = False
         self._wake = asyncio.Event()
+        self._writing = False
         self.started = asyncio.Event()
         self.token_sent = False
         """Whether `open()` got as far as sending the token. An open that failed before it (a
@@ -271,7 +273,7 @@ class SsmClient:
                 now = loop.time()
                 self._last_data = now
                 events = core.receive_data(message, now)
-                self._wake.set()  # the writer sends the acks, batched
+                self._send_now()  # the ack, from here: a turn of the writer task cost a loop iteration
                 for event in events:
                     if type(event) is OutputReceived:
                         self._buffer.append(event.data)
@@ -326,8 +328,27 @@ class SsmClient:
         await self._shutdown()
 
     async def _flush(self) -> None:
-        """Hand queued frames to the writer task; batching there saves a write per ack."""
-        self._wake.set()
+        """Send what the core has queued (input, a resize, retransmissions)."""
+        self._send_now()
+
+    def _send_now(self) -> None:
+        """Write what the core has to send at once, from the calling task, when the socket is
+        open and keeps up; else wake the writer task, which waits for the socket to drain.
+
+        An ack sent by the writer task waited for that task's turn: under load a loop iteration
+        of hundreds of callbacks, during which the agent's retransmission timer runs (it is
+        tens of milliseconds on a fast link), and a keystroke the same. No await separates the
+        check from the write, so the writer cannot interleave (it takes and writes its own
+        batch in one step too); messages keep their order."""
+        ws = self._ws
+        if ws is None:
+            return
+        if self._writing or not can_send_now(ws):
+            self._wake.set()
+            return
+        outbox = self.core.data_to_send()
+        if outbox:
+            send_binary_now(ws, outbox)
 
     async def _write(self) -> None:
         while True:
@@ -340,10 +361,13 @@ class SsmClient:
         outbox = self.core.data_to_send()
         if ws is None or not outbox:
             return
+        self._writing = True  # until this batch is out, `_send_now` leaves what follows to this task
         try:
             await send_binary_batch(ws, outbox)
         except ConnectionClosed:
             pass  # the reader task sees the close and ends the session
+        finally:
+            self._writing = False
 
     def _handle(self, events: list[Event]) -> None:
         for event in events:

@@ -1,4 +1,4 @@
-"""Write many binary WebSocket messages with one socket write.
+"""Write many binary WebSocket messages with one socket write, awaiting or at once.
 
 Every output message needs an ack, so the data channel sends thousands of tiny messages a
 second each way; one ``send()`` per message costs a system call and an await each. This
@@ -12,6 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from websockets.asyncio.connection import Connection
+from websockets.protocol import State
+
+WRITE_NOW_LIMIT = 64 * 1024
+"""Bytes already waiting in the transport past which `send_binary_now` leaves a batch to the
+awaiting path (which waits for the socket to drain)."""
 
 
 async def send_binary_batch(ws: Connection, messages: Sequence[bytes]) -> None:
@@ -29,3 +34,32 @@ async def send_binary_batch(ws: Connection, messages: Sequence[bytes]) -> None:
             ws.transport.write(b"".join(pending))
         else:  # an end-of-stream marker: leave it all to websockets' own writer
             protocol.writes[:0] = pending
+
+
+def can_send_now(ws: Connection) -> bool:
+    """Whether `send_binary_now` would write: the connection is open and its transport keeps up."""
+    transport = ws.transport
+    return (
+        ws.protocol.state is State.OPEN
+        and not transport.is_closing()
+        and transport.get_write_buffer_size() <= WRITE_NOW_LIMIT
+    )
+
+
+def send_binary_now(ws: Connection, messages: Sequence[bytes]) -> None:
+    """Send each item as its own binary message with one transport write, without awaiting.
+
+    For a caller that checked `can_send_now` in the same step (no await between): what
+    `send_context` does on entry (the state) and on exit (the write), without its wait for the
+    socket to drain, which the check stands in for. The data channel's acks go this way from
+    the task that read the message, so an ack never waits for another task's turn of the loop.
+    """
+    protocol = ws.protocol
+    for message in messages:
+        protocol.send_binary(message)
+    pending = protocol.data_to_send()
+    if all(pending):
+        ws.transport.write(b"".join(pending))
+    else:  # an end-of-stream marker (not expected while OPEN): websockets' own writer handles it
+        protocol.writes[:0] = pending
+        ws.send_data()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from channels.auth import AuthMiddlewareStack
 from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.security.websocket import AllowedHostsOriginValidator
@@ -14,7 +13,12 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import path
 
-from ecsportal.accounts.sockets import CLOSE_LOGGED_OUT, CLOSE_UNAUTHENTICATED, PortalConsumer
+from ecsportal.accounts.sockets import (
+    CLOSE_LOGGED_OUT,
+    CLOSE_UNAUTHENTICATED,
+    PortalConsumer,
+    SocketAuthMiddlewareStack,
+)
 from tests.cookies import logged_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -22,11 +26,18 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 
 class EchoConsumer(PortalConsumer):
     async def receive_json(self, content: dict, **kwargs: object) -> None:
+        if content == {"who": "?"}:  # what the socket stack handed the consumer
+            sends.append(self.base_send)
+            await self.send_json({"user": self.scope["user"].username, "session": self.scope["session"].session_key})
+            return
         await self.send_json({"echo": content})
 
 
+sends: list = []
+
+
 # The same stack as ecsportal/asgi.py, around a consumer that exists only in this test.
-application = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])))
+application = AllowedHostsOriginValidator(SocketAuthMiddlewareStack(URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])))
 
 
 @database_sync_to_async
@@ -97,4 +108,19 @@ async def test_a_socket_opened_while_the_channel_layer_is_down_is_refused_not_a_
     connected, _ = await communicator.connect()  # an exception here would be daphne's HTTP 500
 
     assert not connected  # refused before the handshake: the page tries again
+    await communicator.disconnect()
+
+
+async def test_the_session_and_user_come_from_the_cookie_and_send_is_the_servers_own():
+    """The socket stack resolves the login from the session cookie as Channels' does, but hands
+    the consumer the server's `send` unwrapped: Channels' session wrapper read the session for
+    every frame sent, to save it on an HTTP response a socket never sends."""
+    client, cookie = await _logged_in_client("carol")
+    communicator = _communicator(cookie)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_json_to({"who": "?"})
+    answer = await communicator.receive_json_from()
+    assert answer == {"user": "carol", "session": client.session.session_key}
+    assert sends[-1] == communicator.output_queue.put
     await communicator.disconnect()

@@ -89,6 +89,7 @@ def boot_portal(
 def bench_app(handlers: dict[str, Callable[[dict], Any]]):
     """The portal's ASGI application, with POST `/__bench/<name>` calling `handlers[name](body)`
     in a thread (the JSON body; the answer is its result as text)."""
+    import daphne.server  # noqa: F401  (loaded before the application, as the daphne command does: its hooks install)
     from asgiref.sync import sync_to_async
 
     from ecsportal.asgi import application
