@@ -12,7 +12,8 @@ the gate its HTTP view uses, run again with the user read afresh) or `revoke_acc
   sessions (expired, deleted, or made for an older password: revoked), the users (gone or
   deactivated: revoked), and a fingerprint of each user's memberships and flags; a socket whose
   user's fingerprint changed since its last check (a bulk `update()`, a raw SQL change, a
-  missed broadcast) re-checks its gate. A socket never checked by the sweep is checked once.
+  missed broadcast) re-checks its gate. A socket starts from the fingerprint it read just
+  before its gate ran at connect (`fingerprint`), so a change made after that is still caught.
 
 A database error during a check leaves the socket open (logged) and is tried again at the next
 sweep: a PostgreSQL restart must not close every viewer with a false "access revoked".
@@ -100,15 +101,30 @@ def connect_signals() -> None:
 # --- sweep -------------------------------------------------------------------------------
 
 
-def _facts(user_pks: set[int], session_keys: set[str]) -> tuple[dict[int, tuple], set[str]]:
-    """(user pk → fingerprint, for active users only; session keys that still log their user in)."""
-    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_pks, is_active=True)}
+def _fingerprints(users: dict[int, Any]) -> dict[int, tuple]:
+    """user pk → what its sockets' gates depend on: its flags and its memberships' roles."""
     roles: dict[int, set[tuple[int, int]]] = {pk: set() for pk in users}
     for user_pk, account_pk, role in Membership.objects.filter(user_id__in=users).values_list(
         "user_id", "account_id", "role"
     ):
         roles[user_pk].add((account_pk, role))
-    fingerprints = {pk: (u.is_superuser, u.is_staff, frozenset(roles[pk])) for pk, u in users.items()}
+    return {pk: (u.is_superuser, u.is_staff, frozenset(roles[pk])) for pk, u in users.items()}
+
+
+def fingerprint(user_pk: int) -> tuple | None:
+    """The user's fingerprint now (None when gone or deactivated). A socket reads it before its
+    gate, so the sweep starts from what the gate saw: a change after this read shows as a
+    different fingerprint at the next sweep, and one before it is seen by the gate itself.
+    Without it every new socket was re-checked at its first sweep (two database calls each, a
+    burst of them after a reconnect storm)."""
+    users = {u.pk: u for u in get_user_model().objects.filter(pk=user_pk, is_active=True)}
+    return _fingerprints(users).get(user_pk)
+
+
+def _facts(user_pks: set[int], session_keys: set[str]) -> tuple[dict[int, tuple], set[str]]:
+    """(user pk → fingerprint, for active users only; session keys that still log their user in)."""
+    users = {u.pk: u for u in get_user_model().objects.filter(pk__in=user_pks, is_active=True)}
+    fingerprints = _fingerprints(users)
     live: set[str] = set()
     for session in Session.objects.filter(session_key__in=session_keys, expire_date__gt=timezone.now()):
         data = session.get_decoded()

@@ -85,6 +85,8 @@ class PortalConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         await aclose_old_connections()
+        # Before the gate: what the sweep compares against later (revocation.fingerprint).
+        self.access_fingerprint = await database_sync_to_async(revocation.fingerprint)(user.pk)
         groups = await self.authorise(user)
         if groups is None:
             await self.close(code=CLOSE_FORBIDDEN)

@@ -131,6 +131,31 @@ async def test_a_bulk_update_the_signals_miss_is_caught_by_the_sweep(cast, fast_
     assert await _closed(viewer) == REVOKED
 
 
+async def test_the_sweep_leaves_a_socket_alone_while_its_users_access_is_unchanged(cast, fast_sweep, monkeypatch):
+    """A new socket starts from the fingerprint it read before its gate: sweeps after it do not
+    run its gate again (once they ran every new socket's, a burst after a reconnect storm)."""
+    from ecsportal.accounts.sockets import PortalConsumer
+
+    rechecks = []
+    checked = PortalConsumer.recheck_access
+
+    async def counted(self):
+        rechecks.append(self.scope["path"])
+        await checked(self)
+
+    monkeypatch.setattr(PortalConsumer, "recheck_access", counted)
+    _, _, sockets = await _run_sockets(cast, cast.viewer, cast.operator)
+    for socket in sockets:
+        await _stays_open(socket, seconds=1.5)  # five sweeps
+    assert rechecks == []
+    # A change the signals miss is still caught from that fingerprint (as in the test above).
+    await database_sync_to_async(Membership.objects.filter(user=cast.viewer, account=cast.prod).update)(
+        account=cast.other
+    )
+    assert await _closed(sockets[0]) == REVOKED
+    assert len(rechecks) == 1
+
+
 async def test_an_expired_login_session_closes_the_socket(cast, fast_sweep):
     _, _, (viewer, operator) = await _run_sockets(cast, cast.viewer, cast.operator)
 
