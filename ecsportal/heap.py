@@ -9,8 +9,8 @@ seconds for every run and shell it serves: in `relay.py`'s 100-run round one suc
 every line for up to 190 ms, the round's worst latencies.
 
 None of those objects is ever garbage. `settle()`, called once a process has loaded what it
-serves with (the end of `ecsportal.asgi`, the start of `manage.py runsworker`), loads the AWS
-models the portal uses, collects what is already garbage, and moves everything left to the
+serves with (the end of `ecsportal.asgi`, which daphne and `manage.py runsworker` both load),
+loads the AWS models the portal uses, collects what is already garbage, and moves everything left to the
 permanent generation (`gc.freeze()`), which no collection walks: a full collection then walks
 only what the process made since, and takes well under a millisecond.
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from channels.management.commands.runworker import Command as RunWorkerCommand
 
-from ecsportal import heap
 from ecsportal.runs.dispatcher import RUNS_CHANNEL
 from ecsportal.runs.worker import RunsWorker
 
@@ -26,5 +25,4 @@ class Command(RunWorkerCommand):
 
     def handle(self, *args, **options) -> None:
         options["channels"] = options.get("channels") or [RUNS_CHANNEL]
-        heap.settle()  # the start-up heap out of the garbage collector's full passes (heap.py)
         super().handle(*args, **options)
