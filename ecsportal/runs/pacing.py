@@ -15,6 +15,12 @@ how late a short sleep wakes (the loop's lag, every `PROBE_EVERY`). While the la
 A paused runner's `SsmClient` fills its buffer and stops reading its socket, so TCP holds the
 agent back: the output is delayed, never dropped, and the loop's turns stay short for the
 shells. Runs go at full speed on a loop without shells, and whenever the loop keeps up.
+
+While it pauses, a bulk runner also lowers its client's read-ahead to `PACED_READ_AHEAD`
+(`SsmClient.read_ahead`). With the client's usual megabyte, each paused flood went on reading,
+parsing and acking a thousand messages before TCP held it back, and, once the pause ended,
+another half megabyte at once: twenty floods took the loop for up to a second at a time, and
+an echo waited for all of it (`interactive.py`'s 50-shell round, p99 0.7–0.9 s).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ PROBE_EVERY = 0.01  # seconds between two lag probes
 LAG_TARGET = 0.004  # a probe later than this means the loop's turns are too long for an echo
 FIRST_PAUSE = 0.005  # the first pause a late loop imposes on each bulk chunk
 MAX_PAUSE = 0.25  # the longest (well within the data channel's keepalive ping timeout)
+PACED_READ_AHEAD = 16 * 1024  # bytes a paused bulk run's client reads ahead (a few agent messages)
 
 
 class LoopPacer:

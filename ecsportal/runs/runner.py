@@ -205,10 +205,14 @@ class _Runner:
         if self.shell is not None:
             watching.append(asyncio.create_task(self.shell.run_beside(), name=f"run-{self.pk}-shell-input"))
         bulk = pacing.pacer() if self.shell is None else None  # output nobody types into yields to shells
+        paced = False  # whether the client's read-ahead is lowered (pacing.py)
         try:
             async for chunk in client:
                 writer.append(marker.feed(chunk) if marker else chunk)
                 await writer.room()
+                if bulk is not None and (bulk.pause > 0) != paced:
+                    paced = not paced
+                    client.read_ahead(pacing.PACED_READ_AHEAD if paced else None)
                 if bulk is not None and bulk.pause:  # no coroutine per chunk while the loop keeps up
                     await bulk.bulk_turn()
         finally:

@@ -102,7 +102,7 @@ class SsmClient:
         self.core = ClientSession(client_version=client_version)
         self._buffer: deque[bytes] = deque()
         self._buffered = 0
-        self._max_buffered = max_buffered
+        self._max_buffered = self._read_ahead = max_buffered
         self._finished = False
         self._has_data = asyncio.Event()
         self._has_space = asyncio.Event()
@@ -225,6 +225,20 @@ class SsmClient:
         """Set the remote terminal size; send it before the command needs it."""
         self.core.resize(cols, rows, asyncio.get_running_loop().time())
         await self._flush()
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of output read from the socket and not yet taken by the iterator."""
+        return self._buffered
+
+    def read_ahead(self, limit: int | None) -> None:
+        """Buffer at most `limit` bytes of output before the socket stops being read (`None`:
+        the limit given at construction). A caller that slows down (a bulk run yielding to
+        shells) lowers it, so the reader stops after a few messages instead of reading,
+        parsing and acking a megabyte first; TCP then holds the agent back."""
+        self._max_buffered = self._read_ahead if limit is None else max(1, limit)
+        if self._buffered <= self._max_buffered // 2:
+            self._has_space.set()
 
     # -- output -----------------------------------------------------------------------------
 

@@ -199,6 +199,9 @@ async def echo_rounds(portal_shells: list, direct: DirectShell, samples: int) ->
             typed[id(shell)] = typed.get(id(shell), 0) + 1
             if typed[id(shell)] % 20 == 0:
                 await shell.erase()
+    slow = [(i, round(v, 1)) for i, v in enumerate(relayed) if v > 30]
+    if slow:  # which samples, and when: a few spikes or a steady lag
+        print(f"  portal echoes over 30 ms (sample, ms): {slow}", file=sys.stderr, flush=True)
     return relayed, straight
 
 
@@ -232,7 +235,8 @@ def run_viewers(port: int, cookie: str, pks: list[int]) -> None:
 
 class Profiler:
     """With INTERACTIVE_BENCH_PYSPY=<prefix>: py-spy samples the server during each measured
-    phase into `<prefix>-<phase>.txt` (raw collapsed stacks, every thread)."""
+    phase into `<prefix>-<phase>.json` (speedscope, every thread, idle samples included: the
+    samples in time order show what held the loop during a slow echo)."""
 
     def __init__(self, pid: int) -> None:
         self.pid, self.prefix = pid, os.environ.get("INTERACTIVE_BENCH_PYSPY")
@@ -242,9 +246,9 @@ class Profiler:
         if not self.prefix:
             return
         spy = Path(sys.executable).with_name("py-spy")
-        command = [str(spy), "record", "-p", str(self.pid), "-r", "200", "--nonblocking", "-f", "raw"]
+        command = [str(spy), "record", "-p", str(self.pid), "-r", "200", "--nonblocking", "--idle", "-f", "speedscope"]
         self.spy = subprocess.Popen(
-            [*command, "-o", f"{self.prefix}-{phase}.txt"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*command, "-o", f"{self.prefix}-{phase}.json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
     def stop(self) -> None:

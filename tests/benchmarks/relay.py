@@ -26,7 +26,9 @@ has a timeout (`--phase-timeout`): past it the benchmark stops and its last line
 phase, how many runs were ready, the first reader's failure and the runs' statuses, instead
 of hanging. A viewer that hears nothing for 15 s asks for the status, as the page does
 (`ends_by_asking`: viewers whose run's end came only then, i.e. was lost). `RELAY_BENCH_PYSPY=<file>` samples the server with
-py-spy during the portal's 100-run round (collapsed stacks).
+py-spy during the portal's 100-run round (collapsed stacks; a name ending `.json`: speedscope,
+samples in time order); `RELAY_BENCH_TIMELINE=<file>` writes
+each round's live lines (arrival time, latency) to `<file>.<round>`.
 
 Runs are started through a benchmark-only ASGI wrapper in the child (POST /__bench/run calls
 `runs.services.run_request` as the operator), since the run form is not what is measured.
@@ -364,6 +366,7 @@ class LineClock:
     def __init__(self, on_ready=None, viewer: bool = False) -> None:
         self.carry = b""
         self.latencies: list[float] = []
+        self.arrivals: list[float] = []
         self._on_ready = on_ready
         self._waiting = {"R", "replayed"} if viewer else {"R"}
 
@@ -384,6 +387,7 @@ class LineClock:
             if line.startswith(b"L "):
                 if count:
                     self.latencies.append((arrival - float(line[2:])) * 1000)
+                    self.arrivals.append(arrival)
             elif line == b"R":
                 self._got("R")
 
@@ -407,7 +411,8 @@ def _profile(pid: int | None, seconds: float) -> subprocess.Popen | None:
         return None
     spy = Path(sys.executable).with_name("py-spy")
     duration = str(max(1, int(seconds) - 4))  # the steady part: from 2 s in to 2 s before the end
-    command = [str(spy), "record", "-p", str(pid), "-d", duration, "-r", "200", "--nonblocking", "-f", "raw", "-o", out]
+    fmt = "speedscope" if out.endswith(".json") else "raw"
+    command = [str(spy), "record", "-p", str(pid), "-d", duration, "-r", "200", "--nonblocking", "-f", fmt, "-o", out]
     return subprocess.Popen(["sh", "-c", f"sleep 2; exec {shlex.join(command)}"], stdout=subprocess.DEVNULL)
 
 
@@ -534,6 +539,11 @@ async def latency(
             if spy is not None:
                 spy.wait()
         cpu = (cpu_seconds(pid) - cpu) if pid else 0.0
+        timeline = os.environ.get("RELAY_BENCH_TIMELINE")
+        if timeline:  # each live line's (arrival, latency ms), to see whether the slow ones come together
+            with open(f"{timeline}.{name}", "w") as out:
+                for c in clocks:
+                    out.writelines(f"{a:.6f} {v:.3f}\n" for a, v in zip(c.arrivals, c.latencies, strict=True))
         return [v for c in clocks for v in c.latencies], cpu, time.monotonic() - began
 
     async def start_direct(cmd: str, clock: LineClock) -> asyncio.Task:

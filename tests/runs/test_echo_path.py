@@ -17,7 +17,8 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from ecsportal.runs import pacing, shellinput
-from ecsportal.runs.models import Run, RunStatus, SessionEvent
+from ecsportal.runs.models import Run, RunChunk, RunStatus, SessionEvent
+from ecsportal.ssm.client import SsmClient
 from tests.runs import test_sessions
 from tests.runs.lab import wait_ended
 from tests.runs.test_sessions import _join, _running
@@ -80,6 +81,14 @@ async def test_a_bulk_run_pauses_for_the_shells_while_the_loop_is_late_and_a_she
 
     monkeypatch.setattr(pacing.LoopPacer, "bulk_turn", bulk_turn)
     monkeypatch.setattr(pacing, "LAG_TARGET", -1.0)  # every probe says "late": the pause is up
+    read_ahead: list[int | None] = []
+    lower = SsmClient.read_ahead
+
+    def record(self, limit):
+        read_ahead.append(limit)
+        lower(self, limit)
+
+    monkeypatch.setattr(SsmClient, "read_ahead", record)
     shell = await open_shell(cast.operator)
     await _running(shell)
     owner = await _join(shell, cast.operator)
@@ -90,6 +99,10 @@ async def test_a_bulk_run_pauses_for_the_shells_while_the_loop_is_late_and_a_she
     ended = await wait_ended(run.pk)
     assert ended.status == RunStatus.COMPLETED  # raw mode: no exit code
     assert turns and max(turns) > 0  # the bulk run's runner paused, the shell being open
+    assert read_ahead[:1] == [pacing.PACED_READ_AHEAD]  # and its client read less ahead meanwhile
+    rows = RunChunk.objects.filter(run=ended).order_by("seq").values_list("data", flat=True)
+    transcript = b"".join(map(bytes, await database_sync_to_async(list)(rows)))
+    assert transcript.split() == [str(n).encode() for n in range(1, 20001)]  # paced, not cut
     await owner.type("exit\r")
     await wait_ended(shell.pk)
     await owner.communicator.disconnect()

@@ -199,6 +199,25 @@ async def test_the_token_never_reaches_the_logs(run_session, caplog):
     assert "super-secret-token-value" not in repr(caplog.records)
 
 
+async def test_a_lowered_read_ahead_stops_reading_the_socket_and_loses_nothing(emulator, tmp_path):
+    """A bulk run yielding to shells lowers its client's read-ahead (runs/pacing.py): the reader
+    then stops after a few messages, not after the usual megabyte; raised again, it reads on."""
+    path, data = text_file(tmp_path, 400_000)
+    url = emulator.register_session(session_id="ahead", token="t", command=f"cat {path}")
+    received = bytearray()
+    async with SsmClient(url, "t") as client:
+        client.read_ahead(8192)
+        await asyncio.sleep(1.0)  # nothing taken: the reader fills what it may, then waits
+        assert 8192 <= client.buffered <= 8192 + 1024  # stopped within one agent message of the limit
+        client.read_ahead(None)
+        await asyncio.sleep(1.0)
+        assert client.buffered > 100_000  # the usual read-ahead again
+        async for chunk in client:
+            received += chunk
+    assert client.end.kind == EndKind.NORMAL
+    assert bytes(received) == data
+
+
 async def test_closing_early_ends_the_session_as_closed(emulator):
     url = emulator.register_session(session_id="early", token="t", command="sleep 30")
     async with SsmClient(url, "t", start_grace=0.1) as s:
