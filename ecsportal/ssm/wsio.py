@@ -26,14 +26,22 @@ async def send_binary_batch(ws: Connection, messages: Sequence[bytes]) -> None:
             await ws.send(message)
         return
     async with ws.send_context():
-        protocol = ws.protocol
-        for message in messages:
-            protocol.send_binary(message)
-        pending = protocol.data_to_send()
-        if all(pending):
-            ws.transport.write(b"".join(pending))
-        else:  # an end-of-stream marker: leave it all to websockets' own writer
-            protocol.writes[:0] = pending
+        _queue_and_write(ws, messages)  # what it leaves, send_context's exit writes
+
+
+def _queue_and_write(ws: Connection, messages: Sequence[bytes]) -> bool:
+    """Frame `messages` in the protocol and write them with one transport write; False when
+    the protocol also had an end-of-stream marker queued: then it is all left queued for
+    websockets' own writer (`send_data`), which knows what the marker means."""
+    protocol = ws.protocol
+    for message in messages:
+        protocol.send_binary(message)
+    pending = protocol.data_to_send()
+    if all(pending):
+        ws.transport.write(b"".join(pending))
+        return True
+    protocol.writes[:0] = pending
+    return False
 
 
 def can_send_now(ws: Connection) -> bool:
@@ -54,12 +62,5 @@ def send_binary_now(ws: Connection, messages: Sequence[bytes]) -> None:
     socket to drain, which the check stands in for. The data channel's acks go this way from
     the task that read the message, so an ack never waits for another task's turn of the loop.
     """
-    protocol = ws.protocol
-    for message in messages:
-        protocol.send_binary(message)
-    pending = protocol.data_to_send()
-    if all(pending):
-        ws.transport.write(b"".join(pending))
-    else:  # an end-of-stream marker (not expected while OPEN): websockets' own writer handles it
-        protocol.writes[:0] = pending
+    if not _queue_and_write(ws, messages):  # a marker (not expected while OPEN)
         ws.send_data()

@@ -43,15 +43,18 @@ PAGE_FACTS = """() => {
 }"""
 
 
-def _wait_for_keyboard(page, timeout: int = WAIT) -> None:
+def _wait_for_terminal(page, typing: str, what: str, timeout: int = WAIT) -> None:
+    """Until the terminal's `data-typing` is `typing`; else fail saying what the page says."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:
-        page.wait_for_selector("#run-terminal[data-typing='1']", timeout=timeout)
+        page.wait_for_selector(f"#run-terminal[data-typing='{typing}']", timeout=timeout)
     except PlaywrightTimeout:
-        raise AssertionError(
-            f"{page.url}: the keyboard never came; the page says {page.evaluate(PAGE_FACTS)}"
-        ) from None
+        raise AssertionError(f"{page.url}: {what}; the page says {page.evaluate(PAGE_FACTS)}") from None
+
+
+def _wait_for_keyboard(page, timeout: int = WAIT) -> None:
+    _wait_for_terminal(page, "1", "the keyboard never came", timeout)
 
 
 def _open_shell(page, base: str) -> str:
@@ -105,7 +108,7 @@ def test_an_operator_types_into_a_shell_a_viewer_watches_and_the_keyboard_is_han
     watcher = page_as("viewer")
     watcher.goto(url)
     # A cold page under load (xterm, the socket, the replay, then the session's state): twice the wait.
-    watcher.wait_for_selector("#run-terminal[data-typing='0']", timeout=2 * WAIT)
+    _wait_for_terminal(watcher, "0", "the session's state never reached the watcher", 2 * WAIT)
     _wait_for_line(watcher, "42")
     watcher.click("#run-terminal")
     watcher.keyboard.type("echo FORGED")
@@ -254,7 +257,7 @@ def test_copy_paste_and_an_observer_that_sends_nothing_in_a_production_shell(pag
         sent: list[str] = []
         watcher.on("websocket", lambda ws: ws.on("framesent", lambda frame: sent.append(str(frame))))
         watcher.goto(url)
-        watcher.wait_for_selector("#run-terminal[data-typing='0']", timeout=2 * WAIT)
+        _wait_for_terminal(watcher, "0", "the session's state never reached the watcher", 2 * WAIT)
         owner.wait_for_selector("#session-people li[data-username='viewer']", timeout=WAIT)
 
         # Output asking the terminal who it is (DA1): every xterm answers; the observer's must not send it.
