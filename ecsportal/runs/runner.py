@@ -204,17 +204,23 @@ class _Runner:
         watching = [asyncio.create_task(watchdog.watch(), name=f"run-{self.pk}-watchdog")]
         if self.shell is not None:
             watching.append(asyncio.create_task(self.shell.run_beside(), name=f"run-{self.pk}-shell-input"))
-        bulk = pacing.pacer() if self.shell is None else None  # output nobody types into yields to shells
+        pacer = pacing.pacer()
+        bulk = pacer if self.shell is None else None  # output nobody types into yields to shells
         paced = False  # whether the client's read-ahead is lowered (pacing.py)
+        if bulk is not None:
+            client.yield_to(bulk)  # its reader asks the gate before each message
         try:
             async for chunk in client:
+                if bulk is not None:
+                    if bulk.must_wait():
+                        await bulk.released()
+                    if (bulk.shells > 0) != paced:
+                        paced = not paced
+                        client.read_ahead(pacing.PACED_READ_AHEAD if paced else None)
                 writer.append(marker.feed(chunk) if marker else chunk)
+                if bulk is None:
+                    pacer.echoed(self.pk)  # this shell's output is out: bulk output may go on
                 await writer.room()
-                if bulk is not None and (bulk.pause > 0) != paced:
-                    paced = not paced
-                    client.read_ahead(pacing.PACED_READ_AHEAD if paced else None)
-                if bulk is not None and bulk.pause:  # no coroutine per chunk while the loop keeps up
-                    await bulk.bulk_turn()
         finally:
             for task in watching:
                 task.cancel()

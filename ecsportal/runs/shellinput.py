@@ -159,7 +159,7 @@ class ShellInput:
         watch = _access_watch()
         watch.add(self)
         bulk = pacing.pacer()
-        bulk.shell_opened()  # runs nobody types into now yield to this loop's shells when it is late
+        bulk.shell_opened()  # bulk runs on this loop read less ahead while it is open (pacing.py)
         try:
             await asyncio.gather(self._listen_on_layer(), self._record_all(), self.watch_idle(), self.watch_expiry())
         finally:
@@ -216,6 +216,7 @@ class ShellInput:
             self.last_input_at = now
             # The keys first: the echo's output is published at once, and nothing before it.
             self.writer.expect_echo()
+            pacing.pacer().keystroke(self.pk)  # bulk output on this loop waits for the echo (pacing.py)
             await self.client.send_input(data)
             if user_pk != self.typist or now - self.typed_at > MARKER_GAP:
                 self._queue_record(now, SessionEventKind.MARKER, f"{message.get('username', '')} typed", user_pk)

@@ -45,7 +45,7 @@ import uuid
 from collections import deque
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
@@ -62,7 +62,7 @@ from ecsportal.ssm.session import (
     SessionStarted,
 )
 from ecsportal.ssm.streams import RETRANSMIT_INTERVAL
-from ecsportal.ssm.wsio import can_send_now, send_binary_batch, send_binary_now
+from ecsportal.ssm.wsio import can_send_now, frames_queue, send_binary_batch, send_binary_now
 
 logger = logging.getLogger(__name__)
 # The websockets library's frame dumps at DEBUG would include the token frame; its level is set
@@ -73,6 +73,14 @@ COALESCE = 65536
 """Largest chunk the iterator joins from output messages that are already queued."""
 CLIENT_ID = str(uuid.uuid4())
 """One ClientId per process, as the Go plugin sends."""
+
+
+class Hold(Protocol):
+    """What a client yields to (`SsmClient.yield_to`): runs/pacing.py's `LoopPacer`."""
+
+    def must_wait(self) -> bool: ...
+
+    async def released(self) -> None: ...
 
 
 class SsmClient:
@@ -114,6 +122,7 @@ class SsmClient:
         self._closing = False
         self._wake = asyncio.Event()
         self._writing = False
+        self._hold: Hold | None = None
         self.started = asyncio.Event()
         self.token_sent = False
         """Whether `open()` got as far as sending the token. An open that failed before it (a
@@ -240,6 +249,12 @@ class SsmClient:
         if self._buffered <= self._max_buffered // 2:
             self._has_space.set()
 
+    def yield_to(self, hold: Hold | None) -> None:
+        """Stop before each message while `hold.must_wait()` (until `hold.released()`): output nobody
+        types into waits while a shell's echo is on its way (runs/pacing.py). The agent's
+        messages wait in the socket meanwhile, unread and unacknowledged."""
+        self._hold = hold
+
     # -- output -----------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -279,15 +294,24 @@ class SsmClient:
         loop = asyncio.get_running_loop()
         core = self.core
         detail = ""
+        queued = frames_queue(ws)
         try:
             async for message in ws:
+                hold = self._hold
+                if hold is not None and hold.must_wait():
+                    self._send_now()  # the acks this step owes go before it waits
+                    self._blocked = True  # not idle: held
+                    await hold.released()
+                    self._blocked = False
+                    self._last_data = loop.time()
                 if isinstance(message, str):
                     self._handle([ProtocolWarning("ignored a text frame")])
                     continue
                 now = loop.time()
                 self._last_data = now
                 events = core.receive_data(message, now)
-                self._send_now()  # the ack, from here: a turn of the writer task cost a loop iteration
+                if not queued:  # the acks, from here, once per step: one write, not one per message
+                    self._send_now()
                 for event in events:
                     if type(event) is OutputReceived:
                         self._buffer.append(event.data)
@@ -296,6 +320,7 @@ class SsmClient:
                         self._handle([event])
                 self._has_data.set()
                 if self._buffered > self._max_buffered:
+                    self._send_now()
                     await self._wait_for_consumer()
                 if core.end is not None:
                     break

@@ -9,7 +9,7 @@ falls back to plain ``send()`` so correctness never depends on the shortcut.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 
 from websockets.asyncio.connection import Connection
 from websockets.protocol import State
@@ -64,3 +64,11 @@ def send_binary_now(ws: Connection, messages: Sequence[bytes]) -> None:
     """
     if not _queue_and_write(ws, messages):  # a marker (not expected while OPEN)
         ws.send_data()
+
+
+def frames_queue(ws: Connection) -> Sized | None:
+    """The frames websockets has parsed and not yet handed out (their count tells a reader
+    whether its next `recv` returns at once), or None where this version keeps them
+    elsewhere: callers then act as if none were queued."""
+    queue = getattr(getattr(getattr(ws, "recv_messages", None), "frames", None), "queue", None)
+    return queue if hasattr(queue, "__len__") else None

@@ -37,7 +37,9 @@ sends: list = []
 
 
 # The same stack as ecsportal/asgi.py, around a consumer that exists only in this test.
-application = AllowedHostsOriginValidator(SocketAuthMiddlewareStack(URLRouter([path("ws/echo/", EchoConsumer.as_asgi())])))
+application = AllowedHostsOriginValidator(
+    SocketAuthMiddlewareStack(URLRouter([path("ws/echo/", EchoConsumer.as_asgi())]))
+)
 
 
 @database_sync_to_async

@@ -13,7 +13,10 @@ agent). The floods' viewers read in a process of their own. This process measure
   = portal percentile − direct percentile.
 - echo, 50 sessions while 20 runs flood: 50 shells open, 20 runs printing as fast as they can
   (each read by a viewer), a byte typed into each shell in turn; direct echoes alternate with
-  them.
+  them. The floods' agent, its twenty commands and their viewers stand for other machines (the
+  containers and the browsers): they run at `--flood-nice` (10), so that twenty busy loops of
+  `python3` do not take the cores from the server as they would not in a deployment. With
+  `--flood-nice 0` they compete as equals (the closing notes give both).
 - RSS growth: 10 viewers that connect to one shell and never read, while it prints 100 MB;
   the server's VmRSS (sampled every 50 ms) peak minus before.
 
@@ -309,6 +312,7 @@ async def measure(port: int, cookie: str, pid: int, agent_address: str, args) ->
             stdout=subprocess.PIPE,
             text=True,
         )
+        os.setpriority(os.PRIO_PROCESS, viewers.pid, args.flood_nice)
         try:
             assert viewers.stdout is not None
             await asyncio.to_thread(viewers.stdout.readline)  # every viewer connected
@@ -418,6 +422,12 @@ def main() -> None:
     parser.add_argument("--rss-seconds", type=float, default=180)
     parser.add_argument("--stalled", type=int, default=10, help="viewers that never read, in the memory round")
     parser.add_argument("--phases", default="one,flood,stalled", help="which rounds, comma-separated")
+    parser.add_argument(
+        "--flood-nice",
+        type=int,
+        default=10,
+        help="niceness of the floods' agent, their commands and their viewers (0: as the server)",
+    )
     args = parser.parse_args()
     args.phases = set(args.phases.split(","))
     if args.serve:
@@ -438,6 +448,7 @@ def main() -> None:
     agent, address = start_agent(workdir)
     os.mkdir(f"{workdir}/floods")
     flood_agent, flood_address = start_agent(f"{workdir}/floods")  # the floods' containers' agent
+    os.setpriority(os.PRIO_PROCESS, flood_agent.pid, args.flood_nice)  # and the commands it starts
     server = subprocess.Popen(
         [sys.executable, __file__, "--serve", str(port), f"{workdir}/bench.sqlite3", address, flood_address],
         cwd=ROOT,

@@ -2,8 +2,8 @@
 
 - A socket on the runner's loop hands keys to the runner directly, not through the channel
   layer; the keys reach the shell while the recording's database write is held up.
-- A run nobody types into yields to the loop's shells (`pacing`): its runner pauses after
-  each chunk while the loop is late; a shell's own output never does; with no shell, no pause.
+- A run nobody types into yields to the loop's shells (`pacing`): a keystroke holds it until
+  the echo is out; while someone types, a busy process makes it wait; a shell never waits.
 - The owners' access of every shell on a loop is asked in one database call.
 """
 
@@ -71,16 +71,26 @@ async def test_keys_bypass_the_layer_and_reach_the_shell_while_the_recording_is_
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
-async def test_a_bulk_run_pauses_for_the_shells_while_the_loop_is_late_and_a_shell_never_does(
-    cast, open_shell, run_as, monkeypatch
-):
-    turns: list[float] = []
+async def test_a_bulk_run_waits_for_a_keystrokes_echo_and_a_shell_never_waits(cast, open_shell, run_as, monkeypatch):
+    """A key typed into a shell holds the loop's bulk runs until that shell's output is out;
+    the hold is lifted by the echo (here `HOLD_MAX` is a minute, so no timer lifts it), the bulk
+    run's client reads ahead less while someone types, and its transcript is whole."""
+    monkeypatch.setattr(pacing, "HOLD_MAX", 60.0)
+    monkeypatch.setattr(pacing, "CPU_TARGET", float("inf"))  # the hold alone, whatever the CPU
+    events: list[tuple[str, object]] = []
+    keystroke, echoed = pacing.LoopPacer.keystroke, pacing.LoopPacer.echoed
 
-    async def bulk_turn(self):
-        turns.append(self.pause)
+    def on_key(self, shell):
+        events.append(("key", shell))
+        keystroke(self, shell)
 
-    monkeypatch.setattr(pacing.LoopPacer, "bulk_turn", bulk_turn)
-    monkeypatch.setattr(pacing, "LAG_TARGET", -1.0)  # every probe says "late": the pause is up
+    def on_echo(self, shell):
+        if shell in self._owed:
+            events.append(("echo", shell))
+        echoed(self, shell)
+
+    monkeypatch.setattr(pacing.LoopPacer, "keystroke", on_key)
+    monkeypatch.setattr(pacing.LoopPacer, "echoed", on_echo)
     read_ahead: list[int | None] = []
     lower = SsmClient.read_ahead
 
@@ -94,38 +104,111 @@ async def test_a_bulk_run_pauses_for_the_shells_while_the_loop_is_late_and_a_she
     owner = await _join(shell, cast.operator)
     await owner.type("echo $((6*7))\r")
     await owner.until_output(b"42")
-    assert turns == []  # the shell's output took no bulk turn
+    assert events[:2] == [("key", shell.pk), ("echo", shell.pk)]  # held by the key, lifted by its echo
+    assert read_ahead == []  # a shell's own client never reads less
     run = await run_as(cast.operator, "seq 1 20000", mode="raw")
+    await owner.type("echo $((7*6))\r")  # typed while the bulk run prints
+    await owner.until(lambda screen: screen.data.count(b"42") >= 2, 30)
     ended = await wait_ended(run.pk)
     assert ended.status == RunStatus.COMPLETED  # raw mode: no exit code
-    assert turns and max(turns) > 0  # the bulk run's runner paused, the shell being open
-    assert read_ahead[:1] == [pacing.PACED_READ_AHEAD]  # and its client read less ahead meanwhile
+    assert events.count(("key", shell.pk)) == events.count(("echo", shell.pk))  # every hold lifted by an echo
+    assert pacing.PACED_READ_AHEAD in read_ahead  # the bulk run read less ahead while someone typed
     rows = RunChunk.objects.filter(run=ended).order_by("seq").values_list("data", flat=True)
     transcript = b"".join(map(bytes, await database_sync_to_async(list)(rows)))
-    assert transcript.split() == [str(n).encode() for n in range(1, 20001)]  # paced, not cut
+    assert transcript.split() == [str(n).encode() for n in range(1, 20001)]  # held, not cut
     await owner.type("exit\r")
     await wait_ended(shell.pk)
     await owner.communicator.disconnect()
 
 
-def test_the_pause_grows_while_the_loop_is_late_and_goes_once_it_is_on_time():
+def _pacer() -> tuple[asyncio.AbstractEventLoop, pacing.LoopPacer]:
     loop = asyncio.new_event_loop()
+    return loop, pacing.LoopPacer(loop)
+
+
+def test_a_hold_lasts_until_every_shell_that_typed_has_echoed_and_one_turn_more(monkeypatch):
+    monkeypatch.setattr(pacing, "CPU_TARGET", float("inf"))
+    loop, pacer = _pacer()
+
+    async def scenario():
+        assert not pacer.must_wait() and not pacer.active  # nobody typed: bulk output runs freely
+        pacer.keystroke("a")
+        pacer.keystroke("b")
+        assert pacer.active and pacer.must_wait()
+        pacer.echoed("a")
+        assert pacer.must_wait()  # b's echo is still on its way
+        pacer.echoed("b")
+        assert pacer.must_wait()  # one turn more: the viewers the echo woke go first
+        await asyncio.wait_for(pacer.released(), 1)
+        assert not pacer.must_wait()
+        pacer.echoed("b")  # a late second call changes nothing
+        assert not pacer.must_wait()
+
     try:
-        pacer = pacing.LoopPacer(loop)
-        pacer.observe(0.0)
-        assert pacer.pause == 0
-        pauses = []
-        for _ in range(12):
-            pacer.observe(pacing.LAG_TARGET * 10)
-            pauses.append(pacer.pause)
-        assert pauses[0] == pacing.FIRST_PAUSE and pauses == sorted(pauses) and pauses[-1] == pacing.MAX_PAUSE
-        for _ in range(12):
-            pacer.observe(0.0)
-        assert pacer.pause == 0
-        pacer.observe(1.0)
-        pacer.shells = 1
-        pacer.shell_closed()  # the last shell gone: bulk runs go at full speed again
-        assert pacer.pause == 0
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+
+def test_an_echo_that_never_comes_holds_bulk_output_for_hold_max_only(monkeypatch):
+    monkeypatch.setattr(pacing, "CPU_TARGET", float("inf"))
+    monkeypatch.setattr(pacing, "HOLD_MAX", 0.05)
+    loop, pacer = _pacer()
+
+    async def scenario():
+        pacer.keystroke("password-prompt")
+        assert pacer.must_wait()
+        await asyncio.wait_for(pacer.released(), 2)  # the hold's timer lifted it
+        assert not pacer.must_wait()
+
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+
+
+def test_while_someone_types_a_busy_process_makes_bulk_output_wait_a_window(monkeypatch):
+    """The process's CPU over a window above `CPU_TARGET` shuts the gate for the next window,
+    only while someone typed within `ACTIVE_FOR`."""
+    cpu = [0.0]
+    monkeypatch.setattr(pacing.time, "process_time", lambda: cpu[0])
+    monkeypatch.setattr(pacing, "WINDOW", 0.02)
+    loop, pacer = _pacer()
+
+    async def scenario():
+        cpu[0] += 10.0  # very busy, and nobody typed: never a wait
+        assert not pacer.must_wait()
+        pacer.keystroke("a")
+        pacer.echoed("a")
+        await pacer.released()
+        assert not pacer.must_wait()  # the window that the key started is not over
+        await asyncio.sleep(pacing.WINDOW * 1.5)
+        cpu[0] += pacing.WINDOW  # a whole core over the window
+        assert pacer.must_wait()
+        started = loop.time()
+        await asyncio.wait_for(pacer.released(), 2)
+        assert loop.time() - started < 1  # it opens at the window's end, not at the next key
+        assert not pacer.must_wait()
+        await asyncio.sleep(pacing.WINDOW * 1.5)  # an idle window (no CPU used): no wait
+        assert not pacer.must_wait()
+
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    loop, pacer = _pacer()
+    monkeypatch.setattr(pacing, "ACTIVE_FOR", 0.0)
+
+    async def typed_long_ago():
+        pacer.keystroke("a")
+        pacer.echoed("a")
+        await pacer.released()
+        await asyncio.sleep(pacing.WINDOW * 1.5)
+        cpu[0] += 10.0
+        assert not pacer.active and not pacer.must_wait()
+
+    try:
+        loop.run_until_complete(typed_long_ago())
     finally:
         loop.close()
 

@@ -218,6 +218,66 @@ async def test_a_lowered_read_ahead_stops_reading_the_socket_and_loses_nothing(e
     assert bytes(received) == data
 
 
+class Gate:
+    """What a bulk run's client yields to (runs/pacing.py's `LoopPacer`), held by hand."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.asked = 0
+
+    def must_wait(self) -> bool:
+        self.asked += 1
+        return not self.open.is_set()
+
+    async def released(self) -> None:
+        await self.open.wait()
+
+
+async def test_a_client_yielding_to_a_shut_gate_takes_no_message_until_it_opens_and_loses_nothing(emulator, tmp_path):
+    """A bulk run waits while a shell's echo is on its way (runs/pacing.py): its reader takes
+    no message (none parsed, none acknowledged) until the gate opens; then everything comes."""
+    path, data = text_file(tmp_path, 300_000)
+    url = emulator.register_session(session_id="gated", token="t", command=f"cat {path}")
+    gate = Gate()
+    received = bytearray()
+    async with SsmClient(url, "t") as client:
+        client.yield_to(gate)
+        await asyncio.sleep(1.0)  # the agent has sent what its window allows
+        assert gate.asked >= 1 and client.buffered == 0  # asked, and waited: nothing taken
+        gate.open.set()
+        async for chunk in client:
+            received += chunk
+    assert client.end.kind == EndKind.NORMAL
+    assert bytes(received) == data
+
+
+async def test_the_acks_of_messages_that_arrived_together_go_in_one_write(emulator, tmp_path):
+    """Every output message needs an ack; acks for messages parsed from one read go out in one
+    socket write, not one write (one system call) each."""
+    path, data = text_file(tmp_path, 300_000)
+    url = emulator.register_session(session_id="acks", token="t", command=f"cat {path}")
+    gate = Gate()
+    received = bytearray()
+    async with SsmClient(url, "t") as client:
+        transport = client._ws.transport
+        writes: list[int] = []
+        write = transport.write
+
+        def counted(chunk):
+            writes.append(len(chunk))
+            write(chunk)
+
+        transport.write = counted
+        client.yield_to(gate)
+        await asyncio.sleep(1.0)  # hundreds of messages wait in the socket, unread
+        gate.open.set()
+        async for chunk in client:
+            received += chunk
+    assert bytes(received) == data
+    messages = len(data) // 1024  # the agent sends at most 1,024 bytes a message
+    assert writes and len(writes) < messages / 4, (len(writes), messages)
+
+
 async def test_closing_early_ends_the_session_as_closed(emulator):
     url = emulator.register_session(session_id="early", token="t", command="sleep 30")
     async with SsmClient(url, "t", start_grace=0.1) as s:
