@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from ecsportal.aws import records
 from ecsportal.stopped import selectors
-from ecsportal.stopped.collector import stopped_task_row, stopped_tasks_upsert
+from ecsportal.stopped.chart import WINDOWS
+from ecsportal.stopped.collector import _UPDATE_FIELDS, stopped_task_row, stopped_tasks_upsert
 from ecsportal.stopped.demo import seed_demo_history
 from ecsportal.stopped.forms import StoppedFilters
 from ecsportal.stopped.models import StoppedHour, StoppedTask
@@ -183,8 +184,6 @@ def test_bulk_inserts_and_the_demo_s_upsert_keep_the_sums_exact(cast, now):
                          account_pk=cast.prod.pk, region="eu-west-1", cluster="c1", now=now)
         for i in range(0, 60, 3)
     ]  # fmt: skip
-    from ecsportal.stopped.collector import _UPDATE_FIELDS
-
     StoppedTask.objects.bulk_create(
         moved, batch_size=7, update_conflicts=True, unique_fields=["account", "task_arn"], update_fields=_UPDATE_FIELDS
     )  # as the demo writes its week
@@ -250,3 +249,21 @@ def test_filters_the_sums_do_not_keep_read_the_rows(cast, history, now, given):
         page = selectors.stopped_page_for_user(user=cast.viewer, filters=StoppedFilters(range="7d", **given), now=now)
     assert page.signatures and page.chart.total
     assert not any("stopped_stoppedhour" in q["sql"] for q in read.captured_queries)
+
+
+@pytest.mark.parametrize("window", ["24h", "7d"])
+def test_each_bar_of_the_chart_counts_the_rows_of_its_hours(cast, history, now, window):
+    """The bars are summed per bar in the database: each category's total over the drawn bars
+    equals the visible rows whose hour falls in them, counted one by one."""
+    chart = selectors.stopped_page_for_user(user=cast.viewer, filters=StoppedFilters(chart=window), now=now).chart
+    span, per_bar = WINDOWS[window]
+    now_hour = (now - EPOCH) // timedelta(hours=1)
+    last_bar = now_hour - now_hour % per_bar
+    first_bar = last_bar - (span // per_bar - 1) * per_bar
+    expected: dict[str, int] = {}
+    for r in StoppedTask.objects.filter(account__in=[cast.prod, cast.staging]):
+        if first_bar <= (r.stopped_at - EPOCH) // timedelta(hours=1) < last_bar + per_bar:
+            expected[r.category] = expected.get(r.category, 0) + 1
+    assert {c.id: n for c, n in chart.legend} == expected
+    assert sum(row.total for row in chart.rows) == chart.total == sum(expected.values())
+    assert len(chart.rows) > span // per_bar // 2
