@@ -5,16 +5,22 @@ The triggers, not Python, keep the sums: every writer (the collector's upsert, r
 demo, bulk inserts, `QuerySet.update`, an account's cascade) goes through them. An insert adds
 one to its group (earliest and latest `stopped_at`, greatest ID); a delete takes one off, and
 when the row was its group's earliest, latest or greatest ID, reads those again from the rows
-of that group's hour (a range of `stopped_account_covering`); an update that changes the group
-or `stopped_at` does both. A group left with no task is deleted.
+of that group's hour (a range of an index on `stopped_at`); an update that changes the group or
+`stopped_at` does both (the collector rewrites every row of the last hour on each pass: the
+WHEN clause leaves those that keep their group alone). A group left with no task is deleted.
 
-PostgreSQL fires AFTER ROW triggers when the whole statement is done, so a re-read can already
-see rows whose own trigger has not run yet: what it finds is what the group holds at the end
-of the statement, which the pending triggers' `least`/`greatest` leave as it is; it finds no
-row only when the statement empties the group, whose last decrement then deletes it (the
-values are kept meanwhile: the columns are NOT NULL). Concurrent writers queue on the group's
-row (the decrement's UPDATE, the increment's upsert) and re-read after the other one commits.
-SQLite fires each row's trigger as the row changes, one writer at a time.
+PostgreSQL deletes are counted once per statement, per group (a transition table): retention
+deletes whole hours, and a row trigger would re-read each group's hour for nearly every row
+(measured on 100,000 rows, the six days retention dropped took 8.5 s that way, 0.66 s this
+way; 0.16 s without sums). Updates stay row triggers for the WHEN clause. PostgreSQL fires
+AFTER ROW triggers when the whole statement is done, so an update's re-read can already see
+rows whose own trigger has not run yet: what it finds is what the group holds at the end of
+the statement, which the pending triggers' `least`/`greatest` leave as it is; it finds no row
+only when the statement empties the group, whose last decrement then deletes it (the values
+are kept meanwhile: the columns are NOT NULL). Concurrent writers queue on the group's row
+(the decrement's UPDATE, the increment's upsert), and a re-read, a statement of its own,
+sees what the other one committed. SQLite fires each row's trigger as the row changes, one
+writer at a time.
 
 The hour is computed from `stopped_at` in SQL: PostgreSQL from the epoch (exact, numeric);
 SQLite from the stored text's first 13 characters ("YYYY-MM-DD HH", how Django stores a UTC
@@ -49,7 +55,7 @@ _POSTGRESQL = [
                 AND signature = OLD.signature AND service = OLD.service
             RETURNING tasks, first_at, last_at, sample INTO remaining, kept_first, kept_last, kept_sample;
             IF NOT FOUND THEN
-                NULL;  -- the account's cascade deleted its sums first
+                NULL;  -- no sums for the group: nothing to take off
             ELSIF remaining = 0 THEN
                 DELETE FROM stopped_stoppedhour
                 WHERE account_id = OLD.account_id AND hour = at_hour AND category = OLD.category
@@ -101,8 +107,54 @@ _POSTGRESQL = [
     ) EXECUTE FUNCTION stopped_hour_count()
     """,
     """
+    CREATE FUNCTION stopped_hour_forget() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        g record;
+        remaining integer;
+        kept_first timestamptz;
+        kept_last timestamptz;
+        kept_sample bigint;
+    BEGIN
+        FOR g IN
+            SELECT account_id, floor(extract(epoch FROM stopped_at) / 3600)::integer AS at_hour, category,
+                signature, service, count(*) AS n, min(stopped_at) AS first_gone, max(stopped_at) AS last_gone,
+                max(id) AS top_gone
+            FROM gone GROUP BY 1, 2, 3, 4, 5
+        LOOP
+            UPDATE stopped_stoppedhour SET tasks = tasks - g.n
+            WHERE account_id = g.account_id AND hour = g.at_hour AND category = g.category
+                AND signature = g.signature AND service = g.service
+            RETURNING tasks, first_at, last_at, sample INTO remaining, kept_first, kept_last, kept_sample;
+            IF NOT FOUND THEN
+                NULL;  -- the account's cascade deleted its sums first
+            ELSIF remaining = 0 THEN
+                DELETE FROM stopped_stoppedhour
+                WHERE account_id = g.account_id AND hour = g.at_hour AND category = g.category
+                    AND signature = g.signature AND service = g.service;
+            ELSIF g.first_gone <= kept_first OR g.last_gone >= kept_last OR g.top_gone >= kept_sample THEN
+                UPDATE stopped_stoppedhour AS h
+                SET first_at = coalesce(r.first_at, h.first_at),
+                    last_at = coalesce(r.last_at, h.last_at),
+                    sample = coalesce(r.sample, h.sample)
+                FROM (
+                    SELECT min(t.stopped_at) AS first_at, max(t.stopped_at) AS last_at, max(t.id) AS sample
+                    FROM stopped_stoppedtask AS t
+                    WHERE t.account_id = g.account_id
+                        AND t.stopped_at >= to_timestamp(g.at_hour::bigint * 3600)
+                        AND t.stopped_at < to_timestamp((g.at_hour::bigint + 1) * 3600)
+                        AND t.category = g.category AND t.signature = g.signature AND t.service = g.service
+                ) AS r
+                WHERE h.account_id = g.account_id AND h.hour = g.at_hour AND h.category = g.category
+                    AND h.signature = g.signature AND h.service = g.service;
+            END IF;
+        END LOOP;
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
     CREATE TRIGGER stopped_hour_delete AFTER DELETE ON stopped_stoppedtask
-    FOR EACH ROW EXECUTE FUNCTION stopped_hour_count()
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION stopped_hour_forget()
     """,
 ]
 
@@ -111,6 +163,7 @@ _POSTGRESQL_DROP = [
     "DROP TRIGGER IF EXISTS stopped_hour_update ON stopped_stoppedtask",
     "DROP TRIGGER IF EXISTS stopped_hour_delete ON stopped_stoppedtask",
     "DROP FUNCTION IF EXISTS stopped_hour_count()",
+    "DROP FUNCTION IF EXISTS stopped_hour_forget()",
 ]
 
 
