@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import importlib
 import random
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -267,3 +268,46 @@ def test_each_bar_of_the_chart_counts_the_rows_of_its_hours(cast, history, now, 
     assert {c.id: n for c, n in chart.legend} == expected
     assert sum(row.total for row in chart.rows) == chart.total == sum(expected.values())
     assert len(chart.rows) > span // per_bar // 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_delete_that_waits_for_another_reads_the_group_again_after_it_commits(cast, now):
+    """Two transactions delete from one group at once: the second waits on the group's sums
+    until the first commits, then re-reads the group's earliest row in a statement of its own,
+    which sees the first's delete (a re-read as of its own start would find the row gone)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has one writer at a time")
+    hour = now.replace(minute=0) - timedelta(hours=5)
+    _upsert(cast.prod, [_task(cast.prod, hour + timedelta(minutes=m), kind=2) for m in (5, 10, 15, 20)])
+    earliest, second = StoppedTask.objects.order_by("stopped_at")[:2]
+    deleted, may_commit = threading.Event(), threading.Event()
+
+    def first_writer() -> None:  # deletes the second earliest (no re-read) and holds the sums
+        try:
+            with transaction.atomic():
+                StoppedTask.objects.filter(pk=second.pk).delete()
+                deleted.set()
+                may_commit.wait(10)
+        finally:
+            connection.close()
+
+    def second_writer() -> None:  # deletes the earliest: waits, then re-reads
+        try:
+            with transaction.atomic():
+                StoppedTask.objects.filter(pk=earliest.pk).delete()
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=first_writer)
+    first.start()
+    assert deleted.wait(10)
+    waiting = threading.Thread(target=second_writer)
+    waiting.start()
+    waiting.join(0.5)
+    assert waiting.is_alive()  # queued on the group's sums
+    may_commit.set()
+    first.join(10)
+    waiting.join(10)
+    assert not waiting.is_alive()
+    assert StoppedHour.objects.get().tasks == 2
+    assert_exact()
