@@ -8,7 +8,7 @@ state is `forms.StoppedFilters`, the sums are in `aggregates`, collection state 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -32,6 +32,8 @@ PAGE_SIZE = 50
 COUNT_CAP = 1_000  # beyond this the page says "1,000+" instead of counting every row
 # Where migration 0005 installed the triggers that keep `StoppedHour` equal to the rows.
 HOURLY_VENDORS = ("postgresql", "sqlite")
+# The filters the sums answer (the columns they keep) and the state that filters nothing.
+_HOURLY_KEEPS = {"account", "service", "category", "signature", "range", "chart", "sort", "page"}
 
 
 def stopped_tasks_for_user(
@@ -70,9 +72,12 @@ def _rows_of(
 
 def _hours_of(account_pks: list[int], *, filters: StoppedFilters) -> QuerySet[StoppedHour] | None:
     """The hourly sums under the same filters as `_rows_of` (the range aside), or None where
-    they cannot answer: a filter on a column they do not keep (region, cluster, stop code, free
-    text), or a database without the triggers that keep them."""
-    if filters.region or filters.cluster or filters.stop_code or filters.q or connection.vendor not in HOURLY_VENDORS:
+    they cannot answer: any filter but those on the columns they keep (region, cluster, stop
+    code, free text, and whatever filter is added later until it is listed here), or a
+    database without the triggers that keep them."""
+    if connection.vendor not in HOURLY_VENDORS:
+        return None
+    if any(getattr(filters, f.name) != f.default for f in fields(filters) if f.name not in _HOURLY_KEEPS):
         return None
     qs = StoppedHour.objects.filter(account_id__in=account_pks)
     if filters.account is not None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import random
 import threading
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -257,6 +258,15 @@ def test_filters_the_sums_do_not_keep_read_the_rows(cast, history, now, given):
         page = selectors.stopped_page_for_user(user=cast.viewer, filters=StoppedFilters(range="7d", **given), now=now)
     assert page.signatures and page.chart.total
     assert not any("stopped_stoppedhour" in q["sql"] for q in read.captured_queries)
+
+
+def test_a_filter_added_later_reads_the_rows_until_the_sums_are_taught_it(cast):
+    @dataclass(frozen=True)
+    class Later(StoppedFilters):
+        launch_type: str = ""
+
+    assert selectors._hours_of([cast.prod.pk], filters=Later(launch_type="FARGATE")) is None
+    assert selectors._hours_of([cast.prod.pk], filters=Later(range="7d", chart="7d", service="web")) is not None
 
 
 @pytest.mark.parametrize("window", ["24h", "7d"])
