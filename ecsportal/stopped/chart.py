@@ -66,7 +66,8 @@ def _nice_max(value: int) -> int:
 
 
 def chart_build(*, window: str, counts: dict[tuple[int, str], int], now: datetime) -> Chart:
-    """`counts` maps (hours since the epoch, category id) → tasks stopped in that hour."""
+    """`counts` maps (hours since the epoch, category id) → tasks stopped in that hour, or in
+    the bar that hour begins (`aggregates.chart_of` sums each bar's hours in the database)."""
     hours, per_bar = WINDOWS.get(window, WINDOWS["24h"])
     bars = hours // per_bar
     now_hour = int(now.timestamp() // 3600)

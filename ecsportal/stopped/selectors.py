@@ -8,11 +8,12 @@ state is `forms.StoppedFilters`, the sums are in `aggregates`, collection state 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.paginator import Page
+from django.db import connection
 from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
@@ -20,15 +21,19 @@ from django.utils import timezone
 from ecsportal.accounts.models import AwsAccount
 from ecsportal.accounts.selectors import accounts_for_user
 from ecsportal.stopped import categories
-from ecsportal.stopped.aggregates import Signature, chart_of, signatures_of
+from ecsportal.stopped.aggregates import Signature, chart_of, signatures_of, signatures_since
 from ecsportal.stopped.chart import Chart
 from ecsportal.stopped.forms import RANGE_LABELS, RANGES, SORTS, STOP_CODES, StoppedFilters
-from ecsportal.stopped.models import ClusterCollection, StoppedTask
+from ecsportal.stopped.models import ClusterCollection, StoppedHour, StoppedTask
 from ecsportal.ui.forms import MAX_ID
 from ecsportal.ui.paging import CappedPaginator
 
 PAGE_SIZE = 50
 COUNT_CAP = 1_000  # beyond this the page says "1,000+" instead of counting every row
+# Where migration 0005 installed the triggers that keep `StoppedHour` equal to the rows.
+HOURLY_VENDORS = ("postgresql", "sqlite")
+# The filters the sums answer (the columns they keep) and the state that filters nothing.
+_HOURLY_KEEPS = {"account", "service", "category", "signature", "range", "chart", "sort", "page"}
 
 
 def stopped_tasks_for_user(
@@ -63,6 +68,25 @@ def _rows_of(
     if filters.sort.startswith("-"):
         order = (f"-{order[0]}", *order[1:]) if column != "stopped_at" else ("-stopped_at", "-id")
     return qs.order_by(*order)
+
+
+def _hours_of(account_pks: list[int], *, filters: StoppedFilters) -> QuerySet[StoppedHour] | None:
+    """The hourly sums under the same filters as `_rows_of` (the range aside), or None where
+    they cannot answer: any filter but those on the columns they keep (region, cluster, stop
+    code, free text, and whatever filter is added later until it is listed here), or a
+    database without the triggers that keep them."""
+    if connection.vendor not in HOURLY_VENDORS:
+        return None
+    if any(getattr(filters, f.name) != f.default for f in fields(filters) if f.name not in _HOURLY_KEEPS):
+        return None
+    qs = StoppedHour.objects.filter(account_id__in=account_pks)
+    if filters.account is not None:
+        qs = qs.filter(account_id=filters.account)
+    for name in ("service", "category", "signature"):
+        value = getattr(filters, name)
+        if value:
+            qs = qs.filter(**{name: value})
+    return qs
 
 
 def stopped_task_get_for_user(*, user: AbstractBaseUser, pk: int) -> StoppedTask:
@@ -115,11 +139,18 @@ class StoppedPage:
 
 
 def stopped_page_for_user(
-    *, user: AbstractBaseUser, filters: StoppedFilters, account_pks: list[int] | None = None
+    *,
+    user: AbstractBaseUser,
+    filters: StoppedFilters,
+    account_pks: list[int] | None = None,
+    now: datetime | None = None,
 ) -> StoppedPage:
     """Signatures, the chart and one page of the table, for the same filters. `account_pks`:
-    the user's accounts when the caller read them already (`FilterChoices.account_pks`)."""
-    now = timezone.now()
+    the user's accounts when the caller read them already (`FilterChoices.account_pks`).
+
+    The signatures and the chart sum the hourly sums (`StoppedHour`) for the window's whole
+    hours when the filters allow (`_hours_of`), else the rows; both give the same answer."""
+    now = now or timezone.now()
     if account_pks is None:
         account_pks = _account_pks(user)
     qs = _rows_of(account_pks, filters=filters, now=now, with_range=True)
@@ -127,11 +158,19 @@ def stopped_page_for_user(
     if page.number != filters.page:
         filters = replace(filters, page=page.number)
     chart_qs = _rows_of(account_pks, filters=filters, now=now, with_range=False)
+    hours = _hours_of(account_pks, filters=filters)
+    if filters.signature:
+        signatures = []
+    elif hours is None:
+        signatures = signatures_of(qs)
+    else:
+        span = RANGES.get(filters.range)
+        signatures = signatures_since(chart_qs, hours, since=now - span if span is not None else None)
     return StoppedPage(
         filters=filters,
         page=page,
-        signatures=signatures_of(qs) if not filters.signature else [],
-        chart=chart_of(chart_qs, window=filters.chart, now=now),
+        signatures=signatures,
+        chart=chart_of(chart_qs, window=filters.chart, now=now, hours=hours),
     )
 
 
