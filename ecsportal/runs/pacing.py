@@ -16,7 +16,8 @@ before each message and chunk (`must_wait`, then `released`). It shuts for two r
   been handed to its viewers (or `HOLD_MAX`), no bulk message is taken, so the echo's hops
   each find a short turn. The gate opens one turn after the echo, so the viewers' wake-ups run
   before the floods'. An echo that never comes (a password prompt) costs the floods `HOLD_MAX`
-  per key, no more.
+  per key, no more; keys in many shells without a pause between their echoes do not chain
+  holds: past `HOLD_MAX` since the first, no new one is added until the gate has opened.
 - **CPU to spare while someone types** (`CPU_TARGET`, `ACTIVE_FOR`). The echo's first hop
   (the key's frame reaching the runner) comes before any hold, and it waits for whatever the
   process is doing. A process that never rests is one the kernel runs last, and whose other
@@ -57,6 +58,7 @@ class LoopPacer:
         self.loop = loop
         self.shells = 0  # interactive shells whose runner lives on this loop
         self._owed: dict[object, asyncio.TimerHandle] = {}  # shells whose echo is awaited: their expiry
+        self._held_since = 0.0  # when the first of the holds now on began
         self._typed_until = float("-inf")  # the gate is active until then (loop time)
         self._window_start = 0.0
         self._window_end = 0.0
@@ -104,6 +106,10 @@ class LoopPacer:
         if now >= self._typed_until:  # the first key in a while: the CPU is measured from here
             self._window_start, self._window_end, self._cpu_at = now, now + WINDOW, time.process_time()
         self._typed_until = now + ACTIVE_FOR
+        if not self._owed:
+            self._held_since = now
+        elif now - self._held_since > HOLD_MAX:  # keys without a pause: the holds on end, none is added
+            return
         expiry = self._owed.pop(shell, None)
         if expiry is not None:
             expiry.cancel()

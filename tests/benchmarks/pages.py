@@ -289,7 +289,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=300_000)
     parser.add_argument("--stopped", type=int, default=100_000)
     parser.add_argument("--profile", action="store_true", help="print each page's slowest statements")
-    parser.add_argument("--cprofile", metavar="URL", help="print where Django's time goes for one page, as admin")
+    parser.add_argument("--cprofile", metavar="URL", help="print where Django's time goes for one page")
+    parser.add_argument("--cprofile-as", choices=("admin", "viewer"), default="admin", help="whose page --cprofile profiles")
     parser.add_argument(
         "--keep",
         metavar="NAME",
@@ -327,7 +328,7 @@ def main() -> None:
         settle()
         print(f"seeded {args.runs} runs and {args.stopped} stopped tasks in {time.perf_counter() - started:.0f} s")
         if args.cprofile:
-            python_profile(admin, args.cprofile)
+            python_profile(viewer if args.cprofile_as == "viewer" else admin, args.cprofile)
         load_before = [round(x, 2) for x in os.getloadavg()]
         results = measure({"viewer": viewer, "admin": admin}, profile=args.profile)
     finally:

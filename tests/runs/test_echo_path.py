@@ -167,6 +167,39 @@ def test_an_echo_that_never_comes_holds_bulk_output_for_hold_max_only(monkeypatc
         loop.close()
 
 
+def test_keys_without_a_pause_do_not_chain_holds_past_hold_max(monkeypatch):
+    """Shells typed into one after another, each before the last one's echo: bulk output waits
+    for the holds begun within `HOLD_MAX` of the first, then gets its turn."""
+    monkeypatch.setattr(pacing, "CPU_TARGET", float("inf"))
+    monkeypatch.setattr(pacing, "HOLD_MAX", 0.05)
+    loop, pacer = _pacer()
+    opened: list[float] = []
+
+    async def typist():
+        for n in range(40):  # a key every 10 ms for 0.4 s, no echo ever
+            pacer.keystroke(f"shell-{n % 5}")
+            await asyncio.sleep(0.01)
+
+    async def bulk():
+        start = loop.time()
+        while loop.time() - start < 0.5:
+            if pacer.must_wait():
+                await pacer.released()
+                opened.append(loop.time() - start)
+            await asyncio.sleep(0)
+
+    async def scenario():
+        await asyncio.gather(typist(), bulk())
+
+    try:
+        loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert len(opened) >= 2  # the gate opened again and again while the keys went on
+    gaps = [b - a for a, b in zip([0.0, *opened], opened, strict=False)]
+    assert max(gaps) < 0.35  # chained holds would have kept it shut for the whole 0.4 s
+
+
 def test_while_someone_types_a_busy_process_makes_bulk_output_wait_a_window(monkeypatch):
     """The process's CPU over a window above `CPU_TARGET` shuts the gate for the next window,
     only while someone typed within `ACTIVE_FOR`."""
