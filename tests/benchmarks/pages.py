@@ -290,7 +290,9 @@ def main() -> None:
     parser.add_argument("--stopped", type=int, default=100_000)
     parser.add_argument("--profile", action="store_true", help="print each page's slowest statements")
     parser.add_argument("--cprofile", metavar="URL", help="print where Django's time goes for one page")
-    parser.add_argument("--cprofile-as", choices=("admin", "viewer"), default="admin", help="whose page --cprofile profiles")
+    parser.add_argument(
+        "--cprofile-as", choices=("admin", "viewer"), default="admin", help="whose page --cprofile profiles"
+    )
     parser.add_argument(
         "--keep",
         metavar="NAME",
