@@ -126,6 +126,14 @@ def _pacer() -> tuple[asyncio.AbstractEventLoop, pacing.LoopPacer]:
     return loop, pacing.LoopPacer(loop)
 
 
+def _drive(loop: asyncio.AbstractEventLoop, scenario) -> None:
+    """Run `scenario` (a coroutine) on the pacer's own loop, then close it."""
+    try:
+        loop.run_until_complete(scenario)
+    finally:
+        loop.close()
+
+
 def test_a_hold_lasts_until_every_shell_that_typed_has_echoed_and_one_turn_more(monkeypatch):
     monkeypatch.setattr(pacing, "CPU_TARGET", float("inf"))
     loop, pacer = _pacer()
@@ -144,10 +152,7 @@ def test_a_hold_lasts_until_every_shell_that_typed_has_echoed_and_one_turn_more(
         pacer.echoed("b")  # a late second call changes nothing
         assert not pacer.must_wait()
 
-    try:
-        loop.run_until_complete(scenario())
-    finally:
-        loop.close()
+    _drive(loop, scenario())
 
 
 def test_an_echo_that_never_comes_holds_bulk_output_for_hold_max_only(monkeypatch):
@@ -161,10 +166,7 @@ def test_an_echo_that_never_comes_holds_bulk_output_for_hold_max_only(monkeypatc
         await asyncio.wait_for(pacer.released(), 2)  # the hold's timer lifted it
         assert not pacer.must_wait()
 
-    try:
-        loop.run_until_complete(scenario())
-    finally:
-        loop.close()
+    _drive(loop, scenario())
 
 
 def test_keys_without_a_pause_do_not_chain_holds_past_hold_max(monkeypatch):
@@ -191,10 +193,7 @@ def test_keys_without_a_pause_do_not_chain_holds_past_hold_max(monkeypatch):
     async def scenario():
         await asyncio.gather(typist(), bulk())
 
-    try:
-        loop.run_until_complete(scenario())
-    finally:
-        loop.close()
+    _drive(loop, scenario())
     assert len(opened) >= 2  # the gate opened again and again while the keys went on
     gaps = [b - a for a, b in zip([0.0, *opened], opened, strict=False)]
     assert max(gaps) < 0.35  # chained holds would have kept it shut for the whole 0.4 s
@@ -225,10 +224,7 @@ def test_while_someone_types_a_busy_process_makes_bulk_output_wait_a_window(monk
         await asyncio.sleep(pacing.WINDOW * 1.5)  # an idle window (no CPU used): no wait
         assert not pacer.must_wait()
 
-    try:
-        loop.run_until_complete(scenario())
-    finally:
-        loop.close()
+    _drive(loop, scenario())
     loop, pacer = _pacer()
     monkeypatch.setattr(pacing, "ACTIVE_FOR", 0.0)
 
@@ -240,10 +236,7 @@ def test_while_someone_types_a_busy_process_makes_bulk_output_wait_a_window(monk
         cpu[0] += 10.0
         assert not pacer.active and not pacer.must_wait()
 
-    try:
-        loop.run_until_complete(typed_long_ago())
-    finally:
-        loop.close()
+    _drive(loop, typed_long_ago())
 
 
 @pytest.mark.django_db(transaction=True)
