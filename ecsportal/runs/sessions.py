@@ -10,7 +10,10 @@ code 4400, one over the frame limit with 4413; input past the rate limit is drop
 
 Messages a page may send, besides the run socket's `ack` and `status`:
 `{"type": "input", "data": "<text typed>"}`, `{"type": "resize", "cols": n, "rows": m}`,
-`{"type": "keyboard", "to": "<username>"}` (the owner hands it; `"to": null` takes it back).
+`{"type": "keyboard", "to": "<username>"}` (the owner hands it; `"to": null` takes it back),
+`{"type": "session"}` (a page that has no state asks for it: the state published when its socket
+opened can reach the page before the script that reads it has loaded; answered to that socket
+only, at most once a second).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from django.http import Http404
 
 from ecsportal.accounts.models import Role
 from ecsportal.runs import interactive
-from ecsportal.runs.consumers import RunConsumer
+from ecsportal.runs.consumers import ASK_EVERY, RunConsumer
 from ecsportal.runs.models import Run, RunStatus
 from ecsportal.runs.selectors import run_get_for_user, seat_lease_seconds
 from ecsportal.runs.services import RunRefused
@@ -130,6 +133,7 @@ class SessionConsumer(RunConsumer):
     owner_refusal = ""
     refused_text = ""
     seated = False
+    state_asked_at = float("-inf")
 
     async def authorise(self, user: Any) -> list[str] | None:
         pk = int(self.scope["url_route"]["kwargs"]["pk"])
@@ -228,8 +232,20 @@ class SessionConsumer(RunConsumer):
             await self.take_resize(*_size(message))  # type: ignore[misc]
         elif kind == "keyboard" and (message.get("to") is None or isinstance(message.get("to"), str)):
             await self.hand_keyboard(message.get("to"))
+        elif kind == "session":
+            await self.tell_state()
         else:
             await self.close(code=CLOSE_MALFORMED)
+
+    async def tell_state(self) -> None:
+        """The session's state from the database, to this socket only (a page that asked). The
+        socket's own gate (`self.state`) keeps following the group: a read here could be older."""
+        now = time.monotonic()
+        if not self.seated or now - self.state_asked_at < ASK_EVERY:
+            return
+        self.state_asked_at = now
+        state = await database_sync_to_async(interactive.session_state)(self.run.pk)
+        await self.send(text_data=json.dumps({**state, "you": self.user.get_username()}))
 
     def may_type(self) -> str:
         """Why this socket's user may not type now ("" when they may): the server's own state."""

@@ -11,6 +11,7 @@
 
   var FRAME_CHARS = 4096; // characters per input frame: 16 KB of UTF-8 at most, the server's limit
   var RESIZE_DELAY = 150; // ms: one size message after a burst of window resizes
+  var ASK_STATE_MS = 3000; // ms between two requests for the session's state while the page has none
 
   var view = window.ecsportalRun;
   var box = document.getElementById("run-terminal");
@@ -160,4 +161,15 @@
   }
   var take = byId("session-take");
   if (take) { take.addEventListener("click", function () { send({ type: "keyboard", to: null }); }); }
+
+  // run-terminal.js opens the socket before this script has loaded (xterm.js loads between
+  // them), so the state the server sent when the socket opened may already have been read and
+  // ignored. A page without a state asks for it, now and every few seconds until it has one.
+  function askState() {
+    if (state) { return false; }
+    send({ type: "session" });
+    return true;
+  }
+  askState();
+  var asking = window.setInterval(function () { if (!askState()) { window.clearInterval(asking); } }, ASK_STATE_MS);
 })();

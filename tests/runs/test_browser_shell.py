@@ -148,6 +148,32 @@ def test_an_operator_types_into_a_shell_a_viewer_watches_and_the_keyboard_is_han
     assert errors == [], f"browser console errors (a CSP violation?): {errors}"
 
 
+def test_a_page_whose_scripts_load_after_the_first_session_state_still_shows_it(page_as, demo_server):
+    """run-terminal.js opens the socket while xterm.js loads; the state sent when the socket
+    opened can be read before shell-terminal.js is there to take it. Hold xterm.js until that
+    state has reached the browser: the page must still learn who holds the keyboard."""
+    owner = page_as("operator")
+    url = _open_shell(owner, demo_server)
+    watcher = page_as("viewer")
+    errors = _console_errors(watcher)
+    held, frames = [], []
+    watcher.route("**/vendor/xterm/xterm.js", lambda route: held.append(route))
+    watcher.on("websocket", lambda socket: socket.on("framereceived", lambda frame: frames.append(frame)))
+    watcher.goto(url, wait_until="commit")
+    for _ in range(600):  # until the session's first state reached the browser (≤ 60 s)
+        if held and any('"type": "session"' in str(frame) for frame in frames):
+            break
+        watcher.wait_for_timeout(100)
+    else:
+        raise AssertionError(f"no session state on the socket before xterm.js loaded: {frames[:5]}")
+    held[0].continue_()
+    _wait_for_terminal(watcher, "0", "the state that came before the scripts was never shown", 2 * WAIT)
+    assert watcher.text_content("#session-holder") == "operator"
+    _type(owner, "exit")
+    owner.wait_for_selector("#run-facts[data-finished='1']", timeout=WAIT)
+    assert errors == [], f"browser console errors (a CSP violation?): {errors}"
+
+
 def _moderate_staging(admin, base: str, on: bool) -> None:
     """The account admin's form: Acme Staging's shells moderated (or not), as its admins set it."""
     admin.goto(f"{base}/accounts/")

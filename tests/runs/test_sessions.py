@@ -148,6 +148,49 @@ async def test_an_observer_cannot_type_whatever_its_page_sends(cast, open_shell)
         await screen.communicator.disconnect()
 
 
+async def _sessions_heard(screen: Screen, seconds: float) -> list[dict]:
+    """The session states a socket receives over `seconds` (any other message is kept as usual)."""
+    loop = asyncio.get_running_loop()
+    deadline, heard = loop.time() + seconds, []
+    while (left := deadline - loop.time()) > 0:
+        # receive_nothing, not a receive that times out: that would cancel the application.
+        if await screen.communicator.receive_nothing(timeout=left, interval=0.01):
+            break
+        message = await screen.read_once()
+        if message["type"] == "session":
+            heard.append(message)
+    return heard
+
+
+async def test_a_page_that_asks_for_the_session_state_gets_it_alone_and_not_too_often(cast, open_shell, monkeypatch):
+    """The page's script can load after the state sent when its socket opened (run-terminal.js
+    opens the socket first): it asks, and only that socket is answered."""
+    from ecsportal.runs import sessions
+
+    monkeypatch.setattr(sessions, "ASK_EVERY", 2.0)  # wide enough that a busy machine's answer fits in it
+    run = await open_shell(cast.operator)
+    await _running(run)
+    owner = await _join(run, cast.operator)
+    watcher = await _join(run, cast.viewer)
+    await owner.until(lambda s: "viewer" in [p["username"] for p in s.state["people"]])
+    await _sessions_heard(watcher, 0.3)  # anything already on its way
+    asked = asyncio.get_running_loop().time()
+    await watcher.communicator.send_to(text_data=json.dumps({"type": "session"}))
+    await watcher.communicator.send_to(text_data=json.dumps({"type": "session"}))  # at once again: not answered
+    heard = await _sessions_heard(watcher, 0.8)
+    assert len(heard) == 1, heard
+    assert heard[0]["you"] == "viewer" and heard[0]["holder"] == "operator"
+    assert sorted(p["username"] for p in heard[0]["people"]) == ["operator", "viewer"]
+    assert await _sessions_heard(owner, 0.3) == []  # the others' pages are not sent it
+    await asyncio.sleep(max(0.0, asked + 2.2 - asyncio.get_running_loop().time()))
+    await watcher.communicator.send_to(text_data=json.dumps({"type": "session"}))  # once the interval passed: answered
+    assert len(await _sessions_heard(watcher, 1.0)) == 1
+    await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Test over.")
+    await wait_ended(run.pk)
+    for screen in (owner, watcher):
+        await screen.communicator.disconnect()
+
+
 async def test_the_owner_hands_the_keyboard_to_an_operator_and_takes_it_back(cast, open_shell):
     run = await open_shell(cast.operator)
     await _running(run)
