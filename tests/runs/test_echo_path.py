@@ -53,10 +53,10 @@ async def test_keys_bypass_the_layer_and_reach_the_shell_while_the_recording_is_
     owner = await _join(run, cast.operator)
     try:
         await owner.type("echo $((6*7))\r")  # the first keys: a "who typed" marker is queued
-        await owner.until_output(b"42")
+        await owner.until_line(b"42")
         assert await asyncio.to_thread(held.wait, 10), "the marker's write never started"
         await owner.type("echo $((7*8))\r")  # more keys while the marker's write is still stuck
-        await owner.until_output(b"56")
+        await owner.until_line(b"56")
         assert not released.is_set()
     finally:
         released.set()
@@ -103,12 +103,14 @@ async def test_a_bulk_run_waits_for_a_keystrokes_echo_and_a_shell_never_waits(ca
     await _running(shell)
     owner = await _join(shell, cast.operator)
     await owner.type("echo $((6*7))\r")
-    await owner.until_output(b"42")
-    assert events[:2] == [("key", shell.pk), ("echo", shell.pk)]  # held by the key, lifted by its echo
+    await owner.until_line(b"42")
+    assert events[:2] == [("key", shell.pk), ("echo", shell.pk)], bytes(
+        owner.data
+    )  # held by the key, lifted by its echo
     assert read_ahead == []  # a shell's own client never reads less
     run = await run_as(cast.operator, "seq 1 20000", mode="raw")
     await owner.type("echo $((7*6))\r")  # typed while the bulk run prints
-    await owner.until(lambda screen: screen.data.count(b"42") >= 2, 30)
+    await owner.until_line(b"42", count=2, timeout=30)
     ended = await wait_ended(run.pk)
     assert ended.status == RunStatus.COMPLETED  # raw mode: no exit code
     assert events.count(("key", shell.pk)) == events.count(("echo", shell.pk))  # every hold lifted by an echo

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -86,6 +87,13 @@ class Screen:
     async def until_output(self, needle: bytes, timeout: float = 20) -> None:
         await self.until(lambda s: needle in s.data, timeout)
 
+    async def until_line(self, line: bytes, count: int = 1, timeout: float = 20) -> None:
+        """Until the terminal shows `line` as a whole line `count` times: a short answer such as
+        b"42" is also found in the prompt, whose working directory has a random name. (bash ends
+        bracketed paste before the answer: "\\r\\n\\x1b[?2004l\\r42\\r\\n".)"""
+        whole = re.compile(rb"[\r\n]" + re.escape(line) + rb"\r\n")
+        await self.until(lambda s: len(whole.findall(s.data)) >= count, timeout)
+
     async def send(self, **message) -> None:
         await self.communicator.send_to(text_data=json.dumps(message))
 
@@ -116,7 +124,7 @@ async def test_the_owner_types_and_sees_the_answer_and_exit_ends_the_shell(cast,
     owner = await _join(run, cast.operator)
     assert owner.state["holder"] == "operator" and owner.state["owner"] == "operator"
     await owner.type("echo $((6*7))\r")
-    await owner.until_output(b"42")
+    await owner.until_line(b"42")
     await owner.type("exit\r")
     ended = await wait_ended(run.pk)
     assert ended.status == RunStatus.COMPLETED
@@ -276,7 +284,7 @@ async def test_resize_reaches_the_terminal_and_the_recording(cast, open_shell):
     owner = await _join(run, cast.operator)
     await owner.send(type="resize", cols=91, rows=27)
     await owner.type("stty size\r")
-    await owner.until_output(b"27 91")
+    await owner.until_line(b"27 91")
     await owner.type("exit\r")
     ended = await wait_ended(run.pk)
     resizes = await database_sync_to_async(list)(
