@@ -244,7 +244,11 @@ class SessionConsumer(RunConsumer):
         if not self.seated or now - self.state_asked_at < ASK_EVERY:
             return
         self.state_asked_at = now
-        state = await database_sync_to_async(interactive.session_state)(self.run.pk)
+        try:
+            state = await database_sync_to_async(interactive.session_state)(self.run.pk)
+        except Exception as exc:  # the database away: the page asks again in a few seconds
+            logger.warning("run %s: reading the session's state for a page failed: %s", self.run.pk, exc)
+            return
         await self.send(text_data=json.dumps({**state, "you": self.user.get_username()}))
 
     def may_type(self) -> str:

@@ -199,6 +199,39 @@ async def test_a_page_that_asks_for_the_session_state_gets_it_alone_and_not_too_
         await screen.communicator.disconnect()
 
 
+async def test_a_state_request_that_meets_a_database_error_keeps_the_socket_and_is_answered_later(
+    cast, open_shell, monkeypatch
+):
+    from django.db import OperationalError
+
+    from ecsportal.runs import sessions
+
+    monkeypatch.setattr(sessions, "ASK_EVERY", 0.0)
+    run = await open_shell(cast.operator)
+    await _running(run)
+    owner = await _join(run, cast.operator)
+    read_state, failing = interactive.session_state, [True]
+
+    def flaky(run_pk):
+        if failing[0]:
+            raise OperationalError("the database is restarting")
+        return read_state(run_pk)
+
+    monkeypatch.setattr(interactive, "session_state", flaky)
+    await _sessions_heard(owner, 0.3)
+    await owner.send(type="session")
+    assert await _sessions_heard(owner, 0.5) == []  # not answered, and the socket stays open
+    failing[0] = False
+    await owner.send(type="session")
+    heard = await _sessions_heard(owner, 2.0)
+    assert len(heard) == 1 and heard[0]["holder"] == "operator"
+    await owner.type("echo still-$((2+3))\r")
+    await owner.until_line(b"still-5")
+    await sync_to_async(interactive.shell_end)(run_pk=run.pk, reason="Test over.")
+    await wait_ended(run.pk)
+    await owner.communicator.disconnect()
+
+
 async def test_the_owner_hands_the_keyboard_to_an_operator_and_takes_it_back(cast, open_shell):
     run = await open_shell(cast.operator)
     await _running(run)
