@@ -193,7 +193,10 @@ class SessionConsumer(RunConsumer):
 
     async def session_state(self, event: dict[str, Any]) -> None:
         self.state = event["state"]
-        await self.send(text_data=json.dumps({**self.state, "you": self.user.get_username()}))
+        await self._send_state(self.state)
+
+    async def _send_state(self, state: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({**state, "you": self.user.get_username()}))
 
     async def run_status(self, event: dict[str, Any]) -> None:
         if event["status"].get("finished") and self.state is not None:
@@ -249,7 +252,7 @@ class SessionConsumer(RunConsumer):
         except Exception as exc:  # the database away: the page asks again in a few seconds
             logger.warning("run %s: reading the session's state for a page failed: %s", self.run.pk, exc)
             return
-        await self.send(text_data=json.dumps({**state, "you": self.user.get_username()}))
+        await self._send_state(state)
 
     def may_type(self) -> str:
         """Why this socket's user may not type now ("" when they may): the server's own state."""
